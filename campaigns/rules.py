@@ -1,0 +1,385 @@
+"""The rules that decide who gets what and when: pure functions over plain values.
+
+No ORM and no I/O here, so every rule is unit-tested with its edge cases
+(tests/unit/test_rules.py). Callers pass in settings, policies and "now".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache
+from typing import TypeVar
+from zoneinfo import ZoneInfo, available_timezones
+
+import phonenumbers
+import regex
+
+from channels.limits import PLATFORMS, LengthUnit, Platform, PlatformLimits
+
+T = TypeVar("T")
+
+ELLIPSIS = "…"
+
+# --- text: push preview and body length ---------------------------------------------
+
+_GRAPHEME = regex.compile(r"\X")
+
+
+def graphemes(text: str) -> list[str]:
+    """Split text into user-perceived characters (extended grapheme clusters).
+
+    A flag, an emoji with a skin tone or a family emoji joined by ZWJ is one.
+    """
+    return _GRAPHEME.findall(text)
+
+
+def first_line(body: str) -> str:
+    """The line a push notification opens with: the first non-blank line, trimmed.
+
+    Messengers trim leading and trailing whitespace from a message, so blank lines
+    before the text never reach the notification.
+    """
+    for line in body.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+@dataclass(frozen=True)
+class PushPreview:
+    push: str  # the whole opening line
+    shown: str  # exactly what the notification shows: the line, or its cut with "…"
+    length: int  # user-perceived characters of `push`
+    limit: int
+
+    @property
+    def fits(self) -> bool:
+        return self.length <= self.limit
+
+
+def push_preview(body: str, limit: int) -> PushPreview:
+    """What a push notification shows of `body` when it shows `limit` characters."""
+    if limit < 1:
+        raise ValueError("a preview limit is at least 1 character")
+    line = first_line(body)
+    clusters = graphemes(line)
+    if len(clusters) <= limit:
+        shown = line
+    else:
+        shown = "".join(clusters[: limit - 1]).rstrip() + ELLIPSIS
+    return PushPreview(push=line, shown=shown, length=len(clusters), limit=limit)
+
+
+def text_length(text: str, unit: LengthUnit) -> int:
+    """Length of `text` as the platform counts it."""
+    if unit is LengthUnit.UTF16:
+        return len(text.encode("utf-16-le")) // 2
+    return len(text)
+
+
+@dataclass(frozen=True)
+class BodyCheck:
+    length: int
+    limit: int
+    unit: LengthUnit
+
+    @property
+    def fits(self) -> bool:
+        return self.length <= self.limit
+
+
+def check_body(body: str, limits: PlatformLimits) -> BodyCheck:
+    """The body's length against the platform's maximum message length."""
+    return BodyCheck(
+        length=text_length(body, limits.body_unit), limit=limits.body_length, unit=limits.body_unit
+    )
+
+
+# --- packing: platform lists and VIP groups -----------------------------------------
+
+
+def list_count(total: int, max_size: int | None) -> int:
+    """How many lists `total` people need when one list holds at most `max_size`."""
+    if total < 0:
+        raise ValueError("total cannot be negative")
+    if max_size is not None and max_size < 1:
+        raise ValueError("a list holds at least 1 person")
+    if total == 0:
+        return 0
+    if max_size is None:
+        return 1
+    return math.ceil(total / max_size)
+
+
+def list_sizes(total: int, max_size: int | None) -> list[int]:
+    """Sizes of the fewest lists for `total` people, as even as possible (differ by <= 1)."""
+    count = list_count(total, max_size)
+    if count == 0:
+        return []
+    base, extra = divmod(total, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
+def list_number(position: int, total: int, max_size: int | None) -> int:
+    """The 1-based list of the person at 0-based `position` among `total`, per `list_sizes`.
+
+    Lets the planner number rows while streaming them, without holding the audience.
+    """
+    if not 0 <= position < total:
+        raise ValueError(f"position {position} is outside 0..{total - 1}")
+    count = list_count(total, max_size)
+    base, extra = divmod(total, count)
+    big = extra * (base + 1)  # people in the first `extra` lists, which hold one more
+    if position < big:
+        return position // (base + 1) + 1
+    return extra + (position - big) // base + 1
+
+
+def pack_lists(items: Sequence[T], max_size: int | None) -> list[list[T]]:
+    """Split items into the fewest lists of at most `max_size`, as evenly as possible."""
+    out: list[list[T]] = []
+    start = 0
+    for size in list_sizes(len(items), max_size):
+        out.append(list(items[start : start + size]))
+        start += size
+    return out
+
+
+class PackingError(ValueError):
+    pass
+
+
+def pack_vip_groups(people: Iterable[T], min_size: int = 10, max_size: int = 15) -> list[list[T]]:
+    """Split people into the fewest groups of `min_size`..`max_size`, nobody in two.
+
+    A repeated person is kept once. Raises PackingError, saying why, when the number
+    cannot be split (fewer than `min_size`, or 16-19 with the default 10-15).
+    """
+    if not 1 <= min_size <= max_size:
+        raise ValueError(f"group sizes {min_size}-{max_size} are not a valid range")
+    unique = list(dict.fromkeys(people))
+    total = len(unique)
+    if total == 0:
+        return []
+    count = math.ceil(total / max_size)
+    if total < count * min_size:
+        raise PackingError(
+            f"{total} people cannot be split into groups of {min_size}-{max_size}: "
+            f"{count} group(s) would need at least {count * min_size}"
+        )
+    return pack_lists(unique, math.ceil(total / count))
+
+
+# --- time: frequency caps, quiet hours, local send time -----------------------------
+
+DAILY_CAP = "daily cap"
+WEEKLY_CAP = "weekly cap"
+QUIET_HOURS = "quiet hours"
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class FrequencyPolicy:
+    max_per_day: int | None = 1  # per calendar day in the subscriber's zone; None: no cap
+    max_per_week: int | None = 3  # per rolling 7 days; None: no cap
+
+
+@dataclass(frozen=True)
+class FrequencyDecision:
+    allowed: bool
+    earliest: datetime  # `now` when allowed, else the first moment both caps allow
+    reason: str = ""  # the cap that holds the message back now
+
+
+def wall_clock(day: date, at: time, tz: tzinfo) -> datetime:
+    """The instant (in UTC) when clocks in `tz` show `day` `at`.
+
+    A wall time skipped by a DST jump maps to the same distance past the jump (02:30
+    on a spring-forward night is 03:30); a repeated one to its first occurrence.
+    """
+    return datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=tz).astimezone(UTC)
+
+
+def frequency_check(
+    past_sends: Iterable[datetime], policy: FrequencyPolicy, now: datetime, tz: tzinfo
+) -> FrequencyDecision:
+    """May a person who was sent messages at `past_sends` get another at `now`?
+
+    The daily cap counts sends on the same calendar day in the person's zone `tz`;
+    the weekly cap counts sends in the 7 days up to the moment of sending.
+    """
+    sends = sorted(s for s in past_sends if s <= now)
+    candidate = now
+    reason = ""
+    # Moving past one cap can run into the other; each move is forward, so this settles.
+    for _ in range(len(sends) + 2):
+        moved = False
+        if policy.max_per_day is not None:
+            day = candidate.astimezone(tz).date()
+            today = sum(1 for s in sends if s.astimezone(tz).date() == day)
+            if today >= policy.max_per_day:
+                candidate = wall_clock(day + timedelta(days=1), time(0), tz)
+                reason = reason or DAILY_CAP
+                moved = True
+        if policy.max_per_week is not None:
+            window = [s for s in sends if s > candidate - WEEK]
+            if len(window) >= policy.max_per_week:
+                # Once this send leaves the window, fewer than the cap remain in it.
+                candidate = window[len(window) - policy.max_per_week] + WEEK
+                reason = reason or WEEKLY_CAP
+                moved = True
+        if not moved:
+            break
+    return FrequencyDecision(allowed=candidate == now, earliest=candidate, reason=reason)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time  # e.g. 21:00
+    end: time  # e.g. 09:00; a window that crosses midnight when end < start
+
+    def contains(self, at: time) -> bool:
+        at = at.replace(tzinfo=None, fold=0)
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= at < self.end
+        return at >= self.start or at < self.end
+
+
+def out_of_quiet_hours(moment: datetime, tz: tzinfo, quiet: QuietHours | None) -> datetime:
+    """`moment`, or the end of the quiet hours it falls in, in the person's zone."""
+    if quiet is None:
+        return moment
+    local = moment.astimezone(tz)
+    if not quiet.contains(local.time()):
+        return moment
+    day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
+    return wall_clock(day, quiet.end, tz)
+
+
+def local_send_time(
+    send_at: datetime,
+    tz: tzinfo,
+    *,
+    local_time: bool,
+    campaign_tz: tzinfo,
+    quiet: QuietHours | None,
+) -> datetime:
+    """When a person in `tz` should get a campaign due at `send_at` (returned in UTC).
+
+    With `local_time`, `send_at`'s wall clock as read in `campaign_tz` is used in the
+    person's own zone; then the time is pushed out of the quiet hours.
+    """
+    if local_time:
+        wall = send_at.astimezone(campaign_tz)
+        candidate = wall_clock(wall.date(), wall.time(), tz)
+    else:
+        candidate = send_at.astimezone(UTC)
+    return out_of_quiet_hours(candidate, tz, quiet)
+
+
+# --- input: addresses, zones, languages, segment rules -------------------------------
+
+
+class AddressError(ValueError):
+    pass
+
+
+_TELEGRAM_ID = re.compile(r"-?\d{1,20}")
+_VIBER_ID = re.compile(r"[A-Za-z0-9+/=_-]{8,64}")
+_PHONE_LIKE = re.compile(r"(\+|00)?[\d\s().-]{6,24}")
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    """A phone number in E.164 (+79990001122), or AddressError saying what is wrong."""
+    value = raw.strip()
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    if not value.startswith("+") and not default_region:
+        raise AddressError(
+            f"phone number {raw!r} has no country code: write it as +<country><number>"
+        )
+    try:
+        number = phonenumbers.parse(value, None if value.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise AddressError(f"{raw!r} is not a phone number ({exc._msg})") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise AddressError(f"{raw!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_address(platform: str, raw: str, default_region: str | None = None) -> str:
+    """A subscription address in its stored form: chat id, E.164 phone or Viber id."""
+    value = (raw or "").strip()
+    if not value:
+        raise AddressError("address is empty")
+    match Platform(platform):
+        case Platform.TELEGRAM:
+            if not _TELEGRAM_ID.fullmatch(value):
+                raise AddressError(f"a Telegram address is a numeric chat id, not {raw!r}")
+            return str(int(value))
+        case Platform.WHATSAPP:
+            return normalize_phone(value, default_region)
+        case Platform.VIBER:
+            if _PHONE_LIKE.fullmatch(value) and value[0] in "+0123456789":
+                return normalize_phone(value, default_region)
+            if not _VIBER_ID.fullmatch(value):
+                raise AddressError(f"{raw!r} is neither a phone number nor a Viber user id")
+            return value
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """The IANA zone called `name` (exact spelling), or ValueError."""
+    if name not in _zones():
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)")
+    return ZoneInfo(name)
+
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
+
+
+def normalize_language(code: str) -> str:
+    """A BCP 47 language tag in lower case ("ru", "pt-br"), or ValueError."""
+    value = code.strip().lower().replace("_", "-")
+    if not _LANGUAGE.fullmatch(value):
+        raise ValueError(f"{code!r} is not a language code such as 'ru' or 'en'")
+    return value
+
+
+SEGMENT_RULE_KEYS = ("tags_all", "tags_any", "platforms", "attributes")
+
+
+def validate_segment_rules(rules: Mapping[str, object]) -> dict[str, object]:
+    """Rules of a dynamic segment in their full form, or ValueError naming the bad key."""
+    if not isinstance(rules, Mapping):
+        raise ValueError("rules must be an object")
+    unknown = sorted(set(rules) - set(SEGMENT_RULE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: {', '.join(SEGMENT_RULE_KEYS)}")
+    out: dict[str, object] = {}
+    for key in ("tags_all", "tags_any"):
+        tags = rules.get(key) or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+            raise ValueError(f"{key} must be a list of tag names")
+        out[key] = sorted({t.strip() for t in tags})
+    platforms = rules.get("platforms") or []
+    if not isinstance(platforms, list) or not all(p in PLATFORMS for p in platforms):
+        raise ValueError(f"platforms must be a list of {', '.join(PLATFORMS)}")
+    out["platforms"] = [p for p in PLATFORMS if p in platforms]
+    attributes = rules.get("attributes") or {}
+    if not isinstance(attributes, Mapping) or not all(
+        isinstance(v, str | int | float | bool) for v in attributes.values()
+    ):
+        raise ValueError("attributes must map names to a text, number or true/false value")
+    out["attributes"] = dict(attributes)
+    return out

@@ -1,0 +1,347 @@
+"""REST representations, exactly as shared/API.md describes them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from channels.limits import PLATFORMS
+
+from . import rules, selectors, services
+from .models import (
+    Campaign,
+    ConsentEvent,
+    Delivery,
+    Draft,
+    PlatformChoices,
+    Segment,
+    Subscriber,
+    Subscription,
+)
+
+PLATFORM_CHOICES = PlatformChoices.choices
+
+
+class ConsentSerializer(serializers.Serializer):
+    source = serializers.CharField(max_length=100)
+    text = serializers.CharField(help_text="The wording the person agreed to.")
+    at = serializers.DateTimeField(required=False, help_text="When they agreed; now if omitted.")
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
+    consent = ConsentSerializer(help_text="Required: no subscription without consent.")
+
+    class Meta:
+        model = Subscription
+        fields = ["platform", "address", "status", "saved_our_number", "consent"]
+        read_only_fields = ["status"]
+        extra_kwargs = {"address": {"validators": []}}
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["address"] = rules.normalize_address(
+                attrs["platform"], attrs["address"], settings.TACT_DEFAULT_PHONE_REGION
+            )
+        except rules.AddressError as exc:
+            raise serializers.ValidationError({"address": [str(exc)]}) from exc
+        return attrs
+
+    def to_representation(self, instance: Subscription) -> dict:
+        data = {
+            "platform": instance.platform,
+            "address": instance.address,
+            "status": instance.status,
+        }
+        if instance.platform == "whatsapp":
+            data["saved_our_number"] = instance.saved_our_number
+        event = _last_opt_in(instance)
+        data["consent"] = (
+            {"source": event.source, "text": event.text, "at": serializers.DateTimeField().to_representation(event.at)}
+            if event
+            else None
+        )
+        return data
+
+
+def _last_opt_in(subscription: Subscription) -> ConsentEvent | None:
+    events = getattr(subscription, "prefetched_opt_ins", None)
+    if events is not None:
+        return events[-1] if events else None
+    return subscription.consent_events.filter(kind=ConsentEvent.Kind.OPT_IN).order_by("id").last()
+
+
+class TagListField(serializers.ListField):
+    child = serializers.CharField(max_length=50)
+
+    def to_representation(self, data) -> list[str]:
+        return sorted(tag.name for tag in data.all())
+
+
+class SubscriberSerializer(serializers.ModelSerializer):
+    tags = TagListField(required=False)
+    subscriptions = SubscriptionSerializer(many=True, required=False)
+
+    class Meta:
+        model = Subscriber
+        fields = [
+            "id", "external_id", "name", "timezone", "language", "tags", "attributes",
+            "subscriptions", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_timezone(self, value: str) -> str:
+        try:
+            rules.parse_timezone(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+    def validate_language(self, value: str) -> str:
+        try:
+            return rules.normalize_language(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate_attributes(self, value: object) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("attributes must be an object")
+        return value
+
+    def validate_external_id(self, value: str) -> str:
+        value = value.strip()
+        taken = Subscriber.objects.filter(external_id=value).exclude(pk=getattr(self.instance, "pk", None))
+        if value and taken.exists():
+            raise serializers.ValidationError(f"a subscriber with external_id {value!r} already exists")
+        return value
+
+    def validate_subscriptions(self, value: list[dict]) -> list[dict]:
+        platforms = [s["platform"] for s in value]
+        repeated = sorted({p for p in platforms if platforms.count(p) > 1})
+        if repeated:
+            raise serializers.ValidationError(f"one subscription per platform; {', '.join(repeated)} repeated")
+        return value
+
+    def _subscriptions_save(self, subscriber: Subscriber, items: list[dict]) -> None:
+        errors: list[dict] = []
+        for item in items:
+            existing = subscriber.subscriptions.filter(platform=item["platform"]).first()
+            consent = services.Consent(**item["consent"], evidence={"api": True})
+            try:
+                if existing is None:
+                    services.subscription_add(
+                        subscriber=subscriber,
+                        platform=item["platform"],
+                        address=item["address"],
+                        consent=consent,
+                        saved_our_number=item.get("saved_our_number", False),
+                    )
+                elif existing.address != item["address"]:
+                    raise services.ServiceError(
+                        f"this subscriber's {existing.platform} address is {existing.address}; "
+                        "opt it out and add a new subscriber to change it"
+                    )
+                else:
+                    existing.saved_our_number = item.get("saved_our_number", existing.saved_our_number)
+                    existing.save(update_fields=["saved_our_number", "updated_at"])
+                    services.subscription_opt_in(subscription=existing, consent=consent)
+                errors.append({})
+            except services.ServiceError as exc:
+                errors.append({"address": exc.messages})
+        if any(errors):
+            raise serializers.ValidationError({"subscriptions": errors})
+
+    @transaction.atomic
+    def create(self, validated_data: dict) -> Subscriber:
+        tags = validated_data.pop("tags", [])
+        items = validated_data.pop("subscriptions", [])
+        subscriber = Subscriber.objects.create(**validated_data)
+        services.tags_set(subscriber=subscriber, names=tags)
+        self._subscriptions_save(subscriber, items)
+        return subscriber
+
+    @transaction.atomic
+    def update(self, instance: Subscriber, validated_data: dict) -> Subscriber:
+        tags = validated_data.pop("tags", None)
+        items = validated_data.pop("subscriptions", [])
+        for key, value in validated_data.items():
+            setattr(instance, key, value)
+        instance.save()
+        if tags is not None:
+            services.tags_set(subscriber=instance, names=tags)
+        self._subscriptions_save(instance, items)
+        return instance
+
+
+class ImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="UTF-8 CSV with a header row; columns as in API.md.")
+
+
+class ImportReportSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+class OptOutSerializer(serializers.Serializer):
+    platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
+    address = serializers.CharField(max_length=64)
+    source = serializers.CharField(max_length=100, default="api")
+    text = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["address"] = rules.normalize_address(
+                attrs["platform"], attrs["address"], settings.TACT_DEFAULT_PHONE_REGION
+            )
+        except rules.AddressError as exc:
+            raise serializers.ValidationError({"address": [str(exc)]}) from exc
+        return attrs
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    size = serializers.SerializerMethodField(help_text="People in the segment.")
+    sizes = serializers.SerializerMethodField(help_text="People reachable (opted in) per platform.")
+    members = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=Subscriber.objects.all())
+
+    class Meta:
+        model = Segment
+        fields = ["id", "name", "kind", "rules", "members", "max_size", "size", "sizes"]
+
+    def get_size(self, obj: Segment) -> int:
+        return self._sizes(obj)["total"]
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
+    def get_sizes(self, obj: Segment) -> dict[str, int]:
+        return {p: n for p, n in self._sizes(obj).items() if p != "total"}
+
+    def _sizes(self, obj: Segment) -> dict[str, int]:
+        cache = self.context.setdefault("_sizes", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = selectors.segment_sizes(obj)
+        return cache[obj.pk]
+
+    def validate(self, attrs: dict) -> dict:
+        kind = attrs.get("kind", getattr(self.instance, "kind", Segment.Kind.DYNAMIC))
+        if kind == Segment.Kind.DYNAMIC:
+            if attrs.get("members"):
+                raise serializers.ValidationError({"members": ["members are for static segments; use rules"]})
+            try:
+                attrs["rules"] = rules.validate_segment_rules(
+                    attrs.get("rules", getattr(self.instance, "rules", {})) or {}
+                )
+            except ValueError as exc:
+                raise serializers.ValidationError({"rules": [str(exc)]}) from exc
+        elif attrs.get("rules"):
+            raise serializers.ValidationError({"rules": ["rules are for dynamic segments; use members"]})
+        return attrs
+
+
+class ButtonSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=64)
+    url = serializers.URLField(max_length=2000)
+
+    def validate_url(self, value: str) -> str:
+        if not value.lower().startswith(("https://", "http://")):
+            raise serializers.ValidationError("a button URL starts with https:// or http://")
+        return value
+
+
+class WhatsAppTemplateSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="Approved template name.")
+    language = serializers.CharField(max_length=16)
+    parameters = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, default=list)
+
+
+class DraftSerializer(serializers.ModelSerializer):
+    buttons = ButtonSerializer(many=True, required=False)
+    whatsapp_template = WhatsAppTemplateSerializer(required=False, allow_null=True)
+    previews = serializers.SerializerMethodField(
+        help_text="Per platform: the push line, what the notification shows, lengths and limits."
+    )
+
+    class Meta:
+        model = Draft
+        fields = ["id", "title", "body", "buttons", "whatsapp_template", "previews", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
+    def get_previews(self, obj: Draft) -> dict[str, dict]:
+        return services.content_checks(obj.body)
+
+    def validate_body(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("the body is empty")
+        return value
+
+    def validate_buttons(self, value: list[dict]) -> list[dict]:
+        if len(value) > 3:
+            raise serializers.ValidationError("at most 3 buttons (WhatsApp shows no more)")
+        return value
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    platforms = serializers.MultipleChoiceField(choices=PLATFORM_CHOICES)
+    stats = serializers.SerializerMethodField()
+    content = serializers.SerializerMethodField(help_text="What is sent: frozen when scheduled.")
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "name", "draft", "segment", "platforms", "send_at", "local_time", "expires_at",
+            "status", "stats", "content", "scheduled_at", "started_at", "finished_at",
+            "cancelled_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "status", "scheduled_at", "started_at", "finished_at", "cancelled_at", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def to_representation(self, instance: Campaign) -> dict:
+        data = super().to_representation(instance)
+        data["platforms"] = [p for p in PLATFORMS if p in instance.platforms]
+        return data
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
+    def get_stats(self, obj: Campaign) -> dict[str, int]:
+        return selectors.campaign_stats(obj)
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_content(self, obj: Campaign) -> dict | None:
+        if obj.status == Campaign.Status.DRAFT:
+            return None
+        return {
+            "title": obj.content_title,
+            "body": obj.content_body,
+            "buttons": obj.content_buttons,
+            "whatsapp_template": obj.content_whatsapp_template,
+        }
+
+    def validate_platforms(self, value: set[str]) -> list[str]:
+        if not value:
+            raise serializers.ValidationError("choose at least one platform")
+        return [p for p in PLATFORMS if p in value]
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is not None and self.instance.status != Campaign.Status.DRAFT:
+            raise serializers.ValidationError(
+                {"status": [f"a {self.instance.status} campaign cannot be edited"]}
+            )
+        send_at = attrs.get("send_at", getattr(self.instance, "send_at", None))
+        expires_at = attrs.get("expires_at", getattr(self.instance, "expires_at", None))
+        if send_at and expires_at and expires_at <= send_at:
+            raise serializers.ValidationError({"expires_at": ["expires_at must be after send_at"]})
+        return attrs
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    address = serializers.CharField(source="subscription.address", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id", "campaign", "subscriber", "platform", "address", "list_number", "status", "reason",
+            "send_after", "attempts", "sent_at", "delivered_at", "read_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields

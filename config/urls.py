@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from campaigns import api
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the web process can reach its database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+router = DefaultRouter()
+router.register("subscribers", api.SubscriberViewSet, basename="subscriber")
+router.register("segments", api.SegmentViewSet, basename="segment")
+router.register("drafts", api.DraftViewSet, basename="draft")
+router.register("campaigns", api.CampaignViewSet, basename="campaign")
+router.register("deliveries", api.DeliveryViewSet, basename="delivery")
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("api/opt-out/", api.OptOutView.as_view(), name="opt-out"),
+    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz/", healthz),
+]

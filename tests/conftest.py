@@ -106,3 +106,37 @@ def admin_client_api(db, django_user_model):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@pytest.fixture
+def db_state():
+    """A callable that snapshots the rows a refused request must leave alone: compare the
+    result before and after the request."""
+    from campaigns.models import ConsentEvent, Delivery, Tag
+
+    def snapshot() -> dict[str, list]:
+        return {
+            "subscribers": list(
+                Subscriber.objects.order_by("id").values_list(
+                    "id", "external_id", "name", "timezone", "language", "attributes"
+                )
+            ),
+            "subscriptions": list(
+                Subscription.objects.order_by("id").values_list(
+                    "id", "subscriber_id", "platform", "address", "status", "saved_our_number"
+                )
+            ),
+            "consent_events": list(ConsentEvent.objects.order_by("id").values_list("id", "kind", "status")),
+            "tags": list(Tag.objects.order_by("id").values_list("id", "name")),
+            "subscriber_tags": list(
+                Subscriber.tags.through.objects.order_by("id").values_list("subscriber_id", "tag_id")
+            ),
+            "segments": list(Segment.objects.order_by("id").values_list("id", "name", "kind", "rules", "max_size")),
+            "drafts": list(Draft.objects.order_by("id").values_list("id", "title", "body", "buttons")),
+            "campaigns": list(
+                Campaign.objects.order_by("id").values_list("id", "name", "status", "send_at", "content_body")
+            ),
+            "deliveries": list(Delivery.objects.order_by("id").values_list("id", "status", "reason")),
+        }
+
+    return snapshot

@@ -1,0 +1,40 @@
+# Two commands: `make run` (the embedded demo) and `make test` (the whole suite on
+# real PostgreSQL and Redis). Both install what they need into .venv first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+TACT_PORT ?= 8000
+
+# The suite's own databases: PostgreSQL (pytest-django makes test_tact) and Redis db 15.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tact
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test services clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: install
+	@$(BIN)/python manage.py migrate --noinput -v 0
+	@$(BIN)/python manage.py tact_demo
+	@$(BIN)/python manage.py tact_admin --url http://127.0.0.1:$(TACT_PORT)/admin/
+	@echo "  Starting web, worker and beat (Ctrl-C stops all three) ..."
+	@PATH="$(BIN):$$PATH" DJANGO_DEBUG=$${DJANGO_DEBUG:-true} TACT_PORT=$(TACT_PORT) \
+		exec $(BIN)/honcho -f Procfile.dev start
+
+test: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services:
+	@scripts/services
+
+clean:
+	rm -rf var/ .pytest_cache

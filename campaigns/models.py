@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time
 from typing import ClassVar
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -275,10 +276,10 @@ class FrequencyPolicy(models.Model):
     """The one policy for all campaigns and platforms (a single row, edited in the admin)."""
 
     max_per_day = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=1, help_text="Per calendar day in the subscriber's zone; empty: no cap."
+        null=True, blank=True, default=1, validators=[MinValueValidator(1)], help_text="Per calendar day in the subscriber's zone; empty: no cap."
     )
     max_per_week = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=3, help_text="Per rolling 7 days; empty: no cap."
+        null=True, blank=True, default=3, validators=[MinValueValidator(1)], help_text="Per rolling 7 days; empty: no cap."
     )
     quiet_start = models.TimeField(default=time(21, 0), help_text="Local time when quiet hours begin.")
     quiet_end = models.TimeField(default=time(9, 0), help_text="Local time when quiet hours end.")

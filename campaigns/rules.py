@@ -212,6 +212,9 @@ def frequency_check(
     The daily cap counts sends on the same calendar day in the person's zone `tz`;
     the weekly cap counts sends in the 7 days up to the moment of sending.
     """
+    for cap in (policy.max_per_day, policy.max_per_week):
+        if cap is not None and cap < 1:
+            raise ValueError(f"a cap is at least 1 message (got {cap}); leave it empty for no cap")
     sends = sorted(s for s in past_sends if s <= now)
     candidate = now
     reason = ""
@@ -259,7 +262,11 @@ def out_of_quiet_hours(moment: datetime, tz: tzinfo, quiet: QuietHours | None) -
     if not quiet.contains(local.time()):
         return moment
     day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
-    return wall_clock(day, quiet.end, tz)
+    end = wall_clock(day, quiet.end, tz)
+    if end < moment:
+        # The end falls in an hour the clocks repeat and we are in its second pass.
+        end = datetime.combine(day, quiet.end.replace(tzinfo=None, fold=1), tzinfo=tz).astimezone(UTC)
+    return end
 
 
 def local_send_time(
@@ -292,7 +299,7 @@ class AddressError(ValueError):
 
 _TELEGRAM_ID = re.compile(r"-?\d{1,20}")
 _VIBER_ID = re.compile(r"[A-Za-z0-9+/=_-]{8,64}")
-_PHONE_LIKE = re.compile(r"(\+|00)?[\d\s().-]{6,24}")
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]{6,24}")
 
 
 def normalize_phone(raw: str, default_region: str | None = None) -> str:
@@ -326,7 +333,7 @@ def normalize_address(platform: str, raw: str, default_region: str | None = None
         case Platform.WHATSAPP:
             return normalize_phone(value, default_region)
         case Platform.VIBER:
-            if _PHONE_LIKE.fullmatch(value) and value[0] in "+0123456789":
+            if _PHONE_LIKE.fullmatch(value):
                 return normalize_phone(value, default_region)
             if not _VIBER_ID.fullmatch(value):
                 raise AddressError(f"{raw!r} is neither a phone number nor a Viber user id")
@@ -368,15 +375,15 @@ def validate_segment_rules(rules: Mapping[str, object]) -> dict[str, object]:
         raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: {', '.join(SEGMENT_RULE_KEYS)}")
     out: dict[str, object] = {}
     for key in ("tags_all", "tags_any"):
-        tags = rules.get(key) or []
+        tags = [] if rules.get(key) is None else rules[key]
         if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
             raise ValueError(f"{key} must be a list of tag names")
         out[key] = sorted({t.strip() for t in tags})
-    platforms = rules.get("platforms") or []
+    platforms = [] if rules.get("platforms") is None else rules["platforms"]
     if not isinstance(platforms, list) or not all(p in PLATFORMS for p in platforms):
         raise ValueError(f"platforms must be a list of {', '.join(PLATFORMS)}")
     out["platforms"] = [p for p in PLATFORMS if p in platforms]
-    attributes = rules.get("attributes") or {}
+    attributes = {} if rules.get("attributes") is None else rules["attributes"]
     if not isinstance(attributes, Mapping) or not all(
         isinstance(v, str | int | float | bool) for v in attributes.values()
     ):

@@ -627,6 +627,7 @@ def test_frequency_weekly_window_excludes_a_send_exactly_7_days_old():
 
     assert decision.allowed is True
     assert decision.earliest == now
+    assert decision.reason == ""
 
 
 def test_frequency_weekly_window_includes_a_send_just_under_7_days_old():
@@ -1197,3 +1198,9 @@ def test_segment_rules_must_be_a_mapping():
     for rules in (["tags_all"], "tags_all", None):
         with pytest.raises(ValueError, match="^rules must be an object$"):
             validate_segment_rules(rules)
+
+
+@pytest.mark.parametrize("policy", [FrequencyPolicy(max_per_day=0), FrequencyPolicy(max_per_day=None, max_per_week=0)])
+def test_frequency_check_refuses_a_cap_of_zero(policy):
+    with pytest.raises(ValueError, match="at least 1"):
+        frequency_check([], policy, datetime(2026, 11, 24, 12, 0, tzinfo=UTC), ZoneInfo("Europe/Moscow"))

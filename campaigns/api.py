@@ -21,7 +21,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from channels.limits import PLATFORMS
 
-from . import imports, services
+from . import delivery, imports, services
 from .models import Campaign, ConsentEvent, Delivery, Draft, Segment, Subscriber, Subscription
 from .serializers import (
     PLATFORM_CHOICES,
@@ -190,6 +190,25 @@ class CampaignViewSet(viewsets.ModelViewSet):
         """Stop for good: nothing still waiting is sent."""
         campaign = services.campaign_cancel(campaign=self.get_object())
         return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        """Stop sending within seconds; resume continues without resending."""
+        campaign = services.campaign_pause(campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        campaign = services.campaign_resume(campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(responses={200: {"type": "object"}})
+    @action(detail=True, methods=["get"])
+    def forecast(self, request: Request, pk: str) -> Response:
+        """Receivers per platform, who is held back and why, lists, and the time it takes."""
+        return Response(delivery.campaign_forecast(campaign=self.get_object(), now=timezone.now()))
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -210,6 +210,8 @@ class Campaign(models.Model):
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    planned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -225,6 +227,31 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SendList(models.Model):
+    """A platform list of a campaign: at most the platform's list size, sent by one task."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "waiting for its time"
+        QUEUED = "queued", "queued or sending"
+        DONE = "done"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="send_lists")
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices)
+    number = models.PositiveIntegerField(help_text="1, 2, ... within the campaign.")
+    size = models.PositiveIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
+    next_due = models.DateTimeField(null=True, blank=True, help_text="When its next row may be sent.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of its task.")
+
+    class Meta:
+        ordering = ["campaign_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="send_list_number_unique")]
+        indexes = [models.Index(fields=["state", "next_due"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} list {self.number} ({self.platform}, {self.size})"
 
 
 class Delivery(models.Model):
@@ -245,6 +272,7 @@ class Delivery(models.Model):
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
     platform = models.CharField(max_length=16, choices=PlatformChoices.choices)
+    send_list = models.ForeignKey(SendList, on_delete=models.CASCADE, related_name="deliveries", null=True)
     list_number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
     reason = models.TextField(blank=True, default="")
@@ -265,7 +293,9 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "status", "list_number"]),
+            models.Index(fields=["send_list", "status", "send_after"]),
             models.Index(fields=["subscriber", "sent_at"]),
+            models.Index(fields=["subscription", "status"]),
         ]
 
     def __str__(self) -> str:

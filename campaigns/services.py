@@ -13,7 +13,7 @@ from django.utils import timezone
 from channels.limits import PLATFORMS, platform_limits
 
 from . import rules, selectors
-from .models import Campaign, ConsentEvent, Delivery, Segment, Subscriber, Subscription, Tag
+from .models import Campaign, ConsentEvent, Delivery, Segment, SendList, Subscriber, Subscription, Tag
 
 
 class ServiceError(Exception):
@@ -261,4 +261,29 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     campaign.deliveries.filter(status__in=[Delivery.Status.PLANNED, Delivery.Status.HELD]).update(
         status=Delivery.Status.SKIPPED, reason="campaign cancelled", updated_at=now
     )
+    campaign.send_lists.exclude(state=SendList.State.DONE).update(state=SendList.State.DONE)
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    """Stop sending within one chunk (a fraction of a second); nothing is lost or resent."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING):
+        raise ServiceError(f"a {campaign.status} campaign cannot be paused")
+    campaign.status = Campaign.Status.PAUSED
+    campaign.paused_at = timezone.now()
+    campaign.save(update_fields=["status", "paused_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """Continue where it stopped: rows already sent are never sent again."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != Campaign.Status.PAUSED:
+        raise ServiceError(f"only a paused campaign can be resumed; this one is {campaign.status}")
+    campaign.status = Campaign.Status.RUNNING if campaign.started_at else Campaign.Status.SCHEDULED
+    campaign.paused_at = None
+    campaign.save(update_fields=["status", "paused_at", "updated_at"])
     return campaign

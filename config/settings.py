@@ -173,7 +173,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# One queue per platform, so a slow platform never blocks another; `celery` for the rest.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+TACT_QUEUES = ("celery", "telegram", "whatsapp", "viber")
+# The database holds every schedule; beat only ticks (no long ETAs or countdowns).
+TACT_TICK_SECONDS = env.float("TACT_TICK_SECONDS", default=2.0)
+TACT_SWEEP_SECONDS = env.float("TACT_SWEEP_SECONDS", default=15.0)
+CELERY_BEAT_SCHEDULE = {
+    "tick": {"task": "campaigns.tasks.tick", "schedule": TACT_TICK_SECONDS, "options": {"expires": TACT_TICK_SECONDS * 5}},
+    "sweep": {"task": "campaigns.tasks.sweep", "schedule": TACT_SWEEP_SECONDS, "options": {"expires": TACT_SWEEP_SECONDS * 2}},
+}
+if REDIS_URL:
+    # A lost worker's unacknowledged task comes back after this; the sweeper is faster.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # --- Platforms ----------------------------------------------------------------------
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
@@ -205,6 +217,29 @@ TACT_BODY_LENGTH = _limit_overrides("BODY_LENGTH")
 TACT_LIST_SIZE = _limit_overrides("LIST_SIZE")
 TACT_VIP_GROUP_MIN = env.int("TACT_VIP_GROUP_MIN", default=10)
 TACT_VIP_GROUP_MAX = env.int("TACT_VIP_GROUP_MAX", default=15)
+# Sending: ceilings per platform account in messages/s (empty: no ceiling), defaults from
+# shared/PLATFORMS.md; messages in flight at once per list; timeouts and leases.
+def _rates() -> dict[str, float | None]:
+    defaults = {"telegram": 30.0, "whatsapp": 80.0, "viber": 50.0}
+    out: dict[str, float | None] = {}
+    for platform, default in defaults.items():
+        raw = env.str(f"TACT_RATE_{platform.upper()}", default=str(default)).strip()
+        out[platform] = float(raw) if raw else None
+    return out
+
+
+TACT_RATE = _rates()
+TACT_MAX_IN_FLIGHT = env.int("TACT_MAX_IN_FLIGHT", default=100)
+TACT_SEND_TIMEOUT = env.float("TACT_SEND_TIMEOUT", default=20.0)
+TACT_MAX_ATTEMPTS = env.int("TACT_MAX_ATTEMPTS", default=5)
+TACT_RETRY_BACKOFF_SECONDS = env.float("TACT_RETRY_BACKOFF_SECONDS", default=5.0)
+# A list whose task has not reported for this long is enqueued again by the sweeper.
+TACT_LIST_LEASE_SECONDS = env.float("TACT_LIST_LEASE_SECONDS", default=60.0)
+# A row left `sending` this long (longer than any platform call) became `uncertain`.
+TACT_SENDING_LEASE_SECONDS = env.float("TACT_SENDING_LEASE_SECONDS", default=120.0)
+# When a person can be reached on several chosen platforms, the first one here wins.
+TACT_PLATFORM_PREFERENCE = env.list("TACT_PLATFORM_PREFERENCE", default=["telegram", "whatsapp", "viber"])
+
 # Region used to read phone numbers written without a country code ("89990001122").
 # Empty: such numbers are refused and must be written in international form.
 TACT_DEFAULT_PHONE_REGION = env.str("TACT_DEFAULT_PHONE_REGION", default="") or None

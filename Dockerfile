@@ -26,7 +26,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=config.settings \
-    TACT_VAR_DIR=/app/var
+    TACT_VAR_DIR=/app/var \
+    DJANGO_STATIC_STORAGE=whitenoise.storage.CompressedManifestStaticFilesStorage
 
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \

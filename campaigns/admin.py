@@ -20,7 +20,9 @@ from django.utils.safestring import SafeString
 
 from channels.limits import PLATFORMS
 
-from . import imports, rules, selectors, services
+from channels.registry import channel_for
+
+from . import delivery, imports, rules, selectors, services
 from .models import (
     Campaign,
     ConsentEvent,
@@ -29,6 +31,7 @@ from .models import (
     FrequencyPolicy,
     PlatformChoices,
     Segment,
+    SendList,
     Subscriber,
     Subscription,
     Tag,
@@ -489,8 +492,43 @@ class CampaignAdmin(admin.ModelAdmin):
     list_select_related = ["draft", "segment"]
     autocomplete_fields = ["draft", "segment"]
     date_hierarchy = "send_at"
-    actions = ["schedule", "cancel"]
-    readonly_fields = ["status", "stats_table", "frozen_content", "scheduled_at", "started_at", "finished_at", "cancelled_at"]
+    actions = ["schedule", "pause", "resume", "cancel"]
+    readonly_fields = ["status", "stats_table", "forecast_link", "channels_in_use", "frozen_content", "scheduled_at",
+                       "started_at", "finished_at", "cancelled_at"]
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/forecast/", self.admin_site.admin_view(self.forecast_view), name="campaigns_campaign_forecast"),
+            *super().get_urls(),
+        ]
+
+    def forecast_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self.get_object(request, str(pk))
+        if campaign is None:
+            return redirect("admin:campaigns_campaign_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": f"Forecast: {campaign}",
+            "forecast": delivery.campaign_forecast(campaign=campaign, now=timezone.now()),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/forecast.html", context)
+
+    @admin.display(description="forecast")
+    def forecast_link(self, obj: Campaign) -> SafeString | str:
+        if obj.pk is None:
+            return "Save the campaign to see its forecast."
+        return format_html("<a href='{}'>Who will receive it, who is held back and why, how long it takes</a>",
+                           reverse("admin:campaigns_campaign_forecast", args=[obj.pk]))
+
+    @admin.display(description="channels")
+    def channels_in_use(self, obj: Campaign) -> SafeString:
+        rows = []
+        for platform in obj.platforms or PLATFORMS:
+            sandbox = channel_for(platform).sandbox
+            rows.append([platform, "SANDBOX: no credentials, messages go to the outbox" if sandbox else "live"])
+        return _table(["platform", "sends through"], rows)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Campaign.Status.DRAFT:
@@ -529,6 +567,23 @@ class CampaignAdmin(admin.ModelAdmin):
                 self.message_user(request, f"“{campaign}” not scheduled: {'; '.join(exc.messages)}", messages.ERROR)
             else:
                 self.message_user(request, f"“{campaign}” scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+
+    @admin.action(description="Pause the selected campaigns")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._transition(request, queryset, services.campaign_pause, "paused")
+
+    @admin.action(description="Resume the selected campaigns")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._transition(request, queryset, services.campaign_resume, "resumed")
+
+    def _transition(self, request, queryset, service, done: str) -> None:
+        for campaign in queryset:
+            try:
+                service(campaign=campaign)
+            except services.ServiceError as exc:
+                self.message_user(request, f"“{campaign}”: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"“{campaign}” {done}.")
 
     @admin.action(description="Cancel the selected campaigns")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
@@ -576,3 +631,22 @@ class FrequencyPolicyAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         policy = FrequencyPolicy.current()
         return redirect("admin:campaigns_frequencypolicy_change", policy.pk)
+
+
+@admin.register(SendList)
+class SendListAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "number", "platform", "size", "state", "next_due", "heartbeat_at"]
+    list_filter = ["platform", "state", "campaign"]
+    list_select_related = ["campaign"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in SendList._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -102,10 +102,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-                    if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # The image collects static files and sets whitenoise's CompressedManifestStaticFilesStorage.
+    "staticfiles": {"BACKEND": env.str("DJANGO_STATIC_STORAGE",
+                                       default="django.contrib.staticfiles.storage.StaticFilesStorage")},
 }
 
 LOGGING = {

@@ -1085,7 +1085,9 @@ def test_scheduling_refuses_a_push_preview_over_120_characters(api, db_state):
 
     # then
     assert response.status_code == 400
-    assert response.json() == {"draft": ["viber: the push preview (first line) is 121 characters, over the limit of 120"]}
+    assert response.json() == {
+        "draft": ["viber: the push preview (first line) is 121 characters, over the limit of 120"]
+    }
     assert db_state() == before
     assert_still_a_draft(api, campaign)
 

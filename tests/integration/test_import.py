@@ -90,7 +90,8 @@ def test_a_mixed_file_imports_the_good_rows_and_reports_the_bad_ones_by_line(api
     # then
     assert response.status_code == 200
     assert response.json() == {"created": 4, "updated": 0, "errors": MIXED_ERRORS}
-    assert list(Subscriber.objects.order_by("external_id").values_list("external_id", "name", "timezone", "language")) == [
+    people = Subscriber.objects.order_by("external_id")
+    assert list(people.values_list("external_id", "name", "timezone", "language")) == [
         ("crm-1", "Anna", "Europe/Moscow", "ru"),
         ("crm-10", "Kira", "UTC", "en"),
         ("crm-7", "Galina\nPetrova", "Europe/Moscow", "ru"),
@@ -237,7 +238,8 @@ def test_an_address_of_another_subscriber_is_reported_when_both_are_known(api, d
          "missing consent: consent_source empty; no subscription without consent"),
         ("crm-2,N,,,,telegram,222222,,import,,",
          "missing consent: consent_text, consent_at empty; no subscription without consent"),
-        ("crm-2,N,,,,whatsapp,+79990001122,maybe,import,Yes,2026-11-01", "saved_our_number 'maybe' is not true or false"),
+        ("crm-2,N,,,,whatsapp,+79990001122,maybe,import,Yes,2026-11-01",
+         "saved_our_number 'maybe' is not true or false"),
         ("crm-2,N,,english!,,telegram,222222,,import,Yes,2026-11-01",
          "'english!' is not a language code such as 'ru' or 'en'"),
         ("crm-2,N,,,,telegram,@anna,,import,Yes,2026-11-01", "a Telegram address is a numeric chat id, not '@anna'"),
@@ -266,7 +268,8 @@ def test_a_bad_row_is_reported_and_the_good_ones_still_go_in(api, row, error):
     ("row", "column"),
     [
         pytest.param(b"crm-2," + b"N" * 201 + b",,,,telegram,222222,,import,Yes,2026-11-01", "name", id="long-name"),
-        pytest.param(b"X" * 101 + b",N,,,,telegram,222222,,import,Yes,2026-11-01", "external_id", id="long-external-id"),
+        pytest.param(b"X" * 101 + b",N,,,,telegram,222222,,import,Yes,2026-11-01", "external_id",
+                     id="long-external-id"),
         pytest.param(b"crm-2,N,,,,telegram,222222,," + b"s" * 101 + b",Yes,2026-11-01", "consent_source",
                      id="long-consent-source"),
         pytest.param(b"crm-2,N,,en-aaaaaaaa-bbbbbbbb,,telegram,222222,,import,Yes,2026-11-01", "language",

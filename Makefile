@@ -11,7 +11,8 @@ TACT_PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tact
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test services clean
+.PHONY: install run test bench services clean
+N ?= 100000
 
 install: $(STAMP)
 
@@ -32,6 +33,10 @@ run: install
 
 test: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Figures, not assertions: planning rate, send throughput, ceiling use, worker memory.
+bench: install services
+	N=$(N) $(BIN)/python tests/bench/run.py
 
 services:
 	@scripts/services

@@ -92,7 +92,7 @@ def _check_block(seconds: float) -> int:
 def _place(reservations: deque[tuple[int, int]], now: int, blocked_until: int, n: int, cap: int, span: int) -> int:
     """The time for a burst of n; `reservations` holds (time, count) in time order, none expired.
 
-    The Lua script in RedisRateLimiter is this function, line for line.
+    The Lua script in RedisRateLimiter takes the same steps in the same order.
     """
     t0 = max(now, blocked_until, reservations[-1][0] if reservations else now)
     # Times never go backwards, so the window ending at t0 is the tail: at most cap entries.

@@ -318,7 +318,7 @@ class FakeTelegram:
         self._admitted: deque[float] = deque()  # monotonic times within the last second
         self._admitted_by_chat: dict[int, deque[float]] = {}
         self._attempts: Counter[int] = Counter()
-        self._queued: dict[int, deque[str]] = {}
+        self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
         self._message_id = 0
         self._seq = 0
         self._thread: threading.Thread | None = None
@@ -785,6 +785,13 @@ class RemoteFakeTelegram:
     def sent(self) -> list[Call]:
         """The sendMessage calls answered 200."""
         return [c for c in self.calls() if c.status == 200]
+
+    def stats(self) -> JSONDict:
+        """GET /_fake/stats: counts only, cheaper to poll than calls()."""
+        response = self._client.get("/_fake/stats")
+        response.raise_for_status()
+        result: JSONDict = response.json()
+        return result
 
     def count_by_chat(self, *, delivered_only: bool = True) -> dict[int, int]:
         """Messages per chat_id."""

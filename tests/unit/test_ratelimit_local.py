@@ -52,14 +52,16 @@ def busiest_window(sends: list[tuple[int, int]], length: int) -> int:
     return max(prefix[bisect.bisect_left(times, at + length)] - prefix[i] for i, at in enumerate(times))
 
 
-def utilisation(sends: list[tuple[int, int]], rate: float) -> float:
-    """Sends per second between the first and the last send time, as a share of `rate`.
+def utilisation(sends: list[tuple[int, int]], rate: float, cap: int) -> float:
+    """Sends per second from the first send time to the last, as a share of `rate`.
 
-    Sends at the last time are left out: they open a window the run never lets fill.
+    Sends at the last time are left out, and so is one more window's worth: the last
+    window's bursts may sit a little before the last time, and counting them without
+    the time they take would flatter the figure. What remains is a lower bound.
     """
     first = min(at for at, _ in sends)
     last = max(at for at, _ in sends)
-    sent = sum(n for at, n in sends if at < last)
+    sent = sum(n for at, n in sends if at < last) - cap
     return sent / ((last - first) / US) / rate
 
 
@@ -90,6 +92,11 @@ def test_waits_for_a_sequence_of_bursts(clock, limiter):
     clock.set(1010.0)
     assert limiter.reserve("tg", 30, 30) == 0.0
     assert limiter.reserve("tg", 1, 30) == 1.05
+
+
+def test_bursts_that_do_not_divide_the_cap_leave_the_rest_unused(limiter):
+    # 4 x 7 = 28 fit in a window; the fifth 7 would make 35 and waits for the window after.
+    assert [limiter.reserve("tg", 7, 30) for _ in range(5)] == [0.0, 0.0, 0.0, 0.0, 1.05]
 
 
 def test_keys_are_independent(limiter):
@@ -190,9 +197,9 @@ def test_random_bursts_never_overfill_a_window(clock, rate, window):
     "sizes, expected",
     [
         # A full window's worth every 1.05 s: 30 / 1.05 / 30 = 95.2%.
-        ([1], 0.952),
-        ([5], 0.952),
-        ([30], 0.952),
+        ([1], 0.95),
+        ([5], 0.95),
+        ([30], 0.95),
         # Bursts that do not divide 30 leave the end of a window empty.
         ([1, 2, 3], 0.90),
         ([1, 2, 3, 4, 5], 0.90),
@@ -210,7 +217,7 @@ def test_a_long_run_uses_at_least_90_percent_of_the_rate(clock, sizes, expected)
         clock.us = max(clock.us, at - rng.randint(0, 2 * US))
 
     assert busiest_window(sends, US) <= 30
-    assert utilisation(sends, 30) >= expected
+    assert utilisation(sends, 30, cap=30) >= expected
 
 
 def test_threads_share_one_limiter(clock, limiter):

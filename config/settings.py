@@ -232,6 +232,9 @@ def _rates() -> dict[str, float | None]:
 
 TACT_RATE = _rates()
 TACT_MAX_IN_FLIGHT = env.int("TACT_MAX_IN_FLIGHT", default=100)
+# Where a platform has no list size (Telegram), its audience is cut into send batches of
+# this many, so that several workers share a large campaign.
+TACT_SEND_BATCH = env.int("TACT_SEND_BATCH", default=5000)
 TACT_SEND_TIMEOUT = env.float("TACT_SEND_TIMEOUT", default=20.0)
 TACT_MAX_ATTEMPTS = env.int("TACT_MAX_ATTEMPTS", default=5)
 TACT_RETRY_BACKOFF_SECONDS = env.float("TACT_RETRY_BACKOFF_SECONDS", default=5.0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -78,8 +78,19 @@ def _parse_moment(raw: str) -> datetime:
     return moment
 
 
+# What the database holds per column (longer values are refused, never cut).
+MAX_LENGTHS = {"external_id": 100, "name": 200, "timezone": 64, "language": 16, "consent_source": 100,
+               "address": 64}
+
+
 def parse_row(values: dict[str, str], *, now: datetime) -> Row:
     """One CSV row checked and normalised, or RowError with the reason."""
+    for column, value in values.items():
+        if "\x00" in value:
+            raise RowError(f"{column} contains a NUL character")
+        limit = MAX_LENGTHS.get(column)
+        if limit is not None and len(value.strip()) > limit:
+            raise RowError(f"{column} is {len(value.strip())} characters, longer than {limit}")
     platform = values["platform"].strip().lower()
     if platform not in PLATFORMS:
         raise RowError(f"unknown platform {values['platform']!r} (use {', '.join(PLATFORMS)})")
@@ -137,7 +148,10 @@ def _apply(row: Row) -> bool:
     existing = (
         Subscription.objects.select_related("subscriber").filter(platform=row.platform, address=row.address).first()
     )
-    if existing is not None and by_external is not None and existing.subscriber_id != by_external.pk:
+    if existing is not None and (
+        (by_external is not None and existing.subscriber_id != by_external.pk)
+        or (row.external_id and existing.subscriber.external_id not in ("", row.external_id))
+    ):
         raise services.ServiceError(
             f"{row.platform} address {row.address} already belongs to another subscriber ({existing.subscriber})"
         )
@@ -210,6 +224,11 @@ def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> Impor
             if bad := _undecodable("".join(cells)):
                 raise RowError(f"not UTF-8 (byte {bad}); save the file as UTF-8")
             if len(cells) != len(header):
+                if end_of_previous > line:
+                    raise RowError(
+                        f"expected {len(header)} fields, found {len(cells)}: a quote opened here is closed only on "
+                        f"line {end_of_previous} (or never), so lines {line}-{end_of_previous} were read as one row"
+                    )
                 raise RowError(f"expected {len(header)} fields, found {len(cells)}")
             row = parse_row(dict(zip(header, cells, strict=True)), now=now)
             key = (row.platform, row.address)
@@ -223,6 +242,9 @@ def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> Impor
             continue
         except IntegrityError as exc:
             report.errors.append({"line": line, "error": f"conflicts with data saved meanwhile ({exc})"})
+            continue
+        except DatabaseError as exc:  # a value the database refuses: this row only
+            report.errors.append({"line": line, "error": f"the database refused this row ({exc})"})
             continue
         if created:
             report.created += 1

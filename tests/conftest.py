@@ -140,3 +140,9 @@ def db_state():
         }
 
     return snapshot
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Hashing test users' passwords with PBKDF2 costs seconds per file; MD5 is fine here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

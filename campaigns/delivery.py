@@ -54,6 +54,8 @@ COUNTED = (S.SENDING, S.SENT, S.DELIVERED, S.READ, S.UNCERTAIN)
 # A local-time campaign reaches its earliest zone (UTC+14) up to 26 h before send_at.
 LOCAL_TIME_LEAD = timedelta(hours=26)
 PAGE = 5000
+# WhatsApp: free text only within 24 hours of the person's last message; a template otherwise.
+WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 @cache
@@ -291,7 +293,9 @@ def list_send(*, list_id: int) -> dict[str, int]:
     campaign = send_list.campaign
     channel = channel_for(send_list.platform, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
     rate = None if channel.sandbox else settings.TACT_RATE.get(send_list.platform)
-    size = chunk_size(rate)
+    # The ceiling counts requests; one request carries `per_request` messages (Viber: 300).
+    size = min(chunk_size(rate) * channel.per_request, send_list.size)
+    units = math.ceil(size / channel.per_request)
     limiter = limiter_from_settings() if rate else None
     limiter_key = f"tact:rate:{send_list.platform}"
     policy, quiet = _policy()
@@ -304,7 +308,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
                 break
             if session is None:
                 session = channel.open()
-            slot = _reserve(limiter, limiter_key, size, rate)
+            slot = _reserve(limiter, limiter_key, units, rate)
             claimed, batch = _claim(send_list, campaign, size, policy, quiet, counts)
             if not claimed:
                 break  # what is due is being handled by another task
@@ -313,7 +317,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
             if limiter is not None and systime.monotonic() - slot > LATE_SEND:
                 # The claim took long: sending now could bunch with the next slot's
                 # burst; take a fresh slot (the old one is simply left unused).
-                _reserve(limiter, limiter_key, len(batch), rate)
+                _reserve(limiter, limiter_key, math.ceil(len(batch) / channel.per_request), rate)
             outcomes = _send_locked(session, batch, counts)
             retry_after = _record(outcomes, send_list.platform, counts)
             if retry_after and limiter is not None:
@@ -389,9 +393,12 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
             counts[row.status] += 1
             changed.append(row)
         Delivery.objects.bulk_update(sendable + changed, ["status", "reason", "sent_at", "send_after", "updated_at"])
+    window_start = now - WHATSAPP_WINDOW
     return len(rows), [
         OutboundMessage(
-            delivery_id=r.pk, address=r.subscription.address, text=campaign.content_body, buttons=campaign.content_buttons
+            delivery_id=r.pk, address=r.subscription.address, text=campaign.content_body,
+            buttons=campaign.content_buttons, template=campaign.content_whatsapp_template,
+            window_open=r.subscription.last_inbound_at is not None and r.subscription.last_inbound_at >= window_start,
         )
         for r in sendable
     ]
@@ -445,7 +452,8 @@ def _record(outcomes: list[Outcome], platform: str, counts: dict[str, int]) -> f
             row.status, row.reason, row.platform_message_id = S.SENT, "", outcome.platform_message_id
         elif isinstance(error, RateLimited):
             # Not sent: back in line, after the platform's pause. Not an attempt.
-            retry_after = max(retry_after, error.retry_after)
+            if not error.per_recipient:
+                retry_after = max(retry_after, error.retry_after)
             row.status, row.sent_at = S.PLANNED, None
             row.send_after = now + timedelta(seconds=error.retry_after)
             row.reason = f"rate limited: {error.reason}"
@@ -564,12 +572,18 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
     send_time = _send_time_for(campaign, quiet)
     unquiet_time = _send_time_for(campaign, None)
     receivers: dict[str, int] = defaultdict(int)
+    templates_needed = 0
     held = {"cap": 0, "quiet_hours": 0, "no_consent": 0, "whatsapp_not_saved": 0}
     audience = 0
     page: list[Choice] = []
 
     def judge(choices: list[Choice]) -> None:
+        nonlocal templates_needed
         people = [c.subscriber_id for c in choices if c.platform]
+        on_whatsapp = [c.subscription_id for c in choices if c.platform == "whatsapp"]
+        if on_whatsapp:
+            templates_needed += Subscription.objects.filter(pk__in=on_whatsapp).exclude(
+                last_inbound_at__gte=max(campaign.send_at, now) - WHATSAPP_WINDOW).count()
         past: dict[int, list[datetime]] = defaultdict(list)
         for subscriber_id, sent_at in Delivery.objects.filter(
             subscriber_id__in=people, status__in=COUNTED, sent_at__gte=now - rules.WEEK - timedelta(days=1)
@@ -607,6 +621,8 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
             "seconds": round(n / rate, 1) if rate else None,
             "sandbox": channel_for(platform).sandbox,
         }
+        if platform == "whatsapp":
+            platforms[platform]["templates_needed"] = templates_needed
     timed = [p["seconds"] for p in platforms.values() if p["seconds"] is not None]
     return {
         "audience": audience,
@@ -619,5 +635,7 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
             "quiet_hours": "their send time falls in quiet hours and moves to the end of them",
             "no_consent": "no opted-in subscription on the chosen platforms: not sent",
             "whatsapp_not_saved": "only WhatsApp chosen for them, and they have not saved our number: not sent",
+            "templates_needed": "WhatsApp receivers outside the 24-hour window at send time: they get the draft's "
+                                "approved template, or nothing if it has none",
         },
     }

@@ -93,6 +93,10 @@ class Subscription(models.Model):
     saved_our_number = models.BooleanField(
         default=False, help_text="WhatsApp: the person saved our number, so broadcast lists reach them."
     )
+    last_inbound_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the person last wrote to us (WhatsApp: free text only within 24 hours of it).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -296,6 +300,7 @@ class Delivery(models.Model):
             models.Index(fields=["send_list", "status", "send_after"]),
             models.Index(fields=["subscriber", "sent_at"]),
             models.Index(fields=["subscription", "status"]),
+            models.Index(fields=["platform", "platform_message_id"]),
         ]
 
     def __str__(self) -> str:

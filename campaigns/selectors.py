@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from datetime import timedelta
+
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from channels.limits import PLATFORMS
 
-from .models import Campaign, Delivery, Segment, Subscriber, Subscription
+from .models import Campaign, ConsentEvent, Delivery, Segment, Subscriber, Subscription
 
 
 def _opted_in_on(platforms: list[str] | tuple[str, ...]) -> Exists:
@@ -56,7 +58,27 @@ def segment_size(segment: Segment) -> int:
     return segment_subscribers(segment).count()
 
 
-STAT_KEYS = ("planned", "sent", "delivered", "read", "failed", "held", "skipped", "uncertain")
+STAT_KEYS = ("planned", "sent", "delivered", "read", "failed", "held", "skipped", "uncertain", "opted_out_48h")
+FATIGUE_WINDOW = timedelta(hours=48)
+
+
+def campaign_opt_outs_after(campaign: Campaign, window: timedelta = FATIGUE_WINDOW) -> int:
+    """People who opted out (or blocked us) within `window` after this campaign reached
+    them: the fatigue signal."""
+    return (
+        Delivery.objects.filter(campaign=campaign, sent_at__isnull=False)
+        .filter(
+            Exists(
+                ConsentEvent.objects.filter(
+                    subscription__subscriber_id=OuterRef("subscriber_id"),
+                    kind=ConsentEvent.Kind.OPT_OUT,
+                    at__gte=OuterRef("sent_at"),
+                    at__lte=ExpressionWrapper(OuterRef("sent_at") + window, output_field=DateTimeField()),
+                )
+            )
+        )
+        .count()
+    )
 
 
 def campaign_stats(campaign: Campaign) -> dict[str, int]:
@@ -79,4 +101,5 @@ def campaign_stats(campaign: Campaign) -> dict[str, int]:
         "held": by_status.get(Delivery.Status.HELD, 0),
         "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
         "uncertain": by_status.get(Delivery.Status.UNCERTAIN, 0),
+        "opted_out_48h": campaign_opt_outs_after(campaign) if campaign.started_at else 0,
     }

@@ -17,6 +17,10 @@ class OutboundMessage:
     address: str
     text: str
     buttons: list[dict] = field(default_factory=list)
+    # WhatsApp: an approved template for people outside the 24-hour window, and whether
+    # the window is open (the person wrote to us in the last 24 hours).
+    template: dict | None = None
+    window_open: bool = True
 
 
 class ChannelError(Exception):
@@ -28,11 +32,16 @@ class ChannelError(Exception):
 
 
 class RateLimited(ChannelError):
-    """The platform asked us to slow down; nothing was sent."""
+    """The platform asked us to slow down; nothing was sent.
 
-    def __init__(self, reason: str, retry_after: float):
+    `per_recipient`: only messages to this person must wait (WhatsApp's pair limit);
+    otherwise the whole account must.
+    """
+
+    def __init__(self, reason: str, retry_after: float, *, per_recipient: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
+        self.per_recipient = per_recipient
 
 
 class RecipientGone(ChannelError):
@@ -40,7 +49,7 @@ class RecipientGone(ChannelError):
 
     def __init__(self, reason: str, status: str):
         super().__init__(reason)
-        self.status = status  # Subscription.Status: "blocked" or "unreachable"
+        self.status = status  # Subscription.Status: "opted_out", "blocked" or "unreachable"
 
 
 class TemporaryFailure(ChannelError):
@@ -79,5 +88,6 @@ class ChannelSession(Protocol):
 class Channel(Protocol):
     platform: str
     sandbox: bool  # True: messages go to the outbox in the admin, not to the platform
+    per_request: int  # messages one platform request carries (Viber broadcast: 300)
 
     def open(self) -> ChannelSession: ...

@@ -8,7 +8,9 @@ class OutboxMessage(models.Model):
     address = models.CharField(max_length=64)
     text = models.TextField()
     buttons = models.JSONField(default=list, blank=True)
-    delivery_id = models.BigIntegerField(unique=True, help_text="The ledger row it was sent for.")
+    delivery_id = models.BigIntegerField(
+        unique=True, null=True, blank=True, help_text="The ledger row it was sent for (empty: a reply to a person)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -17,3 +19,17 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} → {self.address}"
+
+
+class InboundEvent(models.Model):
+    """A platform callback already handled: a repeated one changes nothing the second time."""
+
+    platform = models.CharField(max_length=16)
+    key = models.CharField(max_length=200, help_text="update_id, message id + status, message_token + event, ...")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["platform", "key"], name="inbound_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.key}"

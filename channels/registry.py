@@ -16,8 +16,26 @@ def channel_for(platform: str, *, max_in_flight: int = 100) -> Channel:
             settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_API_URL,
             max_in_flight=max_in_flight, timeout=settings.TACT_SEND_TIMEOUT,
         )
+    if platform == "whatsapp" and settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_PHONE_NUMBER_ID:
+        from .whatsapp import WhatsAppChannel
+
+        return WhatsAppChannel(
+            settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_API_URL, settings.WHATSAPP_PHONE_NUMBER_ID,
+            max_in_flight=max_in_flight, timeout=settings.TACT_SEND_TIMEOUT,
+        )
+    if platform == "viber" and settings.VIBER_AUTH_TOKEN:
+        from .viber import ViberChannel
+
+        return ViberChannel(settings.VIBER_AUTH_TOKEN, settings.VIBER_API_URL, settings.VIBER_SENDER_NAME,
+                            timeout=settings.TACT_SEND_TIMEOUT)
     return SandboxChannel(platform)
 
 
-def is_sandbox(platform: str) -> bool:
-    return channel_for(platform).sandbox
+def missing_credentials(platform: str) -> str:
+    """The settings a platform lacks to send live ("" when it has them)."""
+    needed = {
+        "telegram": ["TELEGRAM_BOT_TOKEN"],
+        "whatsapp": ["WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"],
+        "viber": ["VIBER_AUTH_TOKEN"],
+    }[platform]
+    return ", ".join(name for name in needed if not getattr(settings, name))

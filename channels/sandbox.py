@@ -26,11 +26,18 @@ class SandboxSession:
         )
         return [Outcome(m.delivery_id, platform_message_id=f"sandbox-{m.delivery_id}") for m in messages]
 
+    def reply(self, address: str, text: str) -> Outcome:
+        from .models import OutboxMessage
+
+        row = OutboxMessage.objects.create(platform=self._platform, address=address, text=text)
+        return Outcome(0, platform_message_id=f"sandbox-reply-{row.pk}")
+
     def close(self) -> None:
         pass
 
 
 class SandboxChannel:
+    per_request = 1
     sandbox = True
 
     def __init__(self, platform: str):

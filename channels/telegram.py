@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
-from collections.abc import Sequence
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -12,6 +10,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from .aio import LoopSession
 from .base import (
     ChannelError,
     OutboundMessage,
@@ -59,9 +58,8 @@ def _markup(buttons: list[dict]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], url=b["url"])] for b in buttons])
 
 
-class TelegramSession:
+class TelegramSession(LoopSession):
     def __init__(self, token: str, base_url: str, *, max_in_flight: int, timeout: float):
-        self._loop = asyncio.new_event_loop()
         request = HTTPXRequest(
             connection_pool_size=max_in_flight,
             read_timeout=timeout,
@@ -70,11 +68,13 @@ class TelegramSession:
             pool_timeout=timeout,
         )
         self._bot = Bot(token, base_url=base_url, request=request)
-        try:
-            self._loop.run_until_complete(self._bot.initialize())
-        except BaseException:
-            self._loop.close()
-            raise
+        super().__init__()
+
+    async def _open(self) -> None:
+        await self._bot.initialize()
+
+    async def _close(self) -> None:
+        await self._bot.shutdown()
 
     async def _send_one(self, message: OutboundMessage) -> Outcome:
         try:
@@ -85,20 +85,9 @@ class TelegramSession:
             return Outcome(message.delivery_id, error=error_from(exc))
         return Outcome(message.delivery_id, platform_message_id=str(sent.message_id))
 
-    async def _send_all(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
-        return list(await asyncio.gather(*(self._send_one(m) for m in messages)))
-
-    def send(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
-        return self._loop.run_until_complete(self._send_all(messages))
-
-    def close(self) -> None:
-        try:
-            self._loop.run_until_complete(self._bot.shutdown())
-        finally:
-            self._loop.close()
-
 
 class TelegramChannel:
+    per_request = 1
     platform = "telegram"
     sandbox = False
 

@@ -200,6 +200,7 @@ WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="")
 VIBER_AUTH_TOKEN = env.str("VIBER_AUTH_TOKEN", default="")
 VIBER_API_URL = env.str("VIBER_API_URL", default="https://chatapi.viber.com/pa")
+VIBER_SENDER_NAME = env.str("VIBER_SENDER_NAME", default="Tact")
 
 
 def _limit_overrides(name: str) -> dict[str, int | None]:

@@ -8,6 +8,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from campaigns import api
+from channels import webhooks
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -33,4 +34,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz/", healthz),
+    path("webhooks/telegram/", webhooks.telegram, name="webhook-telegram"),
+    path("webhooks/whatsapp/", webhooks.whatsapp, name="webhook-whatsapp"),
+    path("webhooks/viber/", webhooks.viber, name="webhook-viber"),
 ]

@@ -1,0 +1,598 @@
+"""What the loopback fakes (telegram.py, whatsapp.py, viber.py) share: a small asyncio-stream
+HTTP/1.1 server run in a background thread, runtime configuration from a frozen dataclass,
+recorded calls behind one lock, signed webhook posts sent from the server's own loop, the
+``/_fake/...`` control endpoints, a client for a fake in another process, and the command line.
+
+A fake subclasses ``FakeServer`` and provides ``config_class``, ``_answer()`` (one request in,
+one ``Answer`` out, called in the server's loop), ``calls()``, ``stats()`` and ``_forget()``.
+Control endpoints, served by every fake:
+
+    GET  /_fake/calls     {"calls": [<Call>, ...]}
+    GET  /_fake/stats     counts
+    GET  /_fake/webhooks  {"webhooks": [<WebhookPost>, ...]}, what the fake posted
+    GET  /_fake/config    the current config
+    POST /_fake/config    partial update, JSON; {"replace": true, ...} starts from the defaults
+    POST /_fake/reset     forget the recorded calls and webhooks, keep the config
+    GET  /_fake/health    {"ok": true}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
+import signal
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import httpx
+
+JSONDict = dict[str, Any]
+
+
+# ---- values -------------------------------------------------------------------------
+
+
+def max_in_any_window(times: Iterable[float], seconds: float = 1.0) -> int:
+    """The largest number of ``times`` inside one half-open window [t, t + seconds)."""
+    ordered = sorted(times)
+    best = 0
+    for i, start in enumerate(ordered):
+        # A best window can always start at one of the times.
+        best = max(best, bisect_left(ordered, start + seconds, lo=i) - i)
+    return best
+
+
+def draw(seed: int, key: object, attempt: int) -> float:
+    """A number in [0, 1) that depends only on (seed, key, attempt): seeded fault injection
+    that repeats whatever the concurrency, when ``attempt`` counts per key."""
+    digest = hashlib.blake2b(f"{seed}:{key}:{attempt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def hmac_sha256_hex(secret: str | bytes, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``body``: what WhatsApp and Viber put in their signature headers."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def as_mapping(value: object) -> Mapping[object, object]:
+    """``value`` if it is a mapping; ValueError otherwise (config from JSON)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping, got {value!r}")
+    return value
+
+
+def as_list(value: object) -> Iterable[Any]:
+    """``value`` if it is a list-like; ValueError otherwise (config from JSON)."""
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"expected a list, got {value!r}")
+    return value
+
+
+def as_strings(value: object) -> list[str]:
+    """A string or a list of values, as a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in as_list(value)]
+
+
+def jsonable(value: object) -> object:
+    """Mappings with string keys and lists for sets and tuples, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset, tuple, list)):
+        items = [jsonable(v) for v in value]
+        if isinstance(value, (set, frozenset)):
+            try:
+                items.sort()
+            except TypeError:
+                items.sort(key=str)
+        return items
+    return value
+
+
+def check_fields(config: object, changes: Mapping[str, object]) -> dict[str, object]:
+    """``changes`` as a dict, or ValueError naming the fields ``config`` does not have."""
+    known = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    unknown = set(changes) - known
+    if unknown:
+        raise ValueError(f"unknown config fields: {sorted(unknown)}")
+    return dict(changes)
+
+
+def config_to_json(config: object) -> JSONDict:
+    """A config dataclass as JSON-ready values (dict keys become strings, sets sorted lists)."""
+    return {f.name: jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+
+
+class Answer:
+    """What the server writes back for one request. ``after`` runs in the server's loop once
+    the answer is written (or the connection dropped): a fake schedules its webhooks there."""
+
+    __slots__ = ("status", "body", "delay", "disconnect", "content_type", "after")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        content_type: str = "application/json",
+        after: Callable[[], None] | None = None,
+    ):
+        self.status = status
+        self.body = body
+        self.delay = delay
+        self.disconnect = disconnect
+        self.content_type = content_type
+        self.after = after
+
+
+def json_answer(status: int, payload: object, delay: float = 0.0, **kwargs: Any) -> Answer:
+    """An Answer with ``payload`` as its JSON body."""
+    return Answer(status, json.dumps(payload, ensure_ascii=False).encode(), delay, **kwargs)
+
+
+def _control_error(status: int, description: str) -> Answer:
+    return json_answer(status, {"ok": False, "error_code": status, "description": description})
+
+
+@dataclass(frozen=True)
+class WebhookPost:
+    """One POST a fake made to the application's webhook, and what the application answered."""
+
+    seq: int  # order in which the posts were made, from 1
+    url: str
+    event: str  # "sent", "delivered", "read", "failed", "seen", ...
+    message_id: str  # the wamid, or the Viber message_token as a string
+    recipient: str  # wa_id or Viber user id
+    body: str  # the raw JSON body, exactly as signed and sent
+    signature: str | None  # the signature header's value, None when unsigned
+    status: int  # HTTP status answered; 0 when no answer (connection refused, timeout)
+    error: str | None  # why there was no answer
+    monotonic: float  # time.monotonic() when the post was made
+
+    @property
+    def payload(self) -> JSONDict:
+        """The JSON body, decoded."""
+        result: JSONDict = json.loads(self.body)
+        return result
+
+    def to_json(self) -> JSONDict:
+        """The post as JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> WebhookPost:
+        """The inverse of to_json."""
+        return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    url: str
+    event: str
+    message_id: str
+    recipient: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    signature: str | None = None
+    delay: float = 0.0  # seconds to wait before this post
+    timeout: float = 10.0
+
+
+# ---- the server ---------------------------------------------------------------------
+
+
+class FakeServer:
+    """start()/stop() run the fake in a daemon thread (or use it as a context manager);
+    ``async serve()`` runs it in the caller's loop. Accessors are thread-safe."""
+
+    name: ClassVar[str] = "fake"
+    config_class: ClassVar[type[Any]]
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, config: Any = None) -> None:
+        self.host = host
+        self.port = port  # the real port once started
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified on accepted calls and posts
+        self._config = config if config is not None else self.config_class()
+        self._accepted = 0  # what wait_for_accepted() counts; the subclass decides what counts
+        self._webhooks: list[WebhookPost] = []
+        self._outbox: asyncio.Queue[_Outgoing] | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._stopped: asyncio.Event | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:<port>, the root of the API and of the control endpoints."""
+        return f"http://{self.host}:{self.port}"
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Serve in a daemon thread; returns once the port is bound."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.serve(ready=ready))
+            except BaseException as exc:  # reported to start()
+                failure.append(exc)
+                ready.set()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"{self.name}-{self.port}", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Close the server and its connections and join the thread. Webhook posts not made
+        yet are dropped."""
+        thread, loop, stopped = self._thread, self._loop, self._stopped
+        if thread is None or loop is None or stopped is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            loop.call_soon_threadsafe(stopped.set)
+        thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def serve(self, *, ready: threading.Event | None = None) -> None:
+        """Serve in the running loop until ``request_stop()`` (or stop() from another thread)."""
+        self._stopped = asyncio.Event()
+        self._outbox = asyncio.Queue()
+        self._server = await asyncio.start_server(
+            self._connection, self.host, self.port, backlog=4096, limit=1 << 20
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        poster = asyncio.create_task(self._post_webhooks(self._outbox))
+        if ready is not None:
+            ready.set()
+        try:
+            await self._stopped.wait()
+        finally:
+            self._server.close()
+            poster.cancel()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(poster, *self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+    def request_stop(self) -> None:
+        """Stop ``serve()``; call from the loop's own thread (e.g. a signal handler)."""
+        if self._stopped is not None:
+            self._stopped.set()
+
+    # ---- configuration ---------------------------------------------------------------
+
+    @property
+    def config(self) -> Any:
+        """The configuration in force."""
+        with self._lock:
+            return self._config
+
+    def configure(self, config: Any = None, /, **changes: object) -> Any:
+        """Replace the config, or change some of its fields; takes effect on the next request."""
+        with self._lock:
+            new = (config if config is not None else self._config).updated(changes)
+            self._config = new
+            self._configured(new, replaced=config is not None, changes=changes)
+            return new
+
+    def _configured(self, config: Any, *, replaced: bool, changes: Mapping[str, object]) -> None:
+        """Hook, called with the lock held after the config changed."""
+
+    def reset(self) -> None:
+        """Forget the recorded calls, posted webhooks and counters; keep the config."""
+        with self._lock:
+            self._accepted = 0
+            self._webhooks = []
+            self._forget()
+
+    def _forget(self) -> None:
+        """Hook, called with the lock held by reset(): drop the subclass's recordings."""
+
+    # ---- recordings ------------------------------------------------------------------
+
+    def calls(self) -> list[Any]:
+        """Every recorded call in arrival order."""
+        raise NotImplementedError
+
+    def stats(self) -> JSONDict:
+        """Counts for the control endpoint and the dump file."""
+        raise NotImplementedError
+
+    def webhooks(self) -> list[WebhookPost]:
+        """Every webhook POST made so far, in the order made."""
+        with self._lock:
+            return list(self._webhooks)
+
+    def wait_for_webhooks(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` webhook posts were made (answered or not)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._webhooks) >= count, timeout)
+
+    def _wait_for_accepted(self, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._accepted >= count, timeout)
+
+    def _note_accepted(self, count: int = 1) -> None:
+        """Call with the lock held when the subclass accepted something."""
+        self._accepted += count
+        self._changed.notify_all()
+
+    def dump(self, path: str | Path) -> None:
+        """Write the recorded calls, the webhook posts and the stats as JSON."""
+        payload = {
+            "calls": [c.to_json() for c in self.calls()],
+            "webhooks": [w.to_json() for w in self.webhooks()],
+            "stats": self.stats(),
+        }
+        Path(path).write_text(json.dumps(payload, ensure_ascii=False))
+
+    # ---- webhooks --------------------------------------------------------------------
+
+    def _queue_webhooks(self, posts: Iterable[_Outgoing]) -> None:
+        """Post these, one after the other after every post queued before; call in the loop."""
+        outbox = self._outbox
+        if outbox is not None:
+            for post in posts:
+                outbox.put_nowait(post)
+
+    async def _post_webhooks(self, outbox: asyncio.Queue[_Outgoing]) -> None:
+        async with httpx.AsyncClient() as client:
+            while True:
+                post = await outbox.get()
+                if post.delay > 0:
+                    await asyncio.sleep(post.delay)
+                started = time.monotonic()
+                status, error = 0, None
+                try:
+                    response = await client.post(post.url, content=post.body, headers=post.headers, timeout=post.timeout)
+                    status = response.status_code
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    self._webhooks.append(
+                        WebhookPost(
+                            seq=len(self._webhooks) + 1,
+                            url=post.url,
+                            event=post.event,
+                            message_id=post.message_id,
+                            recipient=post.recipient,
+                            body=post.body.decode(),
+                            signature=post.signature,
+                            status=status,
+                            error=error,
+                            monotonic=started,
+                        )
+                    )
+                    self._changed.notify_all()
+
+    # ---- HTTP ------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head[:-4].decode("latin-1").split("\r\n")
+                try:
+                    method, target, version = lines[0].split(" ", 2)
+                except ValueError:
+                    return
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                try:
+                    if headers.get("transfer-encoding", "").lower() == "chunked":
+                        body = await read_chunked(reader)
+                    else:
+                        length = int(headers.get("content-length") or 0)
+                        body = await reader.readexactly(length) if length else b""
+                except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+                    return
+                connection = headers.get("connection", "").lower()
+                keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+
+                answer = self._answer(method, target, headers, body)
+                try:
+                    if answer.delay > 0:
+                        await asyncio.sleep(answer.delay)
+                    if answer.disconnect:
+                        return
+                    phrase = HTTPStatus(answer.status).phrase
+                    writer.write(
+                        f"HTTP/1.1 {answer.status} {phrase}\r\n"
+                        f"Content-Type: {answer.content_type}\r\n"
+                        f"Content-Length: {len(answer.body)}\r\n"
+                        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode("latin-1")
+                        + answer.body
+                    )
+                    await writer.drain()
+                finally:
+                    if answer.after is not None:
+                        answer.after()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        """One request in, one answer out; runs in the server's loop, must not block."""
+        raise NotImplementedError
+
+    def _control(self, method: str, path: str, body: bytes) -> Answer:
+        """The /_fake/... endpoints."""
+        if method == "GET" and path == "/_fake/calls":
+            return json_answer(200, {"calls": [c.to_json() for c in self.calls()]})
+        if method == "GET" and path == "/_fake/stats":
+            return json_answer(200, self.stats())
+        if method == "GET" and path == "/_fake/webhooks":
+            return json_answer(200, {"webhooks": [w.to_json() for w in self.webhooks()]})
+        if path == "/_fake/config" and method in ("GET", "POST"):
+            if method == "POST":
+                try:
+                    changes = json.loads(body or b"{}")
+                    replace = bool(changes.pop("replace", False))
+                    self.configure(self.config_class() if replace else None, **changes)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    return _control_error(400, f"Bad Request: {exc}")
+            return json_answer(200, self.config.to_json())
+        if method == "POST" and path == "/_fake/reset":
+            self.reset()
+            return json_answer(200, {"ok": True})
+        if method == "GET" and path == "/_fake/health":
+            return json_answer(200, {"ok": True})
+        return _control_error(404, "Not Found")
+
+
+async def read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked request body."""
+    chunks: list[bytes] = []
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            # Trailers, if any, end with an empty line.
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+# ---- another process ----------------------------------------------------------------
+
+
+class RemoteFake:
+    """A fake running in another process, read and configured over its control endpoints."""
+
+    call_class: ClassVar[type[Any]]
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _get(self, path: str) -> Any:
+        response = self._client.get(path)
+        response.raise_for_status()
+        return response.json()
+
+    def configure(self, *, replace: bool = False, **changes: object) -> JSONDict:
+        """POST /_fake/config; returns the config in force."""
+        payload: JSONDict = {k: jsonable(v) for k, v in changes.items()}
+        payload["replace"] = replace
+        response = self._client.post("/_fake/config", json=payload)
+        response.raise_for_status()
+        result: JSONDict = response.json()
+        return result
+
+    def reset(self) -> None:
+        """POST /_fake/reset."""
+        self._client.post("/_fake/reset").raise_for_status()
+
+    def stats(self) -> JSONDict:
+        """GET /_fake/stats: counts only, cheaper to poll than calls()."""
+        result: JSONDict = self._get("/_fake/stats")
+        return result
+
+    def calls(self) -> list[Any]:
+        """Every recorded call in arrival order."""
+        return [self.call_class.from_json(c) for c in self._get("/_fake/calls")["calls"]]
+
+    def webhooks(self) -> list[WebhookPost]:
+        """Every webhook POST the fake made."""
+        return [WebhookPost.from_json(w) for w in self._get("/_fake/webhooks")["webhooks"]]
+
+
+# ---- command line -------------------------------------------------------------------
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """--host, --port, --token, --config, --dump."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--token", default=None, help="refuse any other token")
+    parser.add_argument("--config", default="{}", help="config fields as JSON")
+    parser.add_argument("--dump", default=None, help="write the recorded calls here on exit")
+
+
+def serve_in_foreground(fake: FakeServer, variable: str, dump: str | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, after printing ``<variable>=<url>`` on stdout; then
+    write the recordings to ``dump``."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, fake.request_stop)
+        ready = threading.Event()
+        server = asyncio.create_task(fake.serve(ready=ready))
+        while not ready.is_set() and not server.done():
+            await asyncio.sleep(0.01)
+        if not server.done():
+            print(f"{variable}={fake.url}", flush=True)
+        await server
+
+    try:
+        asyncio.run(run())
+    finally:
+        if dump:
+            fake.dump(dump)
+    return 0

@@ -29,6 +29,7 @@ import signal
 import threading
 import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -117,6 +118,29 @@ def config_to_json(config: object) -> JSONDict:
     return {f.name: jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}  # type: ignore[arg-type]
 
 
+class SlidingWindow:
+    """Admission control: at most ``limit`` admissions within any ``seconds``. Not thread-safe:
+    use it under the fake's lock."""
+
+    __slots__ = ("times",)
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque()
+
+    def admit(self, now: float, limit: int | None, seconds: float) -> bool:
+        """Count ``now`` and return True, unless ``limit`` admissions already happened within
+        the last ``seconds`` (refused requests do not count). ``limit=None`` admits all."""
+        if limit is None:
+            return True
+        times = self.times
+        while times and times[0] <= now - seconds:
+            times.popleft()
+        if len(times) >= limit:
+            return False
+        times.append(now)
+        return True
+
+
 class Answer:
     """What the server writes back for one request. ``after`` runs in the server's loop once
     the answer is written (or the connection dropped): a fake schedules its webhooks there."""
@@ -181,7 +205,9 @@ class WebhookPost:
 
 
 @dataclass(frozen=True)
-class _Outgoing:
+class OutgoingPost:
+    """A webhook POST waiting to be made by the fake's poster task."""
+
     url: str
     event: str
     message_id: str
@@ -211,7 +237,7 @@ class FakeServer:
         self._config = config if config is not None else self.config_class()
         self._accepted = 0  # what wait_for_accepted() counts; the subclass decides what counts
         self._webhooks: list[WebhookPost] = []
-        self._outbox: asyncio.Queue[_Outgoing] | None = None
+        self._outbox: asyncio.Queue[OutgoingPost] | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -367,14 +393,14 @@ class FakeServer:
 
     # ---- webhooks --------------------------------------------------------------------
 
-    def _queue_webhooks(self, posts: Iterable[_Outgoing]) -> None:
+    def _queue_webhooks(self, posts: Iterable[OutgoingPost]) -> None:
         """Post these, one after the other after every post queued before; call in the loop."""
         outbox = self._outbox
         if outbox is not None:
             for post in posts:
                 outbox.put_nowait(post)
 
-    async def _post_webhooks(self, outbox: asyncio.Queue[_Outgoing]) -> None:
+    async def _post_webhooks(self, outbox: asyncio.Queue[OutgoingPost]) -> None:
         async with httpx.AsyncClient() as client:
             while True:
                 post = await outbox.get()

@@ -24,6 +24,9 @@ endpoints (or ``RemoteFakeTelegram``) read and configure it:
     POST /_fake/config   partial update, JSON; {"replace": true, ...} starts from the defaults
     POST /_fake/reset    forget the recorded calls and the flood-control windows
 
+The HTTP server, the control endpoints and the command line are shared with the other fakes
+(tests/fakes/http.py).
+
 Only sendMessage is recorded, and only a 200 answer counts as delivered: see ``sent()``.
 ``Call.monotonic`` is ``time.monotonic()`` at arrival: on Linux that clock is system-wide, so
 it compares with the monotonic clock of other processes on the same machine.
@@ -33,28 +36,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import hashlib
 import json
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
-from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
-from types import TracebackType
+from typing import ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-JSONDict = dict[str, object]
+from tests.fakes.http import (
+    Answer,
+    FakeServer,
+    JSONDict,
+    RemoteFake,
+    add_server_arguments,
+    as_list,
+    as_mapping,
+    as_strings,
+    check_fields,
+    config_to_json,
+    draw,
+    max_in_any_window,
+    serve_in_foreground,
+)
+
+__all__ = ["Call", "FakeTelegram", "FaultConfig", "RemoteFakeTelegram", "count_by_chat", "max_in_any_window"]
 
 # Outcome name -> (HTTP status, Bot API description). Descriptions are Telegram's own
 # (shared/PLATFORMS.md); PTB keeps a Forbidden description as is and turns
@@ -118,52 +131,18 @@ class FaultConfig:
 
     def to_json(self) -> JSONDict:
         """The config as JSON-ready values (dict keys become strings)."""
-        return {
-            "chat_rules": {str(k): v for k, v in self.chat_rules.items()},
-            "queued": {str(k): list(v) for k, v in self.queued.items()},
-            "rate_429": self.rate_429,
-            "rate_5xx": self.rate_5xx,
-            "retry_after": self.retry_after,
-            "seed": self.seed,
-            "latency": self.latency,
-            "slow_chats": sorted(self.slow_chats),
-            "slow_latency": self.slow_latency,
-            "ceiling": self.ceiling,
-            "chat_ceiling": self.chat_ceiling,
-        }
+        return config_to_json(self)
 
     def updated(self, changes: Mapping[str, object]) -> FaultConfig:
         """A copy with ``changes`` applied; accepts JSON shapes (string keys, lists)."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown config fields: {sorted(unknown)}")
-        values = dict(changes)
+        values = check_fields(self, changes)
         if "chat_rules" in values:
-            values["chat_rules"] = {int(k): str(v) for k, v in _mapping(values["chat_rules"]).items()}
+            values["chat_rules"] = {int(k): str(v) for k, v in as_mapping(values["chat_rules"]).items()}
         if "queued" in values:
-            values["queued"] = {int(k): tuple(_strings(v)) for k, v in _mapping(values["queued"]).items()}
+            values["queued"] = {int(k): tuple(as_strings(v)) for k, v in as_mapping(values["queued"]).items()}
         if "slow_chats" in values:
-            values["slow_chats"] = frozenset(int(c) for c in _iterable(values["slow_chats"]))
+            values["slow_chats"] = frozenset(int(c) for c in as_list(values["slow_chats"]))
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
-
-
-def _mapping(value: object) -> Mapping[object, object]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"expected a mapping, got {value!r}")
-    return value
-
-
-def _iterable(value: object) -> Iterable[int | str]:
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise ValueError(f"expected a list, got {value!r}")
-    return value
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in _iterable(value)]
 
 
 @dataclass(frozen=True)
@@ -198,16 +177,6 @@ class Call:
         return cls(**data)  # type: ignore[arg-type]
 
 
-def max_in_any_window(times: Iterable[float], seconds: float = 1.0) -> int:
-    """The largest number of ``times`` inside one half-open window [t, t + seconds)."""
-    ordered = sorted(times)
-    best = 0
-    for i, start in enumerate(ordered):
-        # A best window can always start at one of the times.
-        best = max(best, bisect_left(ordered, start + seconds, lo=i) - i)
-    return best
-
-
 def count_by_chat(calls: Iterable[Call]) -> dict[int, int]:
     """Number of calls per chat_id."""
     return dict(Counter(c.chat_id for c in calls))
@@ -215,21 +184,6 @@ def count_by_chat(calls: Iterable[Call]) -> dict[int, int]:
 
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def _draw(seed: int, chat_id: int, attempt: int) -> float:
-    digest = hashlib.blake2b(f"{seed}:{chat_id}:{attempt}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-class _Answer:
-    __slots__ = ("status", "body", "delay", "disconnect")
-
-    def __init__(self, status: int, body: bytes, delay: float = 0.0, disconnect: bool = False):
-        self.status = status
-        self.body = body
-        self.delay = delay
-        self.disconnect = disconnect
 
 
 def _ok(result: object) -> bytes:
@@ -294,9 +248,13 @@ def _parse_multipart(body: bytes, boundary: bytes) -> dict[str, object]:
     return fields
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     """The fake server: start()/stop() run it in a background thread; ``async serve()`` in
     the caller's loop. Accessors are thread-safe."""
+
+    name: ClassVar[str] = "fake-telegram"
+    config_class: ClassVar[type[FaultConfig]] = FaultConfig
+    _config: FaultConfig
 
     def __init__(
         self,
@@ -306,14 +264,9 @@ class FakeTelegram:
         token: str | None = None,
         config: FaultConfig | None = None,
     ) -> None:
-        self.host = host
-        self.port = port  # the real port once started
+        super().__init__(host=host, port=port, config=config)
         self.token = token  # None: accept any token
-        self._lock = threading.Lock()
-        self._delivered = threading.Condition(self._lock)
-        self._config = config or FaultConfig()
         self._calls: list[Call] = []
-        self._sent_count = 0
         self._method_counts: Counter[str] = Counter()
         self._admitted: deque[float] = deque()  # monotonic times within the last second
         self._admitted_by_chat: dict[int, deque[float]] = {}
@@ -321,94 +274,11 @@ class FakeTelegram:
         self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
         self._message_id = 0
         self._seq = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._stopped: asyncio.Event | None = None
-        self._connections: set[asyncio.Task[None]] = set()
-
-    # ---- addresses -------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """http://127.0.0.1:<port>, the root of the control endpoints."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
         """What to pass as ``Bot(token, base_url=...)``."""
         return f"{self.url}/bot"
-
-    # ---- lifecycle -------------------------------------------------------------------
-
-    def start(self) -> FakeTelegram:
-        """Serve in a daemon thread; returns once the port is bound."""
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self.serve(ready=ready))
-            except BaseException as exc:  # reported to start()
-                failure.append(exc)
-                ready.set()
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-telegram-{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Close the server and its connections and join the thread."""
-        thread, loop, stopped = self._thread, self._loop, self._stopped
-        if thread is None or loop is None or stopped is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed
-            loop.call_soon_threadsafe(stopped.set)
-        thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def serve(self, *, ready: threading.Event | None = None) -> None:
-        """Serve in the running loop until ``request_stop()`` (or stop() from another thread)."""
-        self._stopped = asyncio.Event()
-        self._server = await asyncio.start_server(
-            self._connection, self.host, self.port, backlog=4096, limit=1 << 20
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        if ready is not None:
-            ready.set()
-        try:
-            await self._stopped.wait()
-        finally:
-            self._server.close()
-            for task in list(self._connections):
-                task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            await self._server.wait_closed()
-
-    def request_stop(self) -> None:
-        """Stop ``serve()``; call from the loop's own thread (e.g. a signal handler)."""
-        if self._stopped is not None:
-            self._stopped.set()
 
     # ---- configuration ---------------------------------------------------------------
 
@@ -420,23 +290,21 @@ class FakeTelegram:
 
     def configure(self, config: FaultConfig | None = None, /, **changes: object) -> FaultConfig:
         """Replace the config, or change some of its fields; takes effect on the next request."""
-        with self._lock:
-            new = (config or self._config).updated(changes)
-            self._config = new
-            if config is not None or "queued" in changes:
-                self._queued = {chat: deque(rules) for chat, rules in new.queued.items()}
-            return new
+        new: FaultConfig = super().configure(config, **changes)
+        return new
 
-    def reset(self) -> None:
-        """Forget the recorded calls, counters and flood-control windows; keep the config."""
-        with self._lock:
-            self._calls = []
-            self._sent_count = 0
-            self._method_counts = Counter()
-            self._admitted = deque()
-            self._admitted_by_chat = {}
-            self._attempts = Counter()
-            self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
+    def _configured(self, config: FaultConfig, *, replaced: bool, changes: Mapping[str, object]) -> None:
+        if replaced or "queued" in changes:
+            self._queued = {chat: deque(rules) for chat, rules in config.queued.items()}
+
+    def _forget(self) -> None:
+        """reset(): forget the calls, counters and flood-control windows."""
+        self._calls = []
+        self._method_counts = Counter()
+        self._admitted = deque()
+        self._admitted_by_chat = {}
+        self._attempts = Counter()
+        self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
 
     # ---- recorded calls --------------------------------------------------------------
 
@@ -466,8 +334,7 @@ class FakeTelegram:
 
     def wait_for_sent(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` messages were delivered; False on timeout."""
-        with self._delivered:
-            return self._delivered.wait_for(lambda: self._sent_count >= count, timeout)
+        return self._wait_for_accepted(count, timeout)
 
     def stats(self) -> JSONDict:
         """Counts for the control endpoint and the dump file."""
@@ -483,88 +350,31 @@ class FakeTelegram:
             "methods": self.method_counts(),
         }
 
-    def dump(self, path: str | Path) -> None:
-        """Write the recorded calls and stats as JSON."""
-        payload = {"calls": [c.to_json() for c in self.calls()], "stats": self.stats()}
-        Path(path).write_text(json.dumps(payload, ensure_ascii=False))
-
     # ---- HTTP ------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                    return
-                lines = head[:-4].decode("latin-1").split("\r\n")
-                try:
-                    method, target, version = lines[0].split(" ", 2)
-                except ValueError:
-                    return
-                headers: dict[str, str] = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                try:
-                    if headers.get("transfer-encoding", "").lower() == "chunked":
-                        body = await _read_chunked(reader)
-                    else:
-                        length = int(headers.get("content-length") or 0)
-                        body = await reader.readexactly(length) if length else b""
-                except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-                    return
-                connection = headers.get("connection", "").lower()
-                keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-
-                answer = self._answer(method, target, headers, body)
-                if answer.delay > 0:
-                    await asyncio.sleep(answer.delay)
-                if answer.disconnect:
-                    return
-                phrase = HTTPStatus(answer.status).phrase
-                writer.write(
-                    f"HTTP/1.1 {answer.status} {phrase}\r\n"
-                    "Content-Type: application/json\r\n"
-                    f"Content-Length: {len(answer.body)}\r\n"
-                    f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode("latin-1")
-                    + answer.body
-                )
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            return
-        finally:
-            self._connections.discard(task)
-            writer.close()
-
-    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Answer:
+    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
         parts = urlsplit(target)
         path = parts.path
         if path.startswith("/_fake/"):
             return self._control(method, path, body)
         match = re.fullmatch(r"/bot([^/]+)/([A-Za-z_]+)", path)
         if not match:
-            return _Answer(404, _error(404, "Not Found"))
+            return Answer(404, _error(404, "Not Found"))
         token, api_method = match.group(1), match.group(2).lower()
         with self._lock:
             self._method_counts[api_method] += 1
             latency = self._config.latency
         if self.token is not None and token != self.token:
-            return _Answer(401, _error(401, "Unauthorized"), latency)
+            return Answer(401, _error(401, "Unauthorized"), latency)
         try:
             params = parse_params(parts.query, headers.get("content-type", ""), body)
         except BadRequestBody as exc:
-            return _Answer(400, _error(400, str(exc)), latency)
+            return Answer(400, _error(400, str(exc)), latency)
         if api_method == "getme":
-            return _Answer(200, _ok(self._bot_user(token)), latency)
+            return Answer(200, _ok(self._bot_user(token)), latency)
         if api_method == "sendmessage":
             return self._send_message(params)
-        return _Answer(404, _error(404, "Not Found"), latency)
+        return Answer(404, _error(404, "Not Found"), latency)
 
     def _bot_user(self, token: str) -> JSONDict:
         prefix = token.partition(":")[0]
@@ -578,7 +388,7 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
 
-    def _send_message(self, params: dict[str, object]) -> _Answer:
+    def _send_message(self, params: dict[str, object]) -> Answer:
         arrived, wall = time.monotonic(), time.time()
         raw_chat = params.pop("chat_id", None)
         raw_text = params.pop("text", None)
@@ -590,8 +400,8 @@ class FakeTelegram:
             with self._lock:
                 latency = self._config.latency
             if raw_chat in (None, ""):
-                return _Answer(400, _error(400, "Bad Request: chat_id is empty"), latency)
-            return _Answer(400, _error(400, "Bad Request: chat not found"), latency)
+                return Answer(400, _error(400, "Bad Request: chat_id is empty"), latency)
+            return Answer(400, _error(400, "Bad Request: chat not found"), latency)
         text = raw_text if isinstance(raw_text, str) else "" if raw_text is None else str(raw_text)
         markup: JSONDict | None
         try:
@@ -637,14 +447,13 @@ class FakeTelegram:
                 )
             )
             if status == 200:
-                self._sent_count += 1
-                self._delivered.notify_all()
+                self._note_accepted()
 
         if outcome == "disconnect":
-            return _Answer(0, b"", delay, disconnect=True)
+            return Answer(0, b"", delay, disconnect=True)
         if status != 200:
             assert description is not None
-            return _Answer(status, _error(status, description, retry_after), delay)
+            return Answer(status, _error(status, description, retry_after), delay)
         message: JSONDict = {
             "message_id": message_id,
             "from": self._bot_user(self.token or ""),
@@ -654,11 +463,11 @@ class FakeTelegram:
         }
         if markup is not None and "inline_keyboard" in markup:
             message["reply_markup"] = markup
-        return _Answer(200, _ok(message), delay)
+        return Answer(200, _ok(message), delay)
 
     def _bad_markup(
         self, chat_id: int, text: str, arrived: float, wall: float, params: dict[str, object]
-    ) -> _Answer:
+    ) -> Answer:
         description = "Bad Request: can't parse reply keyboard markup JSON object"
         with self._lock:
             self._seq += 1
@@ -666,7 +475,7 @@ class FakeTelegram:
                 Call(self._seq, chat_id, text, None, arrived, wall, 400, "bad_markup", description, None, None)
             )
             latency = self._config.latency
-        return _Answer(400, _error(400, description), latency)
+        return Answer(400, _error(400, description), latency)
 
     def _decide(self, config: FaultConfig, chat_id: int, text: str, now: float) -> str:
         """The outcome of one sendMessage; called with the lock held, in arrival order."""
@@ -696,33 +505,12 @@ class FakeTelegram:
             return "too_long"
         if config.rate_429 or config.rate_5xx:
             self._attempts[chat_id] += 1
-            draw = _draw(config.seed, chat_id, self._attempts[chat_id])
-            if draw < config.rate_429:
+            drawn = draw(config.seed, chat_id, self._attempts[chat_id])
+            if drawn < config.rate_429:
                 return "flood"
-            if draw < config.rate_429 + config.rate_5xx:
+            if drawn < config.rate_429 + config.rate_5xx:
                 return "bad_gateway"
         return "ok"
-
-    def _control(self, method: str, path: str, body: bytes) -> _Answer:
-        if method == "GET" and path == "/_fake/calls":
-            return _Answer(200, json.dumps({"calls": [c.to_json() for c in self.calls()]}).encode())
-        if method == "GET" and path == "/_fake/stats":
-            return _Answer(200, json.dumps(self.stats()).encode())
-        if path == "/_fake/config" and method in ("GET", "POST"):
-            if method == "POST":
-                try:
-                    changes = json.loads(body or b"{}")
-                    replace = bool(changes.pop("replace", False))
-                    self.configure(FaultConfig() if replace else None, **changes)
-                except (ValueError, TypeError, AttributeError) as exc:
-                    return _Answer(400, _error(400, f"Bad Request: {exc}"))
-            return _Answer(200, json.dumps(self.config.to_json()).encode())
-        if method == "POST" and path == "/_fake/reset":
-            self.reset()
-            return _Answer(200, b'{"ok": true}')
-        if method == "GET" and path == "/_fake/health":
-            return _Answer(200, b'{"ok": true}')
-        return _Answer(404, _error(404, "Not Found"))
 
 
 def _chat(chat_id: int) -> JSONDict:
@@ -733,65 +521,23 @@ def _chat(chat_id: int) -> JSONDict:
     return {"id": chat_id, "type": "group", "title": f"Group {chat_id}"}
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            # Trailers, if any, end with an empty line.
-            while await reader.readuntil(b"\r\n") != b"\r\n":
-                pass
-            return b"".join(chunks)
-        chunks.append(await reader.readexactly(size))
-        await reader.readexactly(2)
-
-
-class RemoteFakeTelegram:
+class RemoteFakeTelegram(RemoteFake):
     """The same accessors for a fake running in another process, over its control endpoints."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+    call_class: ClassVar[type[Call]] = Call
 
     @property
     def base_url(self) -> str:
         """What to pass as ``Bot(token, base_url=...)``."""
         return f"{self.url}/bot"
 
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
-
-    def configure(self, *, replace: bool = False, **changes: object) -> JSONDict:
-        """POST /_fake/config; returns the config in force."""
-        payload: JSONDict = {k: _jsonable(v) for k, v in changes.items()}
-        payload["replace"] = replace
-        response = self._client.post("/_fake/config", json=payload)
-        response.raise_for_status()
-        result: JSONDict = response.json()
-        return result
-
-    def reset(self) -> None:
-        """POST /_fake/reset."""
-        self._client.post("/_fake/reset").raise_for_status()
-
     def calls(self) -> list[Call]:
         """Every sendMessage in arrival order."""
-        response = self._client.get("/_fake/calls")
-        response.raise_for_status()
-        return [Call.from_json(c) for c in response.json()["calls"]]
+        return super().calls()
 
     def sent(self) -> list[Call]:
         """The sendMessage calls answered 200."""
         return [c for c in self.calls() if c.status == 200]
-
-    def stats(self) -> JSONDict:
-        """GET /_fake/stats: counts only, cheaper to poll than calls()."""
-        response = self._client.get("/_fake/stats")
-        response.raise_for_status()
-        result: JSONDict = response.json()
-        return result
 
     def count_by_chat(self, *, delivered_only: bool = True) -> dict[int, int]:
         """Messages per chat_id."""
@@ -801,14 +547,6 @@ class RemoteFakeTelegram:
         """Most sendMessage requests that arrived within one window [t, t + seconds)."""
         calls = self.sent() if delivered_only else self.calls()
         return max_in_any_window((c.monotonic for c in calls), seconds)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset, tuple, list)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 # ---- capacity -----------------------------------------------------------------------
@@ -897,11 +635,7 @@ def measure_capacity(n: int = 20000, concurrency: int = 100, *, client: str = "r
 def main(argv: list[str] | None = None) -> int:
     """Run the fake in the foreground; dump the calls on SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.telegram", description=main.__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
-    parser.add_argument("--token", default=None, help="answer 401 to any other token")
-    parser.add_argument("--config", default="{}", help="FaultConfig fields as JSON")
-    parser.add_argument("--dump", default=None, help="write the recorded calls here on exit")
+    add_server_arguments(parser)
     parser.add_argument("--measure", action="store_true", help="print measure_capacity() and exit")
     parser.add_argument("--drive", metavar="URL", help="send -n messages to the fake at URL, print 200s and rate")
     parser.add_argument("-n", type=int, default=20000)
@@ -921,26 +655,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fake = FakeTelegram(host=args.host, port=args.port, token=args.token)
     fake.configure(**json.loads(args.config))
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, fake.request_stop)
-        ready = threading.Event()
-        server = asyncio.create_task(fake.serve(ready=ready))
-        while not ready.is_set() and not server.done():
-            await asyncio.sleep(0.01)
-        if not server.done():
-            print(f"FAKE_TELEGRAM_URL={fake.url}", flush=True)
-        await server
-
-    try:
-        asyncio.run(run())
-    finally:
-        if args.dump:
-            fake.dump(args.dump)
-    return 0
-
+    return serve_in_foreground(fake, "FAKE_TELEGRAM_URL", args.dump)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,7 +21,8 @@ CONSENT = {"source": "import", "text": "Yes, send me offers", "at": "2026-11-01T
 NOV_1_10H = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 NOV_10 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 SEND_AT = "2030-01-01T09:00:00Z"
-NO_STATS = {"planned": 0, "sent": 0, "delivered": 0, "read": 0, "failed": 0, "held": 0, "skipped": 0, "uncertain": 0}
+NO_STATS = {"planned": 0, "sent": 0, "delivered": 0, "read": 0, "failed": 0, "held": 0, "skipped": 0, "uncertain": 0,
+            "opted_out_48h": 0}
 
 
 @pytest.fixture
@@ -1232,7 +1233,7 @@ def test_campaign_stats_count_the_ledger(api):
 
     # then: sent includes delivered and read; delivered includes read
     assert response.json()["stats"] == {"planned": 9, "sent": 3, "delivered": 2, "read": 1, "failed": 1,
-                                        "held": 1, "skipped": 1, "uncertain": 1}
+                                        "held": 1, "skipped": 1, "uncertain": 1, "opted_out_48h": 0}
 
 
 # --- deliveries ----------------------------------------------------------------------

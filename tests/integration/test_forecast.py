@@ -28,8 +28,7 @@ def test_forecast_counts_receivers_lists_time_and_who_is_held_back_and_why(admin
     telegram = [_person() for _ in range(60)]
     for p in telegram:
         subscribe(p, "telegram")
-    for _ in range(9):
-        subscribe(_person(), "whatsapp", saved_our_number=True)
+    whatsapp = [subscribe(_person(), "whatsapp", saved_our_number=True) for _ in range(9)]
     for _ in range(2):
         subscribe(_person(), "whatsapp", saved_our_number=False)
     for _ in range(3):
@@ -43,6 +42,10 @@ def test_forecast_counts_receivers_lists_time_and_who_is_held_back_and_why(admin
     # 4 people in Los Angeles, where 10:00 UTC is 03:00: quiet hours
     for _ in range(4):
         subscribe(_person("America/Los_Angeles"), "telegram")
+    # 3 of the WhatsApp people wrote to us an hour before send_at: inside the 24-hour window
+    for subscription in whatsapp[:3]:
+        subscription.last_inbound_at = send_at - timedelta(hours=1)
+        subscription.save(update_fields=["last_inbound_at"])
     segment = SegmentFactory(rules={"tags_all": ["all"], "tags_any": [], "platforms": [], "attributes": {}})
     campaign = CampaignFactory(segment=segment, platforms=["telegram", "whatsapp"], send_at=send_at)
 
@@ -56,7 +59,7 @@ def test_forecast_counts_receivers_lists_time_and_who_is_held_back_and_why(admin
         "telegram": {"receivers": 64, "lists": 1, "list_size": None, "rate_per_second": 30.0, "seconds": 2.1,
                      "sandbox": True},
         "whatsapp": {"receivers": 9, "lists": 3, "list_size": 4, "rate_per_second": 80.0, "seconds": 0.1,
-                     "sandbox": True},
+                     "sandbox": True, "templates_needed": 6},
     }
     assert body["held_back"] == {"cap": 5, "quiet_hours": 4, "no_consent": 3, "whatsapp_not_saved": 2}
     assert body["duration_seconds"] == 2.1

@@ -1,0 +1,751 @@
+"""A fake WhatsApp Cloud API (Graph API, v21.0 style) on loopback, for integration tests.
+
+It answers ``POST /v21.0/<PHONE_NUMBER_ID>/messages`` (any ``/vNN.N`` prefix, or none) with
+``Authorization: Bearer <token>`` and a JSON body, as Meta documents it: 200 with
+``{"messaging_product": "whatsapp", "contacts": [{"input", "wa_id"}], "messages": [{"id":
+"wamid..."}]}``, or a Graph error ``{"error": {"message": "(#130429) Rate limit hit", "type":
+"OAuthException", "code": 130429, "error_data": {...}, "fbtrace_id": ...}}``. After each
+accepted message it can POST the status webhooks (sent, delivered, read; or failed) to the
+application, signed ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the
+app secret>``, from a background task so the send answer is not delayed.
+
+In a test process::
+
+    with FakeWhatsApp(token="EAAG-test") as fake:
+        fake.configure(recipient_rules={"79990001122": 131026}, enforce_window=True)
+        httpx.post(f"{fake.base_url}/{PHONE_ID}/messages", json={...}, headers={...})
+        assert [c.wa_id for c in fake.sent()] == [...]
+
+The module also builds (without sending) the payloads WhatsApp would post to the
+application, for webhook tests: ``inbound_text``, ``status_payload``,
+``user_preferences_payload``, with ``encode``, ``sign`` and ``signed``.
+
+From another process: ``python -m tests.fakes.whatsapp --port 0`` prints
+``FAKE_WHATSAPP_URL=http://127.0.0.1:<port>``; ``RemoteFakeWhatsApp`` reads and configures it
+over the control endpoints described in tests/fakes/http.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http import (
+    Answer,
+    FakeServer,
+    JSONDict,
+    RemoteFake,
+    SlidingWindow,
+    OutgoingPost,
+    add_server_arguments,
+    as_list,
+    as_mapping,
+    as_strings,
+    check_fields,
+    config_to_json,
+    draw,
+    hmac_sha256_hex,
+    json_answer,
+    max_in_any_window,
+    serve_in_foreground,
+)
+
+GRAPH_VERSION = "v21.0"
+WABA_ID = "102290129340398"
+PHONE_NUMBER_ID = "106540352242922"
+DISPLAY_PHONE_NUMBER = "15550000000"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_TEXT = 4096
+ERROR_CODES_URL = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+
+# Graph error code -> (HTTP status, title, error_data.details). Messages read "(#<code>) <title>".
+ERRORS: dict[int, tuple[int, str, str]] = {
+    130429: (
+        429,
+        "Rate limit hit",
+        "Message failed to send because there were too many messages sent from this phone number "
+        "in a short period of time",
+    ),
+    131056: (
+        429,
+        "(Business Account, Consumer Account) pair rate limit hit",
+        "Message failed to send because there were too many messages sent from this phone number "
+        "to the same phone number in a short period of time",
+    ),
+    131026: (400, "Message undeliverable", "Message Undeliverable."),
+    131047: (
+        400,
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last "
+        "replied to this number.",
+    ),
+    131051: (400, "Unsupported message type", "Message type is not currently supported."),
+    100: (400, "Invalid parameter", "Invalid parameter"),
+}
+# Server errors: rule code -> (HTTP status, Graph code, message).
+SERVER_ERRORS: dict[int, tuple[int, int, str]] = {
+    500: (500, 1, "An unknown error occurred"),
+    503: (503, 2, "Service temporarily unavailable"),
+}
+CODES = frozenset(ERRORS) | frozenset(SERVER_ERRORS)
+# Message types the Cloud API sends; anything else answers 131051.
+MESSAGE_TYPES = frozenset(
+    {"text", "template", "interactive", "image", "audio", "video", "document", "sticker", "location", "contacts", "reaction"}
+)
+STATUSES = ("sent", "delivered", "read")
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    """What the fake does wrong, and when. Replace it whole or with ``configure(**changes)``."""
+
+    # wa_id -> Graph error code for every message to it: 130429, 131056, 131026, 131047,
+    # 131051, 100, or 500 / 503 (HTTP 5xx with Graph code 1 / 2).
+    recipient_rules: Mapping[str, int] = field(default_factory=dict)
+    # wa_id -> codes for its next messages, one each, before the rules apply; 0 accepts.
+    queued: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # wa_id -> error code: the message is accepted (200), then its only status webhook is
+    # "failed" with that error, as WhatsApp reports 131026 and 131047 in practice.
+    async_failures: Mapping[str, int] = field(default_factory=dict)
+    # wa_ids whose requests close the connection without an answer; nothing is sent.
+    disconnect: frozenset[str] = frozenset()
+    # 24-hour customer service window: with enforce_window, any message but a template to a
+    # wa_id not in `window` answers 131047.
+    enforce_window: bool = False
+    window: frozenset[str] = frozenset()
+    # Fractions of messages answered 130429 and 500. The draw depends only on (seed, wa_id,
+    # n-th message to that wa_id), so it repeats whatever the concurrency.
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    seed: int = 0
+    # Seconds before each answer; wa_ids in slow_recipients wait slow_latency instead.
+    latency: float = 0.0
+    slow_recipients: frozenset[str] = frozenset()
+    slow_latency: float = 1.0
+    # Throughput: more than `ceiling` admitted messages in the last second -> 130429 (refused
+    # requests do not count). Pair rate: a message to a wa_id less than `pair_interval`
+    # seconds after the last accepted one to it -> 131056.
+    ceiling: int | None = None
+    pair_interval: float | None = None
+    # Status webhooks: after each accepted message, POST each of `statuses` to webhook_url,
+    # signed with app_secret (no signature header without one), `webhook_delay` s apart.
+    webhook_url: str | None = None
+    app_secret: str | None = None
+    statuses: tuple[str, ...] = ("sent", "delivered")
+    webhook_delay: float = 0.0
+    webhook_timeout: float = 10.0
+    # Identity used in the webhooks; the phone_number_id is the one in the request's path.
+    waba_id: str = WABA_ID
+    display_phone_number: str = DISPLAY_PHONE_NUMBER
+    # conversation.origin.type and pricing.category of templates (other messages: "service").
+    template_category: str = "marketing"
+
+    def __post_init__(self) -> None:
+        for name, codes, allowed in (
+            ("recipient_rules", self.recipient_rules, CODES),
+            ("async_failures", self.async_failures, frozenset(ERRORS)),
+            ("queued", {k: c for k, v in self.queued.items() for c in v if c != 0}, CODES),
+        ):
+            for wa_id, code in codes.items():
+                if code not in allowed:
+                    raise ValueError(f"{name}: {wa_id}: unknown code {code!r}, expected one of {sorted(allowed)}")
+        for status in self.statuses:
+            if status not in STATUSES:
+                raise ValueError(f"statuses: unknown status {status!r}, expected some of {STATUSES}")
+        if not 0.0 <= self.rate_429 + self.rate_5xx <= 1.0 or min(self.rate_429, self.rate_5xx) < 0:
+            raise ValueError("rate_429 and rate_5xx must be fractions summing to at most 1")
+
+    def to_json(self) -> JSONDict:
+        """The config as JSON-ready values."""
+        return config_to_json(self)
+
+    def updated(self, changes: Mapping[str, object]) -> WhatsAppConfig:
+        """A copy with ``changes`` applied; accepts JSON shapes (string keys, lists, "+7..." ids)."""
+        values = check_fields(self, changes)
+        for name in ("recipient_rules", "async_failures"):
+            if name in values:
+                values[name] = {wa_id_of(k): int(str(v)) for k, v in as_mapping(values[name]).items()}
+        if "queued" in values:
+            values["queued"] = {
+                wa_id_of(k): tuple(int(c) for c in ([v] if isinstance(v, int) else as_list(v)))
+                for k, v in as_mapping(values["queued"]).items()
+            }
+        for name in ("disconnect", "window", "slow_recipients"):
+            if name in values:
+                values[name] = frozenset(wa_id_of(v) for v in as_strings(values[name]))
+        if "statuses" in values:
+            values["statuses"] = tuple(as_strings(values["statuses"]))
+        return dataclasses.replace(self, **values)  # type: ignore[arg-type]
+
+
+def wa_id_of(to: object) -> str:
+    """The digits of a phone number as WhatsApp's wa_id: "+7 (999) 000-11-22" -> "79990001122";
+    "" when it is not a phone number."""
+    digits = re.sub(r"[\s()+.-]", "", str(to))
+    return digits if digits.isdigit() and 5 <= len(digits) <= 20 else ""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One POST .../messages that sends a message, as it arrived and as the fake answered it."""
+
+    seq: int  # arrival order, from 1
+    phone_number_id: str
+    to: str  # as given
+    wa_id: str  # its digits; "" when `to` was missing or not a number
+    type: str
+    text: str | None  # text.body of a text message
+    template: str | None  # template.name of a template message
+    body: JSONDict  # the whole request body
+    monotonic: float  # time.monotonic() at arrival
+    wall: float  # time.time() at arrival
+    status: int  # HTTP status answered (0: connection dropped, no answer)
+    code: int | None  # Graph error code answered; None on 200
+    message_id: str | None  # the wamid, set only on a 200 answer
+
+    @property
+    def delivered(self) -> bool:
+        """True when the fake answered 200: the message was accepted."""
+        return self.status == 200
+
+    def to_json(self) -> JSONDict:
+        """The call as JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Call:
+        """The inverse of to_json."""
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def count_by_recipient(calls: Iterable[Call]) -> dict[str, int]:
+    """Number of calls per wa_id."""
+    return dict(Counter(c.wa_id for c in calls))
+
+
+# ---- payloads -----------------------------------------------------------------------
+
+
+def graph_error(code: int, details: str | None = None, fbtrace_id: str = "AFakeTraceId") -> tuple[int, JSONDict]:
+    """(HTTP status, Graph error body) for a code of ERRORS or SERVER_ERRORS."""
+    if code in SERVER_ERRORS:
+        status, graph_code, message = SERVER_ERRORS[code]
+        return status, {"error": {"message": message, "type": "OAuthException", "code": graph_code, "fbtrace_id": fbtrace_id}}
+    status, title, default_details = ERRORS[code]
+    return status, {
+        "error": {
+            "message": f"(#{code}) {title}",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": details or default_details},
+            "fbtrace_id": fbtrace_id,
+        }
+    }
+
+
+def status_error(code: int) -> JSONDict:
+    """One entry of a failed status's "errors" list."""
+    _, title, details = ERRORS[code]
+    return {"code": code, "title": title, "message": title, "error_data": {"details": details}, "href": ERROR_CODES_URL}
+
+
+def encode(payload: object) -> bytes:
+    """A webhook body as Meta sends it: compact JSON, non-ASCII escaped as \\uXXXX (the
+    signature is over these exact bytes)."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Hub-Signature-256 header value for ``body``: "sha256=<hex HMAC-SHA256>"."""
+    return "sha256=" + hmac_sha256_hex(secret, body)
+
+
+def signed(payload: object, secret: str) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of a webhook POST as Meta would make it: ``client.post(url,
+    content=body, headers=headers)``."""
+    body = encode(payload)
+    return body, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, secret)}
+
+
+def verification_query(verify_token: str, challenge: str = "1158201444") -> dict[str, str]:
+    """The query of Meta's GET verification of a webhook; the answer must be the challenge."""
+    return {"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": challenge}
+
+
+_wamids = itertools.count(1)
+_NONCE = base64.b32encode(os.urandom(5)).decode()
+
+
+def new_wamid(wa_id: str = "") -> str:
+    """A unique message id in WhatsApp's shape: "wamid." and base64."""
+    raw = f"FAKE.{_NONCE}.{next(_wamids):012d}.{wa_id}".encode()
+    return "wamid." + base64.b64encode(raw).decode()
+
+
+def _envelope(
+    value: JSONDict, field_name: str, phone_number_id: str, waba_id: str, display_phone_number: str
+) -> JSONDict:
+    metadata = {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": waba_id,
+                "changes": [{"value": {"messaging_product": "whatsapp", "metadata": metadata, **value}, "field": field_name}],
+            }
+        ],
+    }
+
+
+def inbound_text(
+    wa_id: str,
+    text: str,
+    msg_id: str | None = None,
+    name: str = "Test User",
+    *,
+    timestamp: int | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
+    waba_id: str = WABA_ID,
+    display_phone_number: str = DISPLAY_PHONE_NUMBER,
+) -> JSONDict:
+    """The "messages" webhook of a text a user sent to the business."""
+    message = {
+        "from": wa_id,
+        "id": msg_id or new_wamid(wa_id),
+        "timestamp": str(int(time.time()) if timestamp is None else timestamp),
+        "text": {"body": text},
+        "type": "text",
+    }
+    value = {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
+    return _envelope(value, "messages", phone_number_id, waba_id, display_phone_number)
+
+
+def status_payload(
+    wamid: str,
+    status: str,
+    recipient_id: str,
+    errors: Iterable[int | JSONDict] | int | None = None,
+    *,
+    timestamp: int | None = None,
+    category: str = "marketing",
+    phone_number_id: str = PHONE_NUMBER_ID,
+    waba_id: str = WABA_ID,
+    display_phone_number: str = DISPLAY_PHONE_NUMBER,
+) -> JSONDict:
+    """The "messages" webhook with one status of a message the business sent: "sent",
+    "delivered" and "read" carry conversation and pricing (read: neither); "failed" carries
+    ``errors`` (codes or dicts; by default 131026 Message undeliverable)."""
+    now = int(time.time()) if timestamp is None else timestamp
+    entry: JSONDict = {"id": wamid, "status": status, "timestamp": str(now), "recipient_id": recipient_id}
+    if status == "failed" or errors is not None:
+        listed = [131026] if errors is None else [errors] if isinstance(errors, int) else list(errors)
+        entry["errors"] = [status_error(e) if isinstance(e, int) else e for e in listed]
+    elif status in ("sent", "delivered"):
+        conversation: JSONDict = {"id": hashlib.md5(f"{phone_number_id}:{recipient_id}".encode()).hexdigest()}
+        if status == "sent":
+            conversation["expiration_timestamp"] = str(now + 24 * 3600)
+        conversation["origin"] = {"type": category}
+        entry["conversation"] = conversation
+        entry["pricing"] = {"billable": True, "pricing_model": "CBP", "category": category}
+    return _envelope({"statuses": [entry]}, "messages", phone_number_id, waba_id, display_phone_number)
+
+
+def user_preferences_payload(
+    wa_id: str,
+    value: str = "stop",
+    *,
+    name: str = "Test User",
+    timestamp: int | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
+    waba_id: str = WABA_ID,
+    display_phone_number: str = DISPLAY_PHONE_NUMBER,
+) -> JSONDict:
+    """The "user_preferences" webhook: the user stopped ("stop") or resumed ("resume")
+    marketing messages."""
+    detail = {"stop": "User requested to stop marketing messages", "resume": "User requested to resume marketing messages"}
+    preference = {
+        "wa_id": wa_id,
+        "detail": detail.get(value, value),
+        "category": "marketing_messages",
+        "value": value,
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+    }
+    body = {"contacts": [{"wa_id": wa_id, "profile": {"name": name}}], "user_preferences": [preference]}
+    return _envelope(body, "user_preferences", phone_number_id, waba_id, display_phone_number)
+
+
+# ---- the server ---------------------------------------------------------------------
+
+_MESSAGES_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/messages/?")
+
+
+class FakeWhatsApp(FakeServer):
+    """The fake Cloud API: start()/stop() or a ``with`` block run it in a background thread."""
+
+    name: ClassVar[str] = "fake-whatsapp"
+    config_class: ClassVar[type[WhatsAppConfig]] = WhatsAppConfig
+    _config: WhatsAppConfig
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        config: WhatsAppConfig | None = None,
+    ) -> None:
+        super().__init__(host=host, port=port, config=config)
+        self.token = token  # None: accept any non-empty bearer token
+        self._calls: list[Call] = []
+        self._requests: Counter[str] = Counter()
+        self._admitted = SlidingWindow()
+        self._last_accepted: dict[str, float] = {}
+        self._attempts: Counter[str] = Counter()
+        self._queued = {k: list(v) for k, v in self._config.queued.items()}
+        self._seq = 0
+
+    @property
+    def base_url(self) -> str:
+        """The Graph root with a version: ``f"{base_url}/{phone_number_id}/messages"``."""
+        return f"{self.url}/{GRAPH_VERSION}"
+
+    def messages_url(self, phone_number_id: str = PHONE_NUMBER_ID) -> str:
+        """Where to POST messages."""
+        return f"{self.base_url}/{phone_number_id}/messages"
+
+    # ---- configuration ---------------------------------------------------------------
+
+    @property
+    def config(self) -> WhatsAppConfig:
+        """The configuration in force."""
+        with self._lock:
+            return self._config
+
+    def configure(self, config: WhatsAppConfig | None = None, /, **changes: object) -> WhatsAppConfig:
+        """Replace the config, or change some of its fields; takes effect on the next request."""
+        new: WhatsAppConfig = super().configure(config, **changes)
+        return new
+
+    def open_window(self, *wa_ids: str) -> None:
+        """Put these in the 24-hour window, as if each had just written to the business."""
+        with self._lock:
+            window = self._config.window | {wa_id_of(w) for w in wa_ids}
+            self._config = dataclasses.replace(self._config, window=window)
+
+    def close_window(self, *wa_ids: str) -> None:
+        """Take these out of the 24-hour window."""
+        with self._lock:
+            window = self._config.window - {wa_id_of(w) for w in wa_ids}
+            self._config = dataclasses.replace(self._config, window=window)
+
+    def _configured(self, config: WhatsAppConfig, *, replaced: bool, changes: Mapping[str, object]) -> None:
+        if replaced or "queued" in changes:
+            self._queued = {k: list(v) for k, v in config.queued.items()}
+
+    def _forget(self) -> None:
+        self._calls = []
+        self._requests = Counter()
+        self._admitted = SlidingWindow()
+        self._last_accepted = {}
+        self._attempts = Counter()
+        self._queued = {k: list(v) for k, v in self._config.queued.items()}
+
+    # ---- recorded calls --------------------------------------------------------------
+
+    def calls(self) -> list[Call]:
+        """Every message request in arrival order, whatever the answer."""
+        with self._lock:
+            return list(self._calls)
+
+    def sent(self) -> list[Call]:
+        """The message requests answered 200."""
+        with self._lock:
+            return [c for c in self._calls if c.status == 200]
+
+    def count_by_recipient(self, *, delivered_only: bool = True) -> dict[str, int]:
+        """Messages per wa_id: accepted ones, or every call with delivered_only=False."""
+        return count_by_recipient(self.sent() if delivered_only else self.calls())
+
+    def max_in_any_window(self, seconds: float = 1.0, *, delivered_only: bool = False) -> int:
+        """Most message requests that arrived within one window [t, t + seconds)."""
+        calls = self.sent() if delivered_only else self.calls()
+        return max_in_any_window((c.monotonic for c in calls), seconds)
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per kind: "message", "mark_read", "unauthorized", "bad_request", "unknown"."""
+        with self._lock:
+            return dict(self._requests)
+
+    def wait_for_sent(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` messages were accepted; False on timeout."""
+        return self._wait_for_accepted(count, timeout)
+
+    def stats(self) -> JSONDict:
+        """Counts for the control endpoint and the dump file."""
+        calls = self.calls()
+        sent = [c for c in calls if c.status == 200]
+        webhooks = self.webhooks()
+        return {
+            "calls": len(calls),
+            "sent": len(sent),
+            "codes": {str(k): v for k, v in Counter(c.code for c in calls if c.code is not None).items()},
+            "count_by_recipient": count_by_recipient(sent),
+            "max_in_any_window": max_in_any_window(c.monotonic for c in calls),
+            "max_sent_in_any_window": max_in_any_window(c.monotonic for c in sent),
+            "requests": self.request_counts(),
+            "webhooks": len(webhooks),
+            "webhook_events": dict(Counter(w.event for w in webhooks)),
+        }
+
+    # ---- HTTP ------------------------------------------------------------------------
+
+    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        parts = urlsplit(target)
+        if parts.path.startswith("/_fake/"):
+            return self._control(method, parts.path, body)
+        with self._lock:
+            latency = self._config.latency
+        match = _MESSAGES_PATH.fullmatch(parts.path)
+        if method != "POST" or not match:
+            return self._refuse("unknown", 400, 100, f"Unsupported {method.lower()} request.", latency)
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        token = token or dict(parse_qsl(parts.query)).get("access_token", "")
+        if not token:
+            return self._refuse("unauthorized", 401, 190, "An access token is required to request this resource.", latency)
+        if self.token is not None and token != self.token:
+            return self._refuse("unauthorized", 401, 190, "Invalid OAuth access token - Cannot parse access token", latency)
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return self._refuse("bad_request", 400, 100, "Request body must be a JSON object.", latency)
+        if payload.get("status") == "read" and "message_id" in payload:
+            with self._lock:
+                self._requests["mark_read"] += 1
+            return json_answer(200, {"success": True}, latency)
+        return self._send(match.group(1), payload)
+
+    def _refuse(self, kind: str, status: int, code: int, message: str, latency: float) -> Answer:
+        """A Graph error for a request that is not recorded as a message."""
+        with self._lock:
+            self._requests[kind] += 1
+        prefix = "" if code == 190 else f"(#{code}) "
+        error = {"message": prefix + message, "type": "OAuthException", "code": code, "fbtrace_id": "AFakeTraceId"}
+        return json_answer(status, {"error": error}, latency)
+
+    def _send(self, phone_number_id: str, payload: JSONDict) -> Answer:
+        arrived, wall = time.monotonic(), time.time()
+        to = payload.get("to")
+        wa_id = wa_id_of(to) if isinstance(to, (str, int)) else ""
+        kind = payload.get("type", "text")
+        kind = kind if isinstance(kind, str) else str(kind)
+        text_part = payload.get("text")
+        template_part = payload.get("template")
+        text = text_part.get("body") if isinstance(text_part, dict) else None
+        template = template_part.get("name") if isinstance(template_part, dict) else None
+        problem = _invalid(payload, kind, wa_id)
+
+        with self._lock:
+            self._requests["message"] += 1
+            config = self._config
+            self._seq += 1
+            seq = self._seq
+            if problem is not None:
+                code, details = problem
+            else:
+                code, details = self._decide(config, wa_id, kind, arrived), None
+            delay = config.slow_latency if wa_id in config.slow_recipients else config.latency
+            message_id = None
+            error_body: JSONDict = {}
+            if code == 0:
+                status = 200
+                message_id = new_wamid(wa_id)
+                self._last_accepted[wa_id] = arrived
+            elif code == -1:
+                status = 0
+            else:
+                status, error_body = graph_error(code, details, fbtrace_id=_trace_id(seq))
+            self._calls.append(
+                Call(
+                    seq=seq,
+                    phone_number_id=phone_number_id,
+                    to=str(to) if to is not None else "",
+                    wa_id=wa_id,
+                    type=kind,
+                    text=text if isinstance(text, str) else None,
+                    template=template if isinstance(template, str) else None,
+                    body=payload,
+                    monotonic=arrived,
+                    wall=wall,
+                    status=status,
+                    code=code if code > 0 else None,
+                    message_id=message_id,
+                )
+            )
+            if status == 200:
+                self._note_accepted()
+
+        if code == -1:
+            return Answer(0, b"", delay, disconnect=True)
+        if message_id is None:
+            return json_answer(status, error_body, delay)
+        message: JSONDict = {"id": message_id}
+        if kind == "template":
+            message["message_status"] = "accepted"
+        answer = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": str(to), "wa_id": wa_id}],
+            "messages": [message],
+        }
+        posts = self._status_posts(config, phone_number_id, message_id, wa_id, kind)
+        return json_answer(200, answer, delay, after=(lambda: self._queue_webhooks(posts)) if posts else None)
+
+    def _decide(self, config: WhatsAppConfig, wa_id: str, kind: str, now: float) -> int:
+        """The Graph code of one valid message (0: accepted, -1: disconnect); called with the
+        lock held, in arrival order."""
+        # Throughput first: a refused request is not admitted and does not count.
+        if not self._admitted.admit(now, config.ceiling, 1.0):
+            return 130429
+        if config.pair_interval is not None:
+            last = self._last_accepted.get(wa_id)
+            if last is not None and now - last < config.pair_interval:
+                return 131056
+        queued = self._queued.get(wa_id)
+        if queued:
+            return queued.pop(0)
+        if wa_id in config.disconnect:
+            return -1
+        rule = config.recipient_rules.get(wa_id)
+        if rule is not None:
+            return rule
+        if config.enforce_window and kind != "template" and wa_id not in config.window:
+            return 131047
+        if config.rate_429 or config.rate_5xx:
+            self._attempts[wa_id] += 1
+            drawn = draw(config.seed, wa_id, self._attempts[wa_id])
+            if drawn < config.rate_429:
+                return 130429
+            if drawn < config.rate_429 + config.rate_5xx:
+                return 500
+        return 0
+
+    def _status_posts(
+        self, config: WhatsAppConfig, phone_number_id: str, wamid: str, wa_id: str, kind: str
+    ) -> list[OutgoingPost]:
+        if not config.webhook_url:
+            return []
+        failure = config.async_failures.get(wa_id)
+        statuses = ["failed"] if failure is not None else list(config.statuses)
+        category = config.template_category if kind == "template" else "service"
+        posts = []
+        for status in statuses:
+            payload = status_payload(
+                wamid,
+                status,
+                wa_id,
+                failure,
+                category=category,
+                phone_number_id=phone_number_id,
+                waba_id=config.waba_id,
+                display_phone_number=config.display_phone_number,
+            )
+            body = encode(payload)
+            headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
+            signature = None
+            if config.app_secret:
+                signature = headers[SIGNATURE_HEADER] = sign(body, config.app_secret)
+            posts.append(
+                OutgoingPost(
+                    config.webhook_url, status, wamid, wa_id, body, headers, signature,
+                    config.webhook_delay, config.webhook_timeout,
+                )
+            )
+        return posts
+
+
+def _invalid(payload: JSONDict, kind: str, wa_id: str) -> tuple[int, str] | None:
+    """(code, details) when the request is malformed, as Graph checks it before sending."""
+    if payload.get("messaging_product") != "whatsapp":
+        return 100, "The parameter messaging_product is required and must be \"whatsapp\"."
+    if not wa_id:
+        return 100, "The parameter to is required and must be a phone number."
+    if kind not in MESSAGE_TYPES:
+        return 131051, f"Message type {kind!r} is not currently supported."
+    part = payload.get(kind)
+    if not isinstance(part, dict) and kind != "contacts":
+        return 100, f"The parameter {kind} is required."
+    if kind == "text":
+        body = part.get("body") if isinstance(part, dict) else None
+        if not isinstance(body, str) or not body:
+            return 100, "The parameter text['body'] is required."
+        if len(body) > MAX_TEXT:
+            return 100, f"Param text['body'] must be at most {MAX_TEXT} characters long."
+    if kind == "template":
+        language = part.get("language") if isinstance(part, dict) else None
+        if not isinstance(part, dict) or not part.get("name"):
+            return 100, "The parameter template['name'] is required."
+        if not isinstance(language, dict) or not language.get("code"):
+            return 100, "The parameter template['language']['code'] is required."
+    return None
+
+
+def _trace_id(seq: int) -> str:
+    return "A" + hashlib.blake2b(f"trace:{seq}".encode(), digest_size=11).hexdigest()
+
+
+class RemoteFakeWhatsApp(RemoteFake):
+    """The same accessors for a fake running in another process, over its control endpoints."""
+
+    call_class: ClassVar[type[Call]] = Call
+
+    @property
+    def base_url(self) -> str:
+        """The Graph root with a version."""
+        return f"{self.url}/{GRAPH_VERSION}"
+
+    def calls(self) -> list[Call]:
+        """Every message request in arrival order."""
+        return super().calls()
+
+    def sent(self) -> list[Call]:
+        """The message requests answered 200."""
+        return [c for c in self.calls() if c.status == 200]
+
+    def count_by_recipient(self, *, delivered_only: bool = True) -> dict[str, int]:
+        """Messages per wa_id."""
+        return count_by_recipient(self.sent() if delivered_only else self.calls())
+
+    def max_in_any_window(self, seconds: float = 1.0, *, delivered_only: bool = False) -> int:
+        """Most message requests that arrived within one window [t, t + seconds)."""
+        calls = self.sent() if delivered_only else self.calls()
+        return max_in_any_window((c.monotonic for c in calls), seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake in the foreground; dump the calls on SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.whatsapp", description=main.__doc__)
+    add_server_arguments(parser)
+    args = parser.parse_args(argv)
+    fake = FakeWhatsApp(host=args.host, port=args.port, token=args.token)
+    config: Any = json.loads(args.config)
+    fake.configure(**config)
+    return serve_in_foreground(fake, "FAKE_WHATSAPP_URL", args.dump)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

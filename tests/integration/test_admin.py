@@ -118,3 +118,13 @@ def test_consent_events_cannot_be_edited_or_deleted_in_the_admin(marketer):
     lines = export.content.decode().splitlines()
     assert lines[0].startswith("id,subscriber,external_id,platform,address,kind,status,source,text")
     assert f",telegram,{subscription.address},opt_in,opted_in,test,\"Yes, send me offers\"," in lines[1]
+
+
+def test_the_admin_home_says_which_platforms_are_sandboxed(marketer, settings):
+    settings.TELEGRAM_BOT_TOKEN = "123456:TOKEN"
+    settings.WHATSAPP_ACCESS_TOKEN = ""
+    settings.VIBER_AUTH_TOKEN = ""
+    page = marketer.get("/admin/").content.decode()
+    assert "<th>Telegram</th>\n      <td><strong style=\"color:#2e7d32\">live</strong>" in page
+    assert "<strong style=\"color:#b26a00\">SANDBOX</strong>: no WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID" in page
+    assert "<strong style=\"color:#b26a00\">SANDBOX</strong>: no VIBER_AUTH_TOKEN" in page

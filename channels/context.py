@@ -1,0 +1,13 @@
+"""Every admin page knows which platforms send live and which go to the sandbox."""
+
+from django.http import HttpRequest
+
+from channels.limits import PLATFORMS
+
+from .registry import missing_credentials
+
+
+def channel_status(request: HttpRequest) -> dict:
+    if not request.path.startswith("/admin"):
+        return {}
+    return {"tact_channels": [{"platform": p, "missing": missing_credentials(p)} for p in PLATFORMS]}

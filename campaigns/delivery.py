@@ -485,6 +485,11 @@ def _record(outcomes: list[Outcome], platform: str, counts: dict[str, int]) -> f
             [r for r in changed if r.pk in mine],
             ["status", "reason", "platform_message_id", "sent_at", "send_after", "attempts", "updated_at"],
         )
+    sent_ids = sorted({r.platform_message_id for r in changed if r.status == S.SENT and r.pk in mine})
+    if sent_ids:
+        from channels.inbound import apply_early_receipts
+
+        apply_early_receipts(platform, sent_ids)
     for subscription, error in gone:
         services.subscription_opt_out(
             subscription=subscription,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from campaigns import rules, services
 from campaigns.models import Delivery, Subscriber, Subscription
 
-from .models import InboundEvent
+from .models import EarlyReceipt, InboundEvent
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +154,18 @@ _FORWARD = {
 
 def delivery_receipt(platform: str, message_id: str, status: str, *, at: datetime, address: str | None = None,
                      reason: str = "") -> int:
-    """Move the ledger rows of one platform message to delivered / read / failed."""
-    rows = Delivery.objects.filter(platform=platform, platform_message_id=message_id,
-                                   status__in=_FORWARD[status])
+    """Move the ledger rows of one platform message to delivered / read / failed.
+
+    A receipt for a message id the ledger does not have yet is kept and applied when the
+    worker records it (`apply_early_receipts`)."""
+    known = Delivery.objects.filter(platform=platform, platform_message_id=message_id)
     if address is not None:
-        rows = rows.filter(subscription__address=address)
+        known = known.filter(subscription__address=address)
+    if not known.exists():
+        EarlyReceipt.objects.create(platform=platform, message_id=message_id, address=address or "",
+                                    status=status, reason=reason, at=at)
+        return 0
+    rows = known.filter(status__in=_FORWARD[status])
     fields: dict = {"status": status, "updated_at": timezone.now()}
     if status == Delivery.Status.DELIVERED:
         fields["delivered_at"] = at
@@ -171,3 +178,17 @@ def delivery_receipt(platform: str, message_id: str, status: str, *, at: datetim
         Delivery.objects.filter(platform=platform, platform_message_id=message_id, status=Delivery.Status.READ,
                                 delivered_at__isnull=True).update(delivered_at=at)
     return updated
+
+
+_ORDER = {Delivery.Status.DELIVERED: 0, Delivery.Status.READ: 1, Delivery.Status.FAILED: 2}
+
+
+def apply_early_receipts(platform: str, message_ids: list[str]) -> int:
+    """Receipts that came before their message was recorded, applied in their order."""
+    early = list(EarlyReceipt.objects.filter(platform=platform, message_id__in=message_ids))
+    applied = 0
+    for receipt in sorted(early, key=lambda r: (r.at, _ORDER.get(r.status, 9))):
+        applied += delivery_receipt(platform, receipt.message_id, receipt.status, at=receipt.at,
+                                    address=receipt.address or None, reason=receipt.reason)
+    EarlyReceipt.objects.filter(pk__in=[r.pk for r in early]).delete()
+    return applied

@@ -33,3 +33,22 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.key}"
+
+
+class EarlyReceipt(models.Model):
+    """A receipt that arrived before the worker recorded the message it is about (platforms
+    call back within milliseconds); applied as soon as the message id is in the ledger."""
+
+    platform = models.CharField(max_length=16)
+    message_id = models.CharField(max_length=128)
+    address = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=16)
+    reason = models.TextField(blank=True, default="")
+    at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["platform", "message_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.message_id} {self.status}"

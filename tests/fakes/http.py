@@ -1,7 +1,8 @@
 """What the loopback fakes (telegram.py, whatsapp.py, viber.py) share: a small asyncio-stream
 HTTP/1.1 server run in a background thread, runtime configuration from a frozen dataclass,
 recorded calls behind one lock, signed webhook posts sent from the server's own loop, the
-``/_fake/...`` control endpoints, a client for a fake in another process, and the command line.
+``/_fake/...`` control endpoints, a client for a fake in another process, and the command line;
+and ``Receiver``, a stand-in for the application's webhook endpoint in tests.
 
 A fake subclasses ``FakeServer`` and provides ``config_class``, ``_answer()`` (one request in,
 one ``Answer`` out, called in the server's loop), ``calls()``, ``stats()`` and ``_forget()``.
@@ -29,10 +30,11 @@ import signal
 import threading
 import time
 from bisect import bisect_left
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -236,6 +238,10 @@ class FakeServer:
         self._changed = threading.Condition(self._lock)  # notified on accepted calls and posts
         self._config = config if config is not None else self.config_class()
         self._accepted = 0  # what wait_for_accepted() counts; the subclass decides what counts
+        self._calls: list[Any] = []  # the subclass's Call records, in arrival order
+        self._requests: Counter[str] = Counter()  # requests per kind, recorded or not
+        self._queued: dict[Any, deque[Any]] = {}  # config.queued, consumed one outcome at a time
+        self._reload_queued()
         self._webhooks: list[WebhookPost] = []
         self._outbox: asyncio.Queue[OutgoingPost] | None = None
         self._thread: threading.Thread | None = None
@@ -337,17 +343,29 @@ class FakeServer:
         with self._lock:
             new = (config if config is not None else self._config).updated(changes)
             self._config = new
-            self._configured(new, replaced=config is not None, changes=changes)
+            if config is not None or "queued" in changes:
+                self._reload_queued()
             return new
 
-    def _configured(self, config: Any, *, replaced: bool, changes: Mapping[str, object]) -> None:
-        """Hook, called with the lock held after the config changed."""
+    def _reload_queued(self) -> None:
+        """Start the config's ``queued`` outcomes (if it has them) over; with the lock held."""
+        queued: Mapping[Any, Iterable[Any]] = getattr(self._config, "queued", {})
+        self._queued = {key: deque(outcomes) for key, outcomes in queued.items()}
+
+    def _next_queued(self, key: object) -> Any:
+        """The next queued outcome for ``key``, consumed; None when none is left."""
+        queued = self._queued.get(key)
+        return queued.popleft() if queued else None
 
     def reset(self) -> None:
-        """Forget the recorded calls, posted webhooks and counters; keep the config."""
+        """Forget the recorded calls, posted webhooks and counters; start the queued outcomes
+        over; keep the config."""
         with self._lock:
             self._accepted = 0
+            self._calls = []
+            self._requests = Counter()
             self._webhooks = []
+            self._reload_queued()
             self._forget()
 
     def _forget(self) -> None:
@@ -356,8 +374,18 @@ class FakeServer:
     # ---- recordings ------------------------------------------------------------------
 
     def calls(self) -> list[Any]:
-        """Every recorded call in arrival order."""
-        raise NotImplementedError
+        """Every recorded call in arrival order, whatever the answer."""
+        with self._lock:
+            return list(self._calls)
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per kind (API method, "unauthorized", ...), recorded as calls or not."""
+        with self._lock:
+            return dict(self._requests)
+
+    def _count_request(self, kind: str) -> None:
+        with self._lock:
+            self._requests[kind] += 1
 
     def stats(self) -> JSONDict:
         """Counts for the control endpoint and the dump file."""
@@ -532,6 +560,90 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
+# ---- the application's side, for tests of the webhooks ------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request a Receiver got."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    @property
+    def payload(self) -> Any:
+        """The JSON body, decoded."""
+        return json.loads(self.body)
+
+
+class Receiver:
+    """A stand-in for the application's webhook endpoint: a threaded http.server on loopback
+    that records each request and answers ``status`` (after ``delay`` seconds)::
+
+        with Receiver() as app:
+            fake.configure(webhook_url=app.url + "/webhooks/whatsapp/")
+    """
+
+    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+        self.status = status
+        self.delay = delay
+        self._received: list[Received] = []
+        self._changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver._changed:
+                    receiver._received.append(Received(self.command, self.path, headers, body))
+                    receiver._changed.notify_all()
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:<port>"""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def received(self) -> list[Received]:
+        """The requests so far, in arrival order."""
+        with self._changed:
+            return list(self._received)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        """The requests once there are at least ``count`` (fewer after ``timeout`` seconds)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._received) >= count, timeout)
+            return list(self._received)
+
+
 # ---- another process ----------------------------------------------------------------
 
 
@@ -598,6 +710,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="refuse any other token")
     parser.add_argument("--config", default="{}", help="config fields as JSON")
     parser.add_argument("--dump", default=None, help="write the recorded calls here on exit")
+
+
+def main_for(fake_class: type[FakeServer], variable: str, argv: list[str] | None = None) -> int:
+    """The command line of a fake: ``python -m tests.fakes.<name> --port 0 [--token T]
+    [--config JSON] [--dump FILE]``."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {fake_class.__module__}", description="Run the fake until SIGTERM/SIGINT; then dump the calls."
+    )
+    add_server_arguments(parser)
+    args = parser.parse_args(argv)
+    fake = fake_class(host=args.host, port=args.port, token=args.token)  # type: ignore[call-arg]
+    fake.configure(**json.loads(args.config))
+    return serve_in_foreground(fake, variable, args.dump)
 
 
 def serve_in_foreground(fake: FakeServer, variable: str, dump: str | None = None) -> int:

@@ -266,12 +266,9 @@ class FakeTelegram(FakeServer):
     ) -> None:
         super().__init__(host=host, port=port, config=config)
         self.token = token  # None: accept any token
-        self._calls: list[Call] = []
-        self._method_counts: Counter[str] = Counter()
         self._admitted: deque[float] = deque()  # monotonic times within the last second
         self._admitted_by_chat: dict[int, deque[float]] = {}
         self._attempts: Counter[int] = Counter()
-        self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
         self._message_id = 0
         self._seq = 0
 
@@ -280,38 +277,13 @@ class FakeTelegram(FakeServer):
         """What to pass as ``Bot(token, base_url=...)``."""
         return f"{self.url}/bot"
 
-    # ---- configuration ---------------------------------------------------------------
-
-    @property
-    def config(self) -> FaultConfig:
-        """The fault configuration in force."""
-        with self._lock:
-            return self._config
-
-    def configure(self, config: FaultConfig | None = None, /, **changes: object) -> FaultConfig:
-        """Replace the config, or change some of its fields; takes effect on the next request."""
-        new: FaultConfig = super().configure(config, **changes)
-        return new
-
-    def _configured(self, config: FaultConfig, *, replaced: bool, changes: Mapping[str, object]) -> None:
-        if replaced or "queued" in changes:
-            self._queued = {chat: deque(rules) for chat, rules in config.queued.items()}
-
     def _forget(self) -> None:
-        """reset(): forget the calls, counters and flood-control windows."""
-        self._calls = []
-        self._method_counts = Counter()
+        """reset(): forget the flood-control windows and the random draws."""
         self._admitted = deque()
         self._admitted_by_chat = {}
         self._attempts = Counter()
-        self._queued = {chat: deque(rules) for chat, rules in self._config.queued.items()}
 
     # ---- recorded calls --------------------------------------------------------------
-
-    def calls(self) -> list[Call]:
-        """Every sendMessage in arrival order, whatever the answer."""
-        with self._lock:
-            return list(self._calls)
 
     def sent(self) -> list[Call]:
         """The sendMessage calls answered 200: what Telegram would have delivered."""
@@ -329,8 +301,7 @@ class FakeTelegram(FakeServer):
 
     def method_counts(self) -> dict[str, int]:
         """Requests per Bot API method (lower case), including unknown ones."""
-        with self._lock:
-            return dict(self._method_counts)
+        return self.request_counts()
 
     def wait_for_sent(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` messages were delivered; False on timeout."""
@@ -362,7 +333,7 @@ class FakeTelegram(FakeServer):
             return Answer(404, _error(404, "Not Found"))
         token, api_method = match.group(1), match.group(2).lower()
         with self._lock:
-            self._method_counts[api_method] += 1
+            self._requests[api_method] += 1
             latency = self._config.latency
         if self.token is not None and token != self.token:
             return Answer(401, _error(401, "Unauthorized"), latency)
@@ -493,9 +464,9 @@ class FakeTelegram(FakeServer):
                 return "ceiling"
             window.append(now)
             chat_window.append(now)
-        queued = self._queued.get(chat_id)
-        if queued:
-            return queued.popleft()
+        queued = self._next_queued(chat_id)
+        if queued is not None:
+            return str(queued)
         rule = config.chat_rules.get(chat_id)
         if rule is not None:
             return rule

@@ -27,7 +27,6 @@ over the control endpoints described in tests/fakes/http.py.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import hashlib
@@ -40,7 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http import (
@@ -50,7 +49,6 @@ from tests.fakes.http import (
     RemoteFake,
     SlidingWindow,
     OutgoingPost,
-    add_server_arguments,
     as_list,
     as_mapping,
     as_strings,
@@ -59,8 +57,8 @@ from tests.fakes.http import (
     draw,
     hmac_sha256_hex,
     json_answer,
+    main_for,
     max_in_any_window,
-    serve_in_foreground,
 )
 
 GRAPH_VERSION = "v21.0"
@@ -409,12 +407,9 @@ class FakeWhatsApp(FakeServer):
     ) -> None:
         super().__init__(host=host, port=port, config=config)
         self.token = token  # None: accept any non-empty bearer token
-        self._calls: list[Call] = []
-        self._requests: Counter[str] = Counter()
         self._admitted = SlidingWindow()
         self._last_accepted: dict[str, float] = {}
         self._attempts: Counter[str] = Counter()
-        self._queued = {k: list(v) for k, v in self._config.queued.items()}
         self._seq = 0
 
     @property
@@ -428,17 +423,6 @@ class FakeWhatsApp(FakeServer):
 
     # ---- configuration ---------------------------------------------------------------
 
-    @property
-    def config(self) -> WhatsAppConfig:
-        """The configuration in force."""
-        with self._lock:
-            return self._config
-
-    def configure(self, config: WhatsAppConfig | None = None, /, **changes: object) -> WhatsAppConfig:
-        """Replace the config, or change some of its fields; takes effect on the next request."""
-        new: WhatsAppConfig = super().configure(config, **changes)
-        return new
-
     def open_window(self, *wa_ids: str) -> None:
         """Put these in the 24-hour window, as if each had just written to the business."""
         with self._lock:
@@ -451,24 +435,12 @@ class FakeWhatsApp(FakeServer):
             window = self._config.window - {wa_id_of(w) for w in wa_ids}
             self._config = dataclasses.replace(self._config, window=window)
 
-    def _configured(self, config: WhatsAppConfig, *, replaced: bool, changes: Mapping[str, object]) -> None:
-        if replaced or "queued" in changes:
-            self._queued = {k: list(v) for k, v in config.queued.items()}
-
     def _forget(self) -> None:
-        self._calls = []
-        self._requests = Counter()
         self._admitted = SlidingWindow()
         self._last_accepted = {}
         self._attempts = Counter()
-        self._queued = {k: list(v) for k, v in self._config.queued.items()}
 
     # ---- recorded calls --------------------------------------------------------------
-
-    def calls(self) -> list[Call]:
-        """Every message request in arrival order, whatever the answer."""
-        with self._lock:
-            return list(self._calls)
 
     def sent(self) -> list[Call]:
         """The message requests answered 200."""
@@ -483,11 +455,6 @@ class FakeWhatsApp(FakeServer):
         """Most message requests that arrived within one window [t, t + seconds)."""
         calls = self.sent() if delivered_only else self.calls()
         return max_in_any_window((c.monotonic for c in calls), seconds)
-
-    def request_counts(self) -> dict[str, int]:
-        """Requests per kind: "message", "mark_read", "unauthorized", "bad_request", "unknown"."""
-        with self._lock:
-            return dict(self._requests)
 
     def wait_for_sent(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` messages were accepted; False on timeout."""
@@ -535,15 +502,13 @@ class FakeWhatsApp(FakeServer):
         if not isinstance(payload, dict):
             return self._refuse("bad_request", 400, 100, "Request body must be a JSON object.", latency)
         if payload.get("status") == "read" and "message_id" in payload:
-            with self._lock:
-                self._requests["mark_read"] += 1
+            self._count_request("mark_read")
             return json_answer(200, {"success": True}, latency)
         return self._send(match.group(1), payload)
 
     def _refuse(self, kind: str, status: int, code: int, message: str, latency: float) -> Answer:
         """A Graph error for a request that is not recorded as a message."""
-        with self._lock:
-            self._requests[kind] += 1
+        self._count_request(kind)
         prefix = "" if code == 190 else f"(#{code}) "
         error = {"message": prefix + message, "type": "OAuthException", "code": code, "fbtrace_id": "AFakeTraceId"}
         return json_answer(status, {"error": error}, latency)
@@ -625,9 +590,9 @@ class FakeWhatsApp(FakeServer):
             last = self._last_accepted.get(wa_id)
             if last is not None and now - last < config.pair_interval:
                 return 131056
-        queued = self._queued.get(wa_id)
-        if queued:
-            return queued.pop(0)
+        queued = self._next_queued(wa_id)
+        if queued is not None:
+            return int(queued)
         if wa_id in config.disconnect:
             return -1
         rule = config.recipient_rules.get(wa_id)
@@ -736,16 +701,5 @@ class RemoteFakeWhatsApp(RemoteFake):
         return max_in_any_window((c.monotonic for c in calls), seconds)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the fake in the foreground; dump the calls on SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.whatsapp", description=main.__doc__)
-    add_server_arguments(parser)
-    args = parser.parse_args(argv)
-    fake = FakeWhatsApp(host=args.host, port=args.port, token=args.token)
-    config: Any = json.loads(args.config)
-    fake.configure(**config)
-    return serve_in_foreground(fake, "FAKE_WHATSAPP_URL", args.dump)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for(FakeWhatsApp, "FAKE_WHATSAPP_URL"))

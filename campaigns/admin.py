@@ -486,7 +486,7 @@ class CampaignForm(forms.ModelForm):
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
-    list_display = ["name", "status", "send_at", "platform_list", "segment", "draft", "progress"]
+    list_display = ["name", "status", "send_at", "platform_list", "segment", "draft", "progress", "reception"]
     list_filter = ["status", "local_time", "send_at"]
     search_fields = ["name", "draft__title", "segment__name"]
     list_select_related = ["draft", "segment"]
@@ -539,14 +539,25 @@ class CampaignAdmin(admin.ModelAdmin):
     def platform_list(self, obj: Campaign) -> str:
         return ", ".join(obj.platforms)
 
+    @staticmethod
+    def _stats(obj: Campaign) -> dict[str, int]:
+        if not hasattr(obj, "_stats"):
+            obj._stats = selectors.campaign_stats(obj)  # one count per row, not one per column
+        return obj._stats
+
     @admin.display(description="planned / sent / failed / held / skipped / uncertain")
     def progress(self, obj: Campaign) -> str:
-        s = selectors.campaign_stats(obj)
+        s = self._stats(obj)
         return f"{s['planned']} / {s['sent']} / {s['failed']} / {s['held']} / {s['skipped']} / {s['uncertain']}"
+
+    @admin.display(description="delivered / read / opted out within 48 h")
+    def reception(self, obj: Campaign) -> str:
+        s = self._stats(obj)
+        return f"{s['delivered']} / {s['read']} / {s['opted_out_48h']}"
 
     @admin.display(description="progress")
     def stats_table(self, obj: Campaign) -> SafeString:
-        stats = selectors.campaign_stats(obj)
+        stats = self._stats(obj)
         url = reverse("admin:campaigns_delivery_changelist") + f"?campaign__id__exact={obj.pk}"
         return format_html("{}<p><a href='{}'>Open the delivery ledger</a></p>",
                            _table(list(stats), [list(stats.values())]), url)

@@ -271,6 +271,7 @@ class FakeTelegram(FakeServer):
         self._attempts: Counter[int] = Counter()
         self._message_id = 0
         self._seq = 0
+        self.webhook: dict[str, object] | None = None  # what setWebhook last registered
 
     @property
     def base_url(self) -> str:
@@ -345,6 +346,10 @@ class FakeTelegram(FakeServer):
             return Answer(200, _ok(self._bot_user(token)), latency)
         if api_method == "sendmessage":
             return self._send_message(params)
+        if api_method in ("setwebhook", "deletewebhook"):
+            with self._lock:
+                self.webhook = dict(params) if api_method == "setwebhook" else None
+            return Answer(200, _ok(True), latency)
         return Answer(404, _error(404, "Not Found"), latency)
 
     def _bot_user(self, token: str) -> JSONDict:

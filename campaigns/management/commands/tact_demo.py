@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 address = {
                     "telegram": str(700000000 + i),
                     "whatsapp": f"+7999{i + 1:07d}",
-                    "viber": f"+7998{i + 1:07d}",
+                    "viber": f"demoViberUser{i + 1:03d}==",  # Viber bots know people by user id
                 }[platform]
                 subscription = services.subscription_add(
                     subscriber=subscriber, platform=platform, address=address, consent=consent,

@@ -55,6 +55,22 @@ def _ok(flag: bool, good: str = "ok", bad: str = "over the limit") -> SafeString
     return format_html('<strong style="color:{}">{}</strong>', colour, good if flag else bad)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the system only (the ledger, consent proof, lists): look, never edit."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 # --- audience -----------------------------------------------------------------------
 
 
@@ -278,25 +294,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "subscription", "kind", "status", "source", "short_text", "recorded_at"]
     list_filter = ["kind", "status", "subscription__platform", "source"]
     search_fields = ["subscription__address", "subscription__subscriber__name", "source"]
     date_hierarchy = "at"
     list_select_related = ["subscription"]
     actions = ["export_csv"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ConsentEvent._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="wording")
     def short_text(self, obj: ConsentEvent) -> str:
@@ -608,25 +612,13 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["campaign", "subscriber", "platform", "list_number", "status", "reason", "send_after", "sent_at",
                     "delivered_at", "read_at"]
     list_filter = ["status", "platform", "campaign"]
     search_fields = ["subscriber__name", "subscription__address", "reason"]
     list_select_related = ["campaign", "subscriber"]
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # the ledger is written by the delivery engine only
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(FrequencyPolicy)
@@ -645,19 +637,7 @@ class FrequencyPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SendList)
-class SendListAdmin(admin.ModelAdmin):
+class SendListAdmin(ReadOnlyAdmin):
     list_display = ["campaign", "number", "platform", "size", "state", "next_due", "heartbeat_at"]
     list_filter = ["platform", "state", "campaign"]
     list_select_related = ["campaign"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in SendList._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

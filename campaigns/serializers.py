@@ -52,6 +52,16 @@ def _no_nul(value: object, path: str = "") -> None:
             _no_nul(item, f"{path}[{i}]")
 
 
+def _with_normalized_address(attrs: dict) -> dict:
+    """The address in its stored form for its platform, or a 400 on `address` saying why."""
+    try:
+        attrs["address"] = rules.normalize_address(attrs["platform"], attrs["address"],
+                                                   settings.TACT_DEFAULT_PHONE_REGION)
+    except rules.AddressError as exc:
+        raise serializers.ValidationError({"address": [str(exc)]}) from exc
+    return attrs
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     consent = ConsentSerializer(help_text="Required: no subscription without consent.")
@@ -65,13 +75,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         validators: list = []
 
     def validate(self, attrs: dict) -> dict:
-        try:
-            attrs["address"] = rules.normalize_address(
-                attrs["platform"], attrs["address"], settings.TACT_DEFAULT_PHONE_REGION
-            )
-        except rules.AddressError as exc:
-            raise serializers.ValidationError({"address": [str(exc)]}) from exc
-        return attrs
+        return _with_normalized_address(attrs)
 
     def to_representation(self, instance: Subscription) -> dict:
         data = {
@@ -210,13 +214,7 @@ class OptOutSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, default="", allow_blank=True)
 
     def validate(self, attrs: dict) -> dict:
-        try:
-            attrs["address"] = rules.normalize_address(
-                attrs["platform"], attrs["address"], settings.TACT_DEFAULT_PHONE_REGION
-            )
-        except rules.AddressError as exc:
-            raise serializers.ValidationError({"address": [str(exc)]}) from exc
-        return attrs
+        return _with_normalized_address(attrs)
 
 
 class SegmentSerializer(serializers.ModelSerializer):

@@ -1,21 +1,17 @@
 from django.contrib import admin
 
+from campaigns.admin import ReadOnlyAdmin
+
 from .models import OutboxMessage
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin):
     """What the sandbox 'sent' for platforms without credentials: nothing left the machine."""
 
     list_display = ["created_at", "platform", "address", "text", "delivery_id"]
     list_filter = ["platform"]
     search_fields = ["address", "text"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in OutboxMessage._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super(ReadOnlyAdmin, self).has_delete_permission(request, obj)  # clearing the outbox is fine

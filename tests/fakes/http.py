@@ -27,17 +27,19 @@ import hashlib
 import hmac
 import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
@@ -224,23 +226,43 @@ class OutgoingPost:
 # ---- the server ---------------------------------------------------------------------
 
 
-class FakeServer:
+class FakeConfig(Protocol):
+    """What a fake's frozen config dataclass provides."""
+
+    def updated(self, changes: Mapping[str, object]) -> Self: ...
+
+    def to_json(self) -> JSONDict: ...
+
+
+class RecordedCall(Protocol):
+    """What a fake's Call record provides."""
+
+    def to_json(self) -> JSONDict: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=FakeConfig)
+CallT = TypeVar("CallT", bound=RecordedCall)
+
+
+class FakeServer(Generic[ConfigT, CallT]):
     """start()/stop() run the fake in a daemon thread (or use it as a context manager);
     ``async serve()`` runs it in the caller's loop. Accessors are thread-safe."""
 
     name: ClassVar[str] = "fake"
-    config_class: ClassVar[type[Any]]
+    config_class: type[ConfigT]  # set by each fake: its config dataclass, all defaults
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, config: Any = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, config: ConfigT | None = None) -> None:
         self.host = host
         self.port = port  # the real port once started
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # notified on accepted calls and posts
-        self._config = config if config is not None else self.config_class()
+        self._config: ConfigT = config if config is not None else self.config_class()
         self._accepted = 0  # what wait_for_accepted() counts; the subclass decides what counts
-        self._calls: list[Any] = []  # the subclass's Call records, in arrival order
+        self._calls: list[CallT] = []  # in arrival order
         self._requests: Counter[str] = Counter()  # requests per kind, recorded or not
-        self._queued: dict[Any, deque[Any]] = {}  # config.queued, consumed one outcome at a time
+        # config.queued (chat or recipient -> outcomes), consumed one outcome at a time; keys
+        # and outcomes are of the fake's own types.
+        self._queued: dict[Any, deque[Any]] = {}
         self._reload_queued()
         self._webhooks: list[WebhookPost] = []
         self._outbox: asyncio.Queue[OutgoingPost] | None = None
@@ -333,12 +355,12 @@ class FakeServer:
     # ---- configuration ---------------------------------------------------------------
 
     @property
-    def config(self) -> Any:
+    def config(self) -> ConfigT:
         """The configuration in force."""
         with self._lock:
             return self._config
 
-    def configure(self, config: Any = None, /, **changes: object) -> Any:
+    def configure(self, config: ConfigT | None = None, /, **changes: object) -> ConfigT:
         """Replace the config, or change some of its fields; takes effect on the next request."""
         with self._lock:
             new = (config if config is not None else self._config).updated(changes)
@@ -359,7 +381,7 @@ class FakeServer:
 
     def reset(self) -> None:
         """Forget the recorded calls, posted webhooks and counters; start the queued outcomes
-        over; keep the config."""
+        over; keep the config. Webhook posts already queued are still made."""
         with self._lock:
             self._accepted = 0
             self._calls = []
@@ -373,7 +395,7 @@ class FakeServer:
 
     # ---- recordings ------------------------------------------------------------------
 
-    def calls(self) -> list[Any]:
+    def calls(self) -> list[CallT]:
         """Every recorded call in arrival order, whatever the answer."""
         with self._lock:
             return list(self._calls)
@@ -580,15 +602,17 @@ class Received:
 
 class Receiver:
     """A stand-in for the application's webhook endpoint: a threaded http.server on loopback
-    that records each request and answers ``status`` (after ``delay`` seconds)::
+    that records each request and answers ``status``; while ``gate`` is clear it holds its
+    answers back::
 
         with Receiver() as app:
             fake.configure(webhook_url=app.url + "/webhooks/whatsapp/")
     """
 
-    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.status = status
-        self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
         self._received: list[Received] = []
         self._changed = threading.Condition()
         receiver = self
@@ -601,8 +625,7 @@ class Receiver:
                 with receiver._changed:
                     receiver._received.append(Received(self.command, self.path, headers, body))
                     receiver._changed.notify_all()
-                if receiver.delay:
-                    time.sleep(receiver.delay)
+                receiver.gate.wait(timeout=30)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -628,6 +651,7 @@ class Receiver:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
@@ -647,10 +671,20 @@ class Receiver:
 # ---- another process ----------------------------------------------------------------
 
 
-class RemoteFake:
+class RemoteCall(RecordedCall, Protocol):
+    """A Call record that can be rebuilt from its JSON."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Self: ...
+
+
+RemoteCallT = TypeVar("RemoteCallT", bound=RemoteCall)
+
+
+class RemoteFake(Generic[RemoteCallT]):
     """A fake running in another process, read and configured over its control endpoints."""
 
-    call_class: ClassVar[type[Any]]
+    call_class: type[RemoteCallT]  # set by each client: the fake's Call record
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
@@ -691,7 +725,7 @@ class RemoteFake:
         result: JSONDict = self._get("/_fake/stats")
         return result
 
-    def calls(self) -> list[Any]:
+    def calls(self) -> list[RemoteCallT]:
         """Every recorded call in arrival order."""
         return [self.call_class.from_json(c) for c in self._get("/_fake/calls")["calls"]]
 
@@ -712,7 +746,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dump", default=None, help="write the recorded calls here on exit")
 
 
-def main_for(fake_class: type[FakeServer], variable: str, argv: list[str] | None = None) -> int:
+def main_for(fake_class: type[FakeServer[Any, Any]], variable: str, argv: list[str] | None = None) -> int:
     """The command line of a fake: ``python -m tests.fakes.<name> --port 0 [--token T]
     [--config JSON] [--dump FILE]``."""
     parser = argparse.ArgumentParser(
@@ -725,7 +759,26 @@ def main_for(fake_class: type[FakeServer], variable: str, argv: list[str] | None
     return serve_in_foreground(fake, variable, args.dump)
 
 
-def serve_in_foreground(fake: FakeServer, variable: str, dump: str | None = None) -> int:
+@contextlib.contextmanager
+def fake_process(module: str, variable: str, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run ``python -m <module> --port 0 <args>`` from the project root; yield (the URL it
+    printed as ``<variable>=<url>``, the process); SIGTERM it and wait for it at the end."""
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", module, "--port", "0", *args]
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            name, _, url = line.partition("=")
+            if name != variable or not url.startswith("http://127.0.0.1:"):
+                raise RuntimeError(f"{module} printed {line!r}, not {variable}=http://127.0.0.1:<port>")
+            yield url, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+
+
+def serve_in_foreground(fake: FakeServer[Any, Any], variable: str, dump: str | None = None) -> int:
     """Serve until SIGTERM or SIGINT, after printing ``<variable>=<url>`` on stdout; then
     write the recordings to ``dump``."""
 

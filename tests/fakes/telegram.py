@@ -248,13 +248,12 @@ def _parse_multipart(body: bytes, boundary: bytes) -> dict[str, object]:
     return fields
 
 
-class FakeTelegram(FakeServer):
+class FakeTelegram(FakeServer[FaultConfig, Call]):
     """The fake server: start()/stop() run it in a background thread; ``async serve()`` in
     the caller's loop. Accessors are thread-safe."""
 
     name: ClassVar[str] = "fake-telegram"
-    config_class: ClassVar[type[FaultConfig]] = FaultConfig
-    _config: FaultConfig
+    config_class = FaultConfig
 
     def __init__(
         self,
@@ -497,19 +496,15 @@ def _chat(chat_id: int) -> JSONDict:
     return {"id": chat_id, "type": "group", "title": f"Group {chat_id}"}
 
 
-class RemoteFakeTelegram(RemoteFake):
+class RemoteFakeTelegram(RemoteFake[Call]):
     """The same accessors for a fake running in another process, over its control endpoints."""
 
-    call_class: ClassVar[type[Call]] = Call
+    call_class = Call
 
     @property
     def base_url(self) -> str:
         """What to pass as ``Bot(token, base_url=...)``."""
         return f"{self.url}/bot"
-
-    def calls(self) -> list[Call]:
-        """Every sendMessage in arrival order."""
-        return super().calls()
 
     def sent(self) -> list[Call]:
         """The sendMessage calls answered 200."""

@@ -346,12 +346,11 @@ def _status(status: int, detail: str | None = None, **extra: object) -> JSONDict
     return {"status": status, "status_message": message, **extra}
 
 
-class FakeViber(FakeServer):
+class FakeViber(FakeServer[ViberConfig, Call]):
     """The fake Viber bot API: start()/stop() or a ``with`` block run it in a background thread."""
 
     name: ClassVar[str] = "fake-viber"
-    config_class: ClassVar[type[ViberConfig]] = ViberConfig
-    _config: ViberConfig
+    config_class = ViberConfig
 
     def __init__(
         self,
@@ -618,19 +617,15 @@ def _invalid(
     return None
 
 
-class RemoteFakeViber(RemoteFake):
+class RemoteFakeViber(RemoteFake[Call]):
     """The same accessors for a fake running in another process, over its control endpoints."""
 
-    call_class: ClassVar[type[Call]] = Call
+    call_class = Call
 
     @property
     def base_url(self) -> str:
         """The API root, like https://chatapi.viber.com/pa."""
         return f"{self.url}/pa"
-
-    def calls(self) -> list[Call]:
-        """Every send_message and broadcast_message in arrival order."""
-        return super().calls()
 
     def delivered(self) -> list[str]:
         """The receivers Viber accepted a message for, in order."""

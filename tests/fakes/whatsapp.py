@@ -390,12 +390,11 @@ def user_preferences_payload(
 _MESSAGES_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/messages/?")
 
 
-class FakeWhatsApp(FakeServer):
+class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
     """The fake Cloud API: start()/stop() or a ``with`` block run it in a background thread."""
 
     name: ClassVar[str] = "fake-whatsapp"
-    config_class: ClassVar[type[WhatsAppConfig]] = WhatsAppConfig
-    _config: WhatsAppConfig
+    config_class = WhatsAppConfig
 
     def __init__(
         self,
@@ -673,19 +672,15 @@ def _trace_id(seq: int) -> str:
     return "A" + hashlib.blake2b(f"trace:{seq}".encode(), digest_size=11).hexdigest()
 
 
-class RemoteFakeWhatsApp(RemoteFake):
+class RemoteFakeWhatsApp(RemoteFake[Call]):
     """The same accessors for a fake running in another process, over its control endpoints."""
 
-    call_class: ClassVar[type[Call]] = Call
+    call_class = Call
 
     @property
     def base_url(self) -> str:
         """The Graph root with a version."""
         return f"{self.url}/{GRAPH_VERSION}"
-
-    def calls(self) -> list[Call]:
-        """Every message request in arrival order."""
-        return super().calls()
 
     def sent(self) -> list[Call]:
         """The message requests answered 200."""

@@ -1,0 +1,1281 @@
+"""The inbound webhooks (API.md "Webhooks", PLATFORMS.md "Inbound webhooks") end to end:
+Django's test client posts what Telegram, WhatsApp and Viber would post, and the tests read
+back the database (subscribers, subscriptions, consent events, the delivery ledger, the
+sandbox outbox, the record of handled callbacks) and what the bot said through the fakes.
+
+The rules under test: a bad or missing signature answers 403 and changes nothing; a repeated
+callback changes nothing the second time; an unknown or malformed payload answers 200 (so the
+platform stops retrying) and changes nothing; an opt-out skips the person's queued messages
+in the same request.
+
+Telegram's handlers do their database work in a worker thread (sync_to_async with
+thread_sensitive=False), which cannot see the test's transaction: those tests commit for
+real (`django_db(transaction=True)`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from campaigns.models import ConsentEvent, Delivery, Subscriber, Subscription
+from channels import telegram_bot
+from channels.inbound import CONSENT_TEXT, TEXTS
+from channels.models import InboundEvent, OutboxMessage
+from tests.conftest import CampaignFactory, SubscriberFactory, subscribe
+from tests.fakes import viber as vb
+from tests.fakes import whatsapp as wa
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import FakeWhatsApp
+
+pytestmark = pytest.mark.django_db
+
+TG_URL = "/webhooks/telegram/"
+WA_URL = "/webhooks/whatsapp/"
+VB_URL = "/webhooks/viber/"
+
+TG_TOKEN = "123456:TEST"
+TG_SECRET = "tg-webhook_Secret-42"
+WA_APP_SECRET = "wa-app-secret-0123456789"
+WA_VERIFY_TOKEN = "wa-verify-token-xyz"
+WA_ACCESS_TOKEN = "EAAG-test-access-token"
+VB_AUTH_TOKEN = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"
+
+S = Delivery.Status
+SUB = Subscription.Status
+KIND = ConsentEvent.Kind
+
+# The consent of the subscriptions the tests start from, and the platforms' clocks: all in
+# the past, the webhooks later than the consent (now is late November 2026).
+CONSENT_AT = datetime(2026, 11, 1, tzinfo=UTC)
+TS = int(datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp())  # WhatsApp: seconds
+TS_MS = TS * 1000  # Viber: milliseconds
+SEND_AFTER = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+WA_ID = "79990001122"  # WhatsApp's wa_id: the digits, no plus
+WA_PHONE = "+79990001122"  # how we store it (E.164)
+WA_NEW_ID = "79990003344"  # a number we do not know yet
+VIBER_ID = "Rk1x9a+bQ2lYtT0ZcVnWmw=="
+VIBER_OTHER_ID = "pttm25kSGUo1919sBORWyA=="
+
+MISSING = object()  # "send no signature header at all"
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def at_ms(milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+# ---- what the database holds ---------------------------------------------------------
+
+
+def world() -> dict[str, list]:
+    """Every row a webhook may write, with the fields it may change: compare before/after."""
+    return {
+        "subscribers": list(
+            Subscriber.objects.order_by("id").values_list("id", "external_id", "name", "timezone", "language")
+        ),
+        "subscriptions": list(
+            Subscription.objects.order_by("id").values_list(
+                "id", "subscriber_id", "platform", "address", "status", "last_inbound_at", "updated_at"
+            )
+        ),
+        "consent_events": list(
+            ConsentEvent.objects.order_by("id").values_list(
+                "id", "subscription_id", "kind", "status", "source", "text", "evidence", "at"
+            )
+        ),
+        "deliveries": list(
+            Delivery.objects.order_by("id").values_list(
+                "id", "status", "reason", "delivered_at", "read_at", "updated_at"
+            )
+        ),
+        "outbox": list(OutboxMessage.objects.order_by("id").values_list("id", "platform", "address", "text")),
+        "inbound_events": sorted(InboundEvent.objects.values_list("platform", "key")),
+    }
+
+
+def events_of(subscription: Subscription) -> list[tuple]:
+    return list(subscription.consent_events.order_by("id").values_list("kind", "status", "source"))
+
+
+def outbox() -> list[tuple]:
+    return list(OutboxMessage.objects.order_by("id").values_list("platform", "address", "text", "delivery_id"))
+
+
+def make_delivery(subscription: Subscription, status: str, *, message_id: str = "") -> Delivery:
+    """One ledger row of a campaign of its own (one row per campaign and person)."""
+    return Delivery.objects.create(
+        campaign=CampaignFactory(platforms=[subscription.platform]),
+        subscriber=subscription.subscriber,
+        subscription=subscription,
+        platform=subscription.platform,
+        list_number=1,
+        status=status,
+        send_after=SEND_AFTER,
+        platform_message_id=message_id,
+        sent_at=SEND_AFTER if status not in (S.PLANNED, S.HELD) else None,
+        attempts=0 if status in (S.PLANNED, S.HELD) else 1,
+    )
+
+
+def subscription_on(platform: str, address: str, *, language: str = "en", name: str = "Anna") -> Subscription:
+    return subscribe(SubscriberFactory(name=name, language=language), platform, address, at=CONSENT_AT)
+
+
+# ---- fixtures ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def platform_settings(settings):
+    """Webhook secrets set; no platform credentials (WhatsApp replies go to the sandbox
+    outbox) unless a test sets them."""
+    settings.TELEGRAM_BOT_TOKEN = ""
+    settings.TELEGRAM_WEBHOOK_SECRET = TG_SECRET
+    settings.WHATSAPP_APP_SECRET = WA_APP_SECRET
+    settings.WHATSAPP_VERIFY_TOKEN = WA_VERIFY_TOKEN
+    settings.WHATSAPP_ACCESS_TOKEN = ""
+    settings.WHATSAPP_PHONE_NUMBER_ID = ""
+    settings.VIBER_AUTH_TOKEN = VB_AUTH_TOKEN
+    return settings
+
+
+@pytest.fixture
+def web() -> Client:
+    """Django's test client; an exception in a view answers 500 instead of failing the test
+    from inside the client, so that a test can say which status it expected."""
+    return Client(raise_request_exception=False)
+
+
+def _drop_telegram_runner() -> None:
+    """Forget the process-wide bot runner, shutting its Application and loop down."""
+    runner = telegram_bot._runner
+    telegram_bot._runner = None
+    if runner is None:
+        return
+    try:
+        runner._call(runner.application.shutdown(), timeout=10)
+        runner._call(runner._loop.shutdown_default_executor(), timeout=10)
+    finally:
+        runner._loop.call_soon_threadsafe(runner._loop.stop)
+
+
+@pytest.fixture
+def tg(settings, monkeypatch) -> Iterator[FakeTelegram]:
+    """A fake Bot API, the bot pointed at it, and a fresh webhook runner for this test."""
+    # The handlers' worker threads open connections of their own: close them after each
+    # update, so none outlives the test (the test database is flushed, then dropped).
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    with FakeTelegram() as fake:
+        settings.TELEGRAM_BOT_TOKEN = TG_TOKEN
+        settings.TELEGRAM_API_URL = fake.base_url
+        settings.TELEGRAM_WEBHOOK_SECRET = TG_SECRET
+        _drop_telegram_runner()
+        try:
+            yield fake
+        finally:
+            _drop_telegram_runner()
+
+
+# ---- Telegram updates, as the Bot API documents them ---------------------------------
+
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Fake Bot", "username": "fake_bot"}
+CHAT_RU = 700100200
+CHAT_EN = 700100300
+PEOPLE = {
+    CHAT_RU: {"first_name": "Иван", "last_name": "Петров", "username": "ivan_p", "language_code": "ru"},
+    CHAT_EN: {"first_name": "John", "last_name": "Smith", "username": "jsmith", "language_code": "en"},
+}
+
+
+def tg_user(chat_id: int) -> dict:
+    return {"id": chat_id, "is_bot": False, **PEOPLE[chat_id]}
+
+
+def tg_chat(chat_id: int) -> dict:
+    person = PEOPLE[chat_id]
+    return {"id": chat_id, "type": "private", "first_name": person["first_name"],
+            "last_name": person["last_name"], "username": person["username"]}
+
+
+def tg_command(update_id: int, chat_id: int, text: str) -> dict:
+    """A `message` update with a command: {"update_id", "message": {"message_id", "date",
+    "chat", "from", "text", "entities": [{"type": "bot_command", "offset": 0, "length"}]}}."""
+    command = text.split()[0]
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id % 100000,
+            "date": int(time.time()),
+            "chat": tg_chat(chat_id),
+            "from": tg_user(chat_id),
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+        },
+    }
+
+
+def tg_member(status: str) -> dict:
+    member = {"user": BOT_USER, "status": status}
+    if status == "kicked":
+        member["until_date"] = 0
+    return member
+
+
+def tg_my_chat_member(update_id: int, chat_id: int, new_status: str, old_status: str = "member") -> dict:
+    """A `my_chat_member` update: the user changed the bot's status in their private chat
+    ("kicked" = blocked the bot, "member" = unblocked it)."""
+    return {
+        "update_id": update_id,
+        "my_chat_member": {
+            "chat": tg_chat(chat_id),
+            "from": tg_user(chat_id),
+            "date": int(time.time()),
+            "old_chat_member": tg_member(old_status),
+            "new_chat_member": tg_member(new_status),
+        },
+    }
+
+
+def post_telegram(client: Client, update: dict | bytes, secret: object = TG_SECRET):
+    body = update if isinstance(update, bytes) else json.dumps(update).encode()
+    headers = {} if secret is MISSING else {"X-Telegram-Bot-Api-Secret-Token": secret}
+    return client.post(TG_URL, data=body, content_type="application/json", headers=headers)
+
+
+def replies(fake: FakeTelegram) -> list[tuple[int, str]]:
+    """Every sendMessage the bot made (whatever the fake answered)."""
+    return [(c.chat_id, c.text) for c in fake.calls()]
+
+
+# ---- Telegram ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_telegram_start_with_payload_subscribes_a_new_user_and_replies_in_russian(web, tg, settings):
+    update = tg_command(1001, CHAT_RU, "/start vip")
+    assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+
+    response = post_telegram(web, update)
+
+    assert response.status_code == 200
+    subscriber = Subscriber.objects.get()
+    assert (subscriber.name, subscriber.language, subscriber.timezone) == ("Иван Петров", "ru", settings.TIME_ZONE)
+    subscription = Subscription.objects.get()
+    assert (subscription.subscriber_id, subscription.platform, subscription.address, subscription.status) == (
+        subscriber.id, "telegram", str(CHAT_RU), SUB.OPTED_IN,
+    )
+    event = ConsentEvent.objects.get()
+    assert event.subscription_id == subscription.id
+    assert (event.kind, event.status, event.source) == (KIND.OPT_IN, SUB.OPTED_IN, "telegram_start")
+    assert event.text == CONSENT_TEXT["telegram"]
+    assert event.evidence == {"payload": "vip", "user_id": CHAT_RU, "username": "ivan_p", "language_code": "ru"}
+    assert abs((event.at - datetime.now(UTC)).total_seconds()) < 60
+    assert replies(tg) == [(CHAT_RU, TEXTS["welcome"]["ru"])]
+    assert tg.sent()[0].status == 200
+    assert OutboxMessage.objects.count() == 0
+
+    # Telegram delivers the same update again (it got no answer in time): nothing new.
+    before = world()
+    again = post_telegram(web, update)
+    assert again.status_code == 200
+    assert world() == before
+    assert (Subscriber.objects.count(), Subscription.objects.count(), ConsentEvent.objects.count()) == (1, 1, 1)
+    assert replies(tg) == [(CHAT_RU, TEXTS["welcome"]["ru"])]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("secret", ["wrong-secret", TG_SECRET + "x", TG_SECRET.upper(), "", MISSING],
+                         ids=["wrong", "longer", "other-case", "empty", "missing"])
+def test_telegram_update_with_a_wrong_or_missing_secret_is_refused(web, tg, secret):
+    update = tg_command(2001, CHAT_RU, "/start vip")
+    before = world()
+
+    response = post_telegram(web, update, secret=secret)
+
+    assert response.status_code == 403
+    assert world() == before
+    assert Subscriber.objects.count() == 0
+    assert tg.calls() == []
+    assert tg.method_counts() == {}  # not even getMe: the bot was never touched
+
+    # The refused request did not use up the update_id: the genuine one is handled.
+    assert post_telegram(web, update).status_code == 200
+    assert Subscription.objects.get().status == SUB.OPTED_IN
+    assert replies(tg) == [(CHAT_RU, TEXTS["welcome"]["ru"])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_telegram_webhook_without_a_configured_secret_refuses_everything(web, tg, settings):
+    settings.TELEGRAM_WEBHOOK_SECRET = ""
+    before = world()
+    for secret in ("", "anything", MISSING):
+        assert post_telegram(web, tg_command(2101, CHAT_RU, "/start"), secret=secret).status_code == 403
+    assert world() == before
+    assert tg.calls() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("chat_id, language", [(CHAT_RU, "ru"), (CHAT_EN, "en")])
+def test_telegram_stop_then_start_again_in_the_users_language(web, tg, chat_id, language):
+    assert post_telegram(web, tg_command(3001, chat_id, "/start")).status_code == 200
+    subscription = Subscription.objects.get(platform="telegram", address=str(chat_id))
+    assert subscription.subscriber.language == language
+    person = {"user_id": chat_id, "username": PEOPLE[chat_id]["username"], "language_code": language}
+
+    assert post_telegram(web, tg_command(3002, chat_id, "/stop")).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    stop = subscription.consent_events.order_by("id").last()
+    assert (stop.kind, stop.status, stop.source, stop.text) == (KIND.OPT_OUT, SUB.OPTED_OUT, "telegram_stop", "/stop")
+    assert stop.evidence == person
+
+    assert post_telegram(web, tg_command(3003, chat_id, "/start")).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert events_of(subscription) == [
+        (KIND.OPT_IN, SUB.OPTED_IN, "telegram_start"),
+        (KIND.OPT_OUT, SUB.OPTED_OUT, "telegram_stop"),
+        (KIND.OPT_IN, SUB.OPTED_IN, "telegram_start"),
+    ]
+    first, _, again = subscription.consent_events.order_by("id")
+    assert again.id != first.id and again.evidence == {"payload": "", **person}
+
+    # /start while subscribed: told so, no new consent event.
+    assert post_telegram(web, tg_command(3004, chat_id, "/start")).status_code == 200
+    assert ConsentEvent.objects.count() == 3
+    assert (Subscriber.objects.count(), Subscription.objects.count()) == (1, 1)
+    assert replies(tg) == [
+        (chat_id, TEXTS["welcome"][language]),
+        (chat_id, TEXTS["stopped"][language]),
+        (chat_id, TEXTS["welcome"][language]),
+        (chat_id, TEXTS["already"][language]),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_telegram_repeated_stop_update_changes_nothing_and_is_not_answered_twice(web, tg):
+    subscription = subscription_on("telegram", str(CHAT_RU), language="ru")
+    stop = tg_command(3101, CHAT_RU, "/stop")
+    assert post_telegram(web, stop).status_code == 200
+    assert replies(tg) == [(CHAT_RU, TEXTS["stopped"]["ru"])]
+    before = world()
+
+    assert post_telegram(web, stop).status_code == 200
+
+    assert world() == before
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    assert ConsentEvent.objects.filter(kind=KIND.OPT_OUT).count() == 1
+    assert replies(tg) == [(CHAT_RU, TEXTS["stopped"]["ru"])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_telegram_kicked_blocks_the_subscription_without_a_reply(web, tg):
+    subscription = subscription_on("telegram", str(CHAT_RU), language="ru")
+    update = tg_my_chat_member(4001, CHAT_RU, "kicked")
+
+    response = post_telegram(web, update)
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.BLOCKED
+    assert events_of(subscription) == [
+        (KIND.OPT_IN, SUB.OPTED_IN, "test"),
+        (KIND.OPT_OUT, SUB.BLOCKED, "telegram_blocked"),
+    ]
+    event = subscription.consent_events.order_by("id").last()
+    assert event.text == "blocked the bot"
+    assert event.evidence == {"from": CHAT_RU}
+    assert tg.calls() == []
+
+    # The same update again, then another "kicked" with a new update_id: no second event.
+    before = world()
+    assert post_telegram(web, update).status_code == 200
+    assert world() == before
+    assert post_telegram(web, tg_my_chat_member(4002, CHAT_RU, "kicked")).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.BLOCKED
+    assert ConsentEvent.objects.count() == 2
+    assert tg.calls() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_telegram_unblocking_alone_is_no_consent(web, tg):
+    """Unblocking ("member" after "kicked") does not opt anyone back in: /start does."""
+    subscription = subscription_on("telegram", str(CHAT_RU), language="ru")
+    assert post_telegram(web, tg_my_chat_member(4101, CHAT_RU, "kicked")).status_code == 200
+    before = [row for row in world()["consent_events"]]
+
+    assert post_telegram(web, tg_my_chat_member(4102, CHAT_RU, "member", old_status="kicked")).status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.BLOCKED
+    assert world()["consent_events"] == before
+    assert tg.calls() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("body", [
+    b"{not json",
+    b"[1, 2]",
+    b'{"update_id": "1"}',
+    b'{"message": {"text": "/start"}}',
+    json.dumps({"update_id": 5001, "message": {"text": "/start", "chat": "oops"}}).encode(),
+], ids=["not-json", "array", "update-id-not-int", "no-update-id", "broken-message"])
+def test_telegram_malformed_update_with_the_right_secret_answers_200_and_changes_nothing(web, tg, body):
+    subscription_on("telegram", str(CHAT_RU), language="ru")
+    before = world()
+
+    response = post_telegram(web, body)
+
+    assert response.status_code == 200
+    assert world() == before
+    assert tg.calls() == []
+
+
+def test_telegram_update_without_a_bot_token_is_ignored(web):
+    """The sandbox (no TELEGRAM_BOT_TOKEN): the genuine update answers 200 and does nothing."""
+    before = world()
+    response = post_telegram(web, tg_command(5101, CHAT_RU, "/start vip"))
+    assert response.status_code == 200
+    assert world() == before
+
+
+# ---- an opt-out by webhook skips what is queued --------------------------------------
+
+
+def _wa_stop(client, _fake):
+    return post_whatsapp(client, wa.inbound_text(WA_ID, "STOP", msg_id="wamid.SKIP1", timestamp=TS))
+
+
+def _tg_stop(client, _fake):
+    return post_telegram(client, tg_command(6001, CHAT_RU, "/stop"))
+
+
+def _vb_unsubscribed(client, _fake):
+    return post_viber(client, vb.unsubscribed_payload(VIBER_ID, timestamp=TS_MS, message_token=5000000000000000001))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("platform, address, stop, source", [
+    ("telegram", str(CHAT_RU), _tg_stop, "telegram_stop"),
+    ("whatsapp", WA_PHONE, _wa_stop, "whatsapp_stop"),
+    ("viber", VIBER_ID, _vb_unsubscribed, "viber_unsubscribed"),
+])
+def test_opt_out_by_webhook_skips_planned_and_held_deliveries_in_the_same_request(
+    web, request, platform, address, stop, source
+):
+    fake = request.getfixturevalue("tg") if platform == "telegram" else None
+    subscription = subscription_on(platform, address, language="ru")
+    planned = make_delivery(subscription, S.PLANNED)
+    held = make_delivery(subscription, S.HELD)
+    sent = make_delivery(subscription, S.SENT, message_id="already-sent-1")
+    someone_else = subscription_on(platform, {"telegram": "700100999", "whatsapp": "+79990009988",
+                                              "viber": VIBER_OTHER_ID}[platform])
+    others_planned = make_delivery(someone_else, S.PLANNED)
+    untouched = {d.id: (d.status, d.reason, d.updated_at) for d in (sent, others_planned)}
+
+    response = stop(web, fake)
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    for row in (planned, held):
+        row.refresh_from_db()
+        assert (row.status, row.reason) == (S.SKIPPED, f"opted out via {source}")
+    for row in (sent, others_planned):
+        row.refresh_from_db()
+        assert (row.status, row.reason, row.updated_at) == untouched[row.id]
+    someone_else.refresh_from_db()
+    assert someone_else.status == SUB.OPTED_IN
+
+
+# ---- WhatsApp ------------------------------------------------------------------------
+#
+# Meta's shapes (developers.facebook.com/docs/whatsapp/cloud-api/webhooks), built by
+# tests/fakes/whatsapp.py:
+#   {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"field":
+#    "messages", "value": {"messaging_product": "whatsapp", "metadata": {...},
+#    "contacts": [{"profile": {"name"}, "wa_id"}], "messages": [{"from", "id", "timestamp",
+#    "type": "text", "text": {"body"}}]}}]}]}
+#   statuses: "value": {"statuses": [{"id": wamid, "status", "timestamp", "recipient_id",
+#    "errors": [{"code", "title", ...}]}]}
+#   "field": "user_preferences", "value": {"user_preferences": [{"wa_id", "detail",
+#    "category": "marketing_messages", "value": "stop", "timestamp"}]}
+
+
+def post_whatsapp(client: Client, payload: dict | bytes, *, signature: object = None, secret: str = WA_APP_SECRET):
+    body = payload if isinstance(payload, bytes) else wa.encode(payload)
+    if signature is None:
+        signature = wa.sign(body, secret)
+    headers = {} if signature is MISSING else {wa.SIGNATURE_HEADER: signature}
+    return client.post(WA_URL, data=body, content_type="application/json", headers=headers)
+
+
+def wa_subscription(*, language: str = "en") -> Subscription:
+    return subscription_on("whatsapp", WA_PHONE, language=language, name="Anna")
+
+
+def the_value(payload: dict) -> dict:
+    return payload["entry"][0]["changes"][0]["value"]
+
+
+def test_whatsapp_verification_answers_the_challenge_with_the_right_token(web):
+    response = web.get(WA_URL, wa.verification_query(WA_VERIFY_TOKEN, challenge="1158201444"))
+    assert response.status_code == 200
+    assert response.content == b"1158201444"
+
+
+@pytest.mark.parametrize("query", [
+    {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1158201444"},
+    {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1158201444"},
+    {"hub.mode": "subscribe", "hub.challenge": "1158201444"},
+    {"hub.mode": "unsubscribe", "hub.verify_token": WA_VERIFY_TOKEN, "hub.challenge": "1158201444"},
+    {"hub.verify_token": WA_VERIFY_TOKEN, "hub.challenge": "1158201444"},
+], ids=["wrong-token", "empty-token", "no-token", "wrong-mode", "no-mode"])
+def test_whatsapp_verification_with_a_wrong_token_or_mode_is_refused(web, query):
+    before = world()
+    response = web.get(WA_URL, query)
+    assert response.status_code == 403
+    assert b"1158201444" not in response.content
+    assert world() == before
+
+
+def test_whatsapp_verification_without_a_configured_token_is_refused(web, settings):
+    settings.WHATSAPP_VERIFY_TOKEN = ""
+    response = web.get(WA_URL, {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "7"})
+    assert response.status_code == 403
+    assert response.content != b"7"
+
+
+@pytest.mark.parametrize("text, language", [
+    ("STOP", "en"),
+    ("stop", "en"),
+    ("  Stop.  ", "en"),
+    (" стоп! ", "ru"),
+    ("СТОП", "ru"),
+    ("Отписаться.", "ru"),
+    ("unsubscribe", "en"),
+    ("UnSubscribe!!", "en"),
+])
+def test_whatsapp_stop_word_opts_out_and_confirms_through_the_sandbox(web, text, language):
+    subscription = wa_subscription(language="en")
+    payload = wa.inbound_text(WA_ID, text, msg_id="wamid.STOP-1", timestamp=TS)
+
+    response = post_whatsapp(web, payload)
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    assert subscription.last_inbound_at == at(TS)
+    assert events_of(subscription) == [(KIND.OPT_IN, SUB.OPTED_IN, "test"), (KIND.OPT_OUT, SUB.OPTED_OUT, "whatsapp_stop")]
+    event = subscription.consent_events.order_by("id").last()
+    assert event.text == text
+    assert event.evidence == {"message_id": "wamid.STOP-1", "text": text}
+    assert event.at == at(TS)
+    assert outbox() == [("whatsapp", WA_PHONE, TEXTS["wa_stopped"][language], None)]
+    assert (Subscriber.objects.count(), Subscription.objects.count()) == (1, 1)
+
+    # WhatsApp sends the same webhook again: no second event, no second confirmation.
+    before = world()
+    assert post_whatsapp(web, payload).status_code == 200
+    assert world() == before
+
+
+def test_whatsapp_stop_promotions_quick_reply_button_opts_out(web):
+    """A marketing template's quick reply arrives as a `button` message (Meta: "type":
+    "button", "button": {"payload", "text"}, "context": {"from", "id"})."""
+    subscription = wa_subscription()
+    payload = wa.inbound_text(WA_ID, "ignored", msg_id="wamid.BTN-1", timestamp=TS)
+    message = the_value(payload)["messages"][0]
+    del message["text"]
+    message.update(type="button", button={"payload": "STOP_PROMOTIONS", "text": "Stop promotions"},
+                   context={"from": wa.DISPLAY_PHONE_NUMBER, "id": "wamid.TEMPLATE-1"})
+
+    assert post_whatsapp(web, payload).status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    event = subscription.consent_events.order_by("id").last()
+    assert (event.kind, event.source, event.text) == (KIND.OPT_OUT, "whatsapp_stop", "Stop promotions")
+    assert outbox() == [("whatsapp", WA_PHONE, TEXTS["wa_stopped"]["en"], None)]
+
+
+def test_whatsapp_start_after_stop_opts_back_in_with_a_new_event(web):
+    subscription = wa_subscription(language="en")
+    assert post_whatsapp(web, wa.inbound_text(WA_ID, "STOP", msg_id="wamid.A1", timestamp=TS)).status_code == 200
+
+    response = post_whatsapp(web, wa.inbound_text(WA_ID, "START", msg_id="wamid.A2", timestamp=TS + 600))
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert subscription.last_inbound_at == at(TS + 600)
+    assert events_of(subscription) == [
+        (KIND.OPT_IN, SUB.OPTED_IN, "test"),
+        (KIND.OPT_OUT, SUB.OPTED_OUT, "whatsapp_stop"),
+        (KIND.OPT_IN, SUB.OPTED_IN, "whatsapp_start"),
+    ]
+    event = subscription.consent_events.order_by("id").last()
+    assert event.text == CONSENT_TEXT["whatsapp"]
+    assert event.evidence == {"message_id": "wamid.A2", "text": "START"}
+    assert event.at == at(TS + 600)
+    assert outbox() == [
+        ("whatsapp", WA_PHONE, TEXTS["wa_stopped"]["en"], None),
+        ("whatsapp", WA_PHONE, TEXTS["wa_started"]["en"], None),
+    ]
+
+
+@pytest.mark.parametrize("text, language", [("START", "en"), ("Старт!", "ru"), ("subscribe", "en")])
+def test_whatsapp_start_from_a_new_number_creates_the_subscriber(web, settings, text, language):
+    payload = wa.inbound_text(WA_NEW_ID, text, msg_id="wamid.NEW-1", name="Ольга", timestamp=TS)
+
+    assert post_whatsapp(web, payload).status_code == 200
+
+    subscription = Subscription.objects.get()
+    assert (subscription.platform, subscription.address, subscription.status) == ("whatsapp", "+79990003344", SUB.OPTED_IN)
+    assert subscription.last_inbound_at == at(TS)
+    assert (subscription.subscriber.name, subscription.subscriber.timezone) == ("Ольга", settings.TIME_ZONE)
+    event = ConsentEvent.objects.get()
+    assert (event.subscription_id, event.kind, event.source, event.at) == (subscription.id, KIND.OPT_IN, "whatsapp_start", at(TS))
+    assert event.evidence == {"message_id": "wamid.NEW-1", "text": text}
+    assert outbox() == [("whatsapp", "+79990003344", TEXTS["wa_started"][language], None)]
+
+
+def test_whatsapp_stop_from_an_unknown_number_creates_nobody_and_sends_nothing(web):
+    assert post_whatsapp(web, wa.inbound_text(WA_NEW_ID, "STOP", timestamp=TS)).status_code == 200
+    assert Subscriber.objects.count() == 0
+    assert Subscription.objects.count() == 0
+    assert ConsentEvent.objects.count() == 0
+    assert outbox() == []
+
+
+def test_whatsapp_inbound_message_records_last_inbound_at_and_nothing_else(web):
+    subscription = wa_subscription()
+    assert subscription.last_inbound_at is None
+    events_before = world()["consent_events"]
+
+    assert post_whatsapp(web, wa.inbound_text(WA_ID, "Hi! Is the -30% still on?", timestamp=TS)).status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert subscription.last_inbound_at == at(TS)
+    assert world()["consent_events"] == events_before
+    assert outbox() == []
+
+    # An older message arriving late does not move the window back.
+    assert post_whatsapp(web, wa.inbound_text(WA_ID, "earlier one", timestamp=TS - 3600)).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.last_inbound_at == at(TS)
+
+
+def test_whatsapp_start_older_than_the_stop_does_not_override_it(web):
+    """Meta does not promise order: a START written before the STOP may arrive after it.
+    The later STOP wins, and the webhook still answers 200 (or Meta retries for days)."""
+    subscription = wa_subscription()
+    assert post_whatsapp(web, wa.inbound_text(WA_ID, "STOP", msg_id="wamid.LATE-STOP", timestamp=TS + 600)).status_code == 200
+
+    response = post_whatsapp(web, wa.inbound_text(WA_ID, "START", msg_id="wamid.EARLY-START", timestamp=TS))
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    assert events_of(subscription) == [(KIND.OPT_IN, SUB.OPTED_IN, "test"), (KIND.OPT_OUT, SUB.OPTED_OUT, "whatsapp_stop")]
+    assert not any(text == TEXTS["wa_started"]["en"] for _, _, text, _ in outbox())
+    # Meta's retry of it is handled the same way.
+    before = world()
+    assert post_whatsapp(web, wa.inbound_text(WA_ID, "START", msg_id="wamid.EARLY-START", timestamp=TS)).status_code == 200
+    assert world() == before
+
+
+def test_whatsapp_user_preferences_stop_opts_out_of_promotions(web):
+    subscription = wa_subscription()
+    planned = make_delivery(subscription, S.PLANNED)
+    payload = wa.user_preferences_payload(WA_ID, "stop", timestamp=TS)
+    preference = the_value(payload)["user_preferences"][0]
+
+    assert post_whatsapp(web, payload).status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    event = subscription.consent_events.order_by("id").last()
+    assert (event.kind, event.status, event.source) == (KIND.OPT_OUT, SUB.OPTED_OUT, "whatsapp_stop_promotions")
+    assert event.text == preference["detail"] == "User requested to stop marketing messages"
+    assert event.evidence == preference
+    assert event.at == at(TS)
+    planned.refresh_from_db()
+    assert (planned.status, planned.reason) == (S.SKIPPED, "opted out via whatsapp_stop_promotions")
+    assert outbox() == []
+
+    before = world()
+    assert post_whatsapp(web, payload).status_code == 200
+    assert world() == before
+
+    # "resume" is no consent to marketing: START is.
+    assert post_whatsapp(web, wa.user_preferences_payload(WA_ID, "resume", timestamp=TS + 60)).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    assert world()["consent_events"] == before["consent_events"]
+
+
+def test_whatsapp_statuses_sent_delivered_read_update_the_delivery(web):
+    subscription = wa_subscription()
+    wamid = wa.new_wamid(WA_ID)
+    row = make_delivery(subscription, S.SENT, message_id=wamid)
+    other = make_delivery(subscription, S.SENT, message_id=wa.new_wamid(WA_ID))
+    other_state = (other.status, other.delivered_at, other.read_at, other.updated_at)
+
+    assert post_whatsapp(web, wa.status_payload(wamid, "sent", WA_ID, timestamp=TS)).status_code == 200
+    row.refresh_from_db()
+    assert (row.status, row.delivered_at, row.read_at) == (S.SENT, None, None)
+
+    assert post_whatsapp(web, wa.status_payload(wamid, "delivered", WA_ID, timestamp=TS + 5)).status_code == 200
+    row.refresh_from_db()
+    assert (row.status, row.delivered_at, row.read_at) == (S.DELIVERED, at(TS + 5), None)
+
+    assert post_whatsapp(web, wa.status_payload(wamid, "read", WA_ID, timestamp=TS + 90)).status_code == 200
+    row.refresh_from_db()
+    assert (row.status, row.delivered_at, row.read_at, row.reason) == (S.READ, at(TS + 5), at(TS + 90), "")
+
+    other.refresh_from_db()
+    assert (other.status, other.delivered_at, other.read_at, other.updated_at) == other_state
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert outbox() == []
+
+
+def test_whatsapp_late_delivered_after_read_leaves_it_read(web):
+    subscription = wa_subscription()
+    wamid = wa.new_wamid(WA_ID)
+    row = make_delivery(subscription, S.SENT, message_id=wamid)
+    assert post_whatsapp(web, wa.status_payload(wamid, "read", WA_ID, timestamp=TS + 90)).status_code == 200
+    row.refresh_from_db()
+    assert (row.status, row.read_at) == (S.READ, at(TS + 90))
+    assert row.delivered_at is not None  # read implies delivered
+    state = (row.status, row.delivered_at, row.read_at, row.updated_at)
+
+    assert post_whatsapp(web, wa.status_payload(wamid, "delivered", WA_ID, timestamp=TS + 5)).status_code == 200
+
+    row.refresh_from_db()
+    assert (row.status, row.delivered_at, row.read_at, row.updated_at) == state
+
+
+def test_whatsapp_failed_131026_fails_the_delivery_and_makes_the_person_unreachable(web):
+    subscription = wa_subscription()
+    wamid = wa.new_wamid(WA_ID)
+    row = make_delivery(subscription, S.SENT, message_id=wamid)
+    planned = make_delivery(subscription, S.PLANNED)
+    payload = wa.status_payload(wamid, "failed", WA_ID, [131026], timestamp=TS)
+    status = the_value(payload)["statuses"][0]
+
+    assert post_whatsapp(web, payload).status_code == 200
+
+    row.refresh_from_db()
+    assert row.status == S.FAILED
+    assert "131026" in row.reason
+    assert (row.delivered_at, row.read_at) == (None, None)
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.UNREACHABLE
+    assert events_of(subscription) == [
+        (KIND.OPT_IN, SUB.OPTED_IN, "test"),
+        (KIND.OPT_OUT, SUB.UNREACHABLE, "whatsapp_undeliverable"),
+    ]
+    event = subscription.consent_events.order_by("id").last()
+    assert event.evidence == {"status": status}
+    assert "131026" in event.text
+    planned.refresh_from_db()
+    assert (planned.status, planned.reason) == (S.SKIPPED, "unreachable via whatsapp_undeliverable")
+    assert outbox() == []
+
+    before = world()
+    assert post_whatsapp(web, payload).status_code == 200
+    assert world() == before
+
+
+def test_whatsapp_failed_for_another_reason_fails_the_delivery_only(web):
+    subscription = wa_subscription()
+    wamid = wa.new_wamid(WA_ID)
+    row = make_delivery(subscription, S.SENT, message_id=wamid)
+
+    assert post_whatsapp(web, wa.status_payload(wamid, "failed", WA_ID, [131047], timestamp=TS)).status_code == 200
+
+    row.refresh_from_db()
+    assert row.status == S.FAILED
+    assert "131047" in row.reason
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert ConsentEvent.objects.count() == 1
+
+
+def test_whatsapp_confirmation_goes_to_the_cloud_api_when_credentials_are_set(web, settings):
+    subscription = wa_subscription(language="en")
+    with FakeWhatsApp(token=WA_ACCESS_TOKEN) as fake:
+        settings.WHATSAPP_ACCESS_TOKEN = WA_ACCESS_TOKEN
+        settings.WHATSAPP_PHONE_NUMBER_ID = wa.PHONE_NUMBER_ID
+        settings.WHATSAPP_API_URL = fake.base_url
+
+        assert post_whatsapp(web, wa.inbound_text(WA_ID, "stop", msg_id="wamid.F1", timestamp=TS)).status_code == 200
+        subscription.refresh_from_db()
+        assert subscription.status == SUB.OPTED_OUT
+        [call] = fake.sent()
+        assert (call.phone_number_id, call.wa_id, call.type, call.text) == (
+            wa.PHONE_NUMBER_ID, WA_ID, "text", TEXTS["wa_stopped"]["en"],
+        )
+
+        assert post_whatsapp(web, wa.inbound_text(WA_ID, "Старт", msg_id="wamid.F2", timestamp=TS + 60)).status_code == 200
+        subscription.refresh_from_db()
+        assert subscription.status == SUB.OPTED_IN
+        assert [(c.wa_id, c.text) for c in fake.sent()] == [
+            (WA_ID, TEXTS["wa_stopped"]["en"]),
+            (WA_ID, TEXTS["wa_started"]["ru"]),
+        ]
+        assert len(fake.calls()) == 2
+    assert outbox() == []
+
+
+# The WhatsApp webhooks, each with the state it acts on.
+
+def _wa_kinds() -> dict[str, Callable[[], dict]]:
+    def setup_subscription() -> None:
+        subscription = wa_subscription()
+        make_delivery(subscription, S.SENT, message_id="wamid.KIND-1")
+        make_delivery(subscription, S.PLANNED)
+
+    def stop():
+        setup_subscription()
+        return wa.inbound_text(WA_ID, "STOP", msg_id="wamid.IN-STOP", timestamp=TS)
+
+    def start():
+        setup_subscription()
+        return wa.inbound_text(WA_NEW_ID, "START", msg_id="wamid.IN-START", timestamp=TS)
+
+    def chat():
+        setup_subscription()
+        return wa.inbound_text(WA_ID, "hello", msg_id="wamid.IN-HELLO", timestamp=TS)
+
+    def status(state, errors=None):
+        def build():
+            setup_subscription()
+            return wa.status_payload("wamid.KIND-1", state, WA_ID, errors, timestamp=TS)
+        return build
+
+    def preference():
+        setup_subscription()
+        return wa.user_preferences_payload(WA_ID, "stop", timestamp=TS)
+
+    return {
+        "stop": stop, "start": start, "text": chat, "delivered": status("delivered"), "read": status("read"),
+        "failed": status("failed", [131026]), "user_preferences": preference,
+    }
+
+
+WA_KINDS = _wa_kinds()
+
+
+@pytest.mark.parametrize("kind", sorted(WA_KINDS))
+@pytest.mark.parametrize("signature", ["missing", "other-secret", "other-body", "no-prefix", "empty"])
+def test_whatsapp_webhook_with_a_wrong_signature_is_refused_and_changes_nothing(web, kind, signature):
+    payload = WA_KINDS[kind]()
+    body = wa.encode(payload)
+    bad = {
+        "missing": MISSING,
+        "other-secret": wa.sign(body, "not-the-app-secret"),
+        "other-body": wa.sign(body + b" ", WA_APP_SECRET),
+        "no-prefix": wa.sign(body, WA_APP_SECRET).removeprefix("sha256="),
+        "empty": "",
+    }[signature]
+    before = world()
+
+    response = post_whatsapp(web, body, signature=bad)
+
+    assert response.status_code == 403
+    assert world() == before
+
+    # The same body, signed: it does change something (so the 403 above was what held it).
+    assert post_whatsapp(web, body).status_code == 200
+    assert world() != before
+
+
+@pytest.mark.parametrize("kind", sorted(WA_KINDS))
+def test_whatsapp_webhook_sent_twice_has_no_second_effect(web, kind):
+    payload = WA_KINDS[kind]()
+    first = world()
+    assert post_whatsapp(web, payload).status_code == 200
+    once = world()
+    assert once["subscriptions"] != first["subscriptions"] or once["deliveries"] != first["deliveries"] or (
+        once["subscribers"] != first["subscribers"]
+    )
+
+    assert post_whatsapp(web, copy.deepcopy(payload)).status_code == 200
+
+    assert world() == once
+
+
+def test_whatsapp_webhook_without_a_configured_app_secret_is_refused(web, settings):
+    wa_subscription()
+    settings.WHATSAPP_APP_SECRET = ""
+    payload = wa.inbound_text(WA_ID, "STOP", timestamp=TS)
+    before = world()
+    for signature in (MISSING, "", wa.sign(wa.encode(payload), "")):
+        assert post_whatsapp(web, payload, signature=signature).status_code == 403
+    assert world() == before
+
+
+def _wa_malformed() -> dict[str, bytes]:
+    no_from = wa.inbound_text(WA_ID, "STOP", timestamp=TS)
+    del the_value(no_from)["messages"][0]["from"]
+    no_id = wa.status_payload("wamid.KIND-1", "delivered", WA_ID, timestamp=TS)
+    del the_value(no_id)["statuses"][0]["id"]
+    no_wa_id = wa.user_preferences_payload(WA_ID, "stop", timestamp=TS)
+    del the_value(no_wa_id)["user_preferences"][0]["wa_id"]
+    messages_not_list = wa.inbound_text(WA_ID, "STOP", timestamp=TS)
+    the_value(messages_not_list)["messages"] = the_value(messages_not_list)["messages"][0]
+    template_update = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": wa.WABA_ID, "changes": [{"field": "message_template_status_update", "value": {
+            "event": "APPROVED", "message_template_id": 1234, "message_template_name": "black_friday",
+            "message_template_language": "ru", "reason": None}}]}],
+    }
+    stop_under_unknown_field = wa.inbound_text(WA_ID, "STOP", timestamp=TS)
+    stop_under_unknown_field["entry"][0]["changes"][0]["field"] = "smb_message_echoes"
+    return {
+        "not-json": b"{not json",
+        "not-utf8": b"\xff\xfe\x00{",
+        "empty": b"",
+        "array": b"[]",
+        "string": b'"STOP"',
+        "null": b"null",
+        "entry-not-list": wa.encode({"object": "whatsapp_business_account", "entry": "STOP"}),
+        "changes-not-list": wa.encode({"object": "whatsapp_business_account", "entry": [{"changes": 7}]}),
+        "value-null": wa.encode({"entry": [{"changes": [{"field": "messages", "value": None}]}]}),
+        "message-without-from": wa.encode(no_from),
+        "messages-not-list": wa.encode(messages_not_list),
+        "status-without-id": wa.encode(no_id),
+        "preference-without-wa-id": wa.encode(no_wa_id),
+        "unknown-field": wa.encode(template_update),
+        "stop-under-unknown-field": wa.encode(stop_under_unknown_field),
+    }
+
+
+WA_MALFORMED = _wa_malformed()
+
+
+@pytest.mark.parametrize("name", list(WA_MALFORMED))
+def test_whatsapp_malformed_or_unknown_payload_with_a_valid_signature_answers_200_and_changes_nothing(web, name):
+    subscription = wa_subscription()
+    make_delivery(subscription, S.SENT, message_id="wamid.KIND-1")
+    make_delivery(subscription, S.PLANNED)
+    before = world()
+
+    response = post_whatsapp(web, WA_MALFORMED[name])
+
+    assert response.status_code == 200
+    assert world() == before
+
+
+# ---- Viber ---------------------------------------------------------------------------
+#
+# Viber's callbacks (developers.viber.com/docs/api/rest-bot-api/#callbacks), built by
+# tests/fakes/viber.py: {"event": "subscribed", "timestamp": <ms>, "chat_hostname",
+# "message_token": <int64>, "user": {"id", "name", "avatar", "country", "language",
+# "api_version"}}; "unsubscribed" / "delivered" / "seen" carry "user_id" instead of "user";
+# "failed" adds "desc"; "conversation_started" has "type", "context", "user", "subscribed";
+# "message" has "sender" and "message": {"type": "text", "text"}.
+
+
+def post_viber(client: Client, payload: dict | bytes, *, signature: object = None, token: str = VB_AUTH_TOKEN):
+    body = payload if isinstance(payload, bytes) else vb.encode(payload)
+    if signature is None:
+        signature = vb.sign(body, token)
+    headers = {} if signature is MISSING else {vb.SIGNATURE_HEADER: signature}
+    return client.post(VB_URL, data=body, content_type="application/json", headers=headers)
+
+
+def test_viber_subscribed_creates_an_opted_in_subscription(web, settings):
+    payload = vb.subscribed_payload(VIBER_ID, "Мария Иванова", "ru", timestamp=TS_MS, message_token=5000000000000000101)
+
+    response = post_viber(web, payload)
+
+    assert response.status_code == 200
+    subscriber = Subscriber.objects.get()
+    assert (subscriber.name, subscriber.language, subscriber.timezone) == ("Мария Иванова", "ru", settings.TIME_ZONE)
+    subscription = Subscription.objects.get()
+    assert (subscription.subscriber_id, subscription.platform, subscription.address, subscription.status) == (
+        subscriber.id, "viber", VIBER_ID, SUB.OPTED_IN,
+    )
+    event = ConsentEvent.objects.get()
+    assert (event.subscription_id, event.kind, event.status, event.source) == (
+        subscription.id, KIND.OPT_IN, SUB.OPTED_IN, "viber_subscribed",
+    )
+    assert event.text == CONSENT_TEXT["viber"]
+    assert event.evidence == {"user": payload["user"]}
+    assert event.at == at_ms(TS_MS)
+    assert outbox() == []
+
+    before = world()
+    assert post_viber(web, payload).status_code == 200
+    assert world() == before
+
+
+def test_viber_unsubscribed_opts_out_and_a_new_subscribed_opts_back_in(web):
+    subscription = subscription_on("viber", VIBER_ID, language="ru")
+    unsubscribed = vb.unsubscribed_payload(VIBER_ID, timestamp=TS_MS, message_token=5000000000000000201)
+
+    assert post_viber(web, unsubscribed).status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    event = subscription.consent_events.order_by("id").last()
+    assert (event.kind, event.status, event.source, event.text) == (
+        KIND.OPT_OUT, SUB.OPTED_OUT, "viber_unsubscribed", "unsubscribed",
+    )
+    assert event.evidence == {"message_token": 5000000000000000201}
+    assert event.at == at_ms(TS_MS)
+
+    before = world()
+    assert post_viber(web, unsubscribed).status_code == 200
+    assert world() == before
+
+    resubscribed = vb.subscribed_payload(VIBER_ID, "Anna", "ru", timestamp=TS_MS + 60_000,
+                                         message_token=5000000000000000202)
+    assert post_viber(web, resubscribed).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert events_of(subscription) == [
+        (KIND.OPT_IN, SUB.OPTED_IN, "test"),
+        (KIND.OPT_OUT, SUB.OPTED_OUT, "viber_unsubscribed"),
+        (KIND.OPT_IN, SUB.OPTED_IN, "viber_subscribed"),
+    ]
+    assert (Subscriber.objects.count(), Subscription.objects.count()) == (1, 1)
+    assert outbox() == []
+
+
+def test_viber_subscribed_retried_after_the_unsubscribe_does_not_override_it(web):
+    """Viber retries a callback for about an hour: a `subscribed` that failed once may come
+    back after the person unsubscribed. The later unsubscribe wins; the answer is 200."""
+    subscription = subscription_on("viber", VIBER_ID, language="ru")
+    assert post_viber(web, vb.unsubscribed_payload(VIBER_ID, timestamp=TS_MS + 60_000,
+                                                   message_token=5000000000000000301)).status_code == 200
+
+    retried = vb.subscribed_payload(VIBER_ID, "Anna", "ru", timestamp=TS_MS, message_token=5000000000000000300)
+    response = post_viber(web, retried)
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_OUT
+    assert events_of(subscription) == [(KIND.OPT_IN, SUB.OPTED_IN, "test"), (KIND.OPT_OUT, SUB.OPTED_OUT, "viber_unsubscribed")]
+    before = world()
+    assert post_viber(web, retried).status_code == 200
+    assert world() == before
+
+
+@pytest.mark.parametrize("language, expected", [("ru", "ru"), ("en", "en"), ("uk", "ru"), ("de", "en")])
+def test_viber_conversation_started_answers_a_welcome_and_subscribes_nobody(web, settings, language, expected):
+    payload = vb.conversation_started_payload(VIBER_ID, "Мария", language=language, timestamp=TS_MS)
+    before = world()
+
+    response = post_viber(web, payload)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {
+        "sender": {"name": settings.VIBER_SENDER_NAME},
+        "type": "text",
+        "text": TEXTS["viber_welcome"][expected],
+    }
+    assert world() == before
+    assert Subscription.objects.count() == 0
+
+
+def test_viber_conversation_started_welcome_is_russian_for_russian_users(web):
+    response = post_viber(web, vb.conversation_started_payload(VIBER_ID, "Мария", language="ru", timestamp=TS_MS))
+    text = response.json()["text"]
+    assert "Подписаться" in text and text.startswith("Добро пожаловать")
+
+
+def test_viber_receipts_update_the_delivery_of_that_user_only(web):
+    token = 5000000000000000401
+    mine = subscription_on("viber", VIBER_ID)
+    theirs = subscription_on("viber", VIBER_OTHER_ID)
+    row = make_delivery(mine, S.SENT, message_id=str(token))
+    # A broadcast gives one message_token for every receiver.
+    their_row = make_delivery(theirs, S.SENT, message_id=str(token))
+    my_other_row = make_delivery(mine, S.SENT, message_id=str(token + 1))
+    wa_row = make_delivery(wa_subscription(), S.SENT, message_id=str(token))
+
+    def frozen(*rows):
+        for r in rows:
+            r.refresh_from_db()
+        return [(r.status, r.reason, r.delivered_at, r.read_at, r.updated_at) for r in rows]
+
+    untouched = frozen(my_other_row, wa_row)
+    theirs_before = frozen(their_row)
+
+    assert post_viber(web, vb.delivered_payload(token, VIBER_ID, timestamp=TS_MS + 1000)).status_code == 200
+    row.refresh_from_db()
+    assert (row.status, row.delivered_at, row.read_at) == (S.DELIVERED, at_ms(TS_MS + 1000), None)
+    assert frozen(their_row) == theirs_before
+
+    assert post_viber(web, vb.seen_payload(token, VIBER_ID, timestamp=TS_MS + 5000)).status_code == 200
+    row.refresh_from_db()
+    assert (row.status, row.delivered_at, row.read_at) == (S.READ, at_ms(TS_MS + 1000), at_ms(TS_MS + 5000))
+    assert frozen(their_row) == theirs_before
+
+    assert post_viber(web, vb.failed_payload(token, VIBER_OTHER_ID, "user blocked the bot",
+                                             timestamp=TS_MS + 7000)).status_code == 200
+    their_row.refresh_from_db()
+    assert (their_row.status, their_row.reason) == (S.FAILED, "user blocked the bot")
+    row.refresh_from_db()
+    assert (row.status, row.read_at) == (S.READ, at_ms(TS_MS + 5000))
+
+    assert frozen(my_other_row, wa_row) == untouched
+    assert [s.status for s in Subscription.objects.order_by("id")] == [SUB.OPTED_IN] * 3
+    assert ConsentEvent.objects.count() == 3
+    assert outbox() == []
+
+
+def test_viber_message_records_last_inbound_at(web):
+    subscription = subscription_on("viber", VIBER_ID)
+    assert post_viber(web, vb.message_payload(VIBER_ID, "Hello", timestamp=TS_MS)).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.last_inbound_at == at_ms(TS_MS)
+    assert subscription.status == SUB.OPTED_IN
+    assert ConsentEvent.objects.count() == 1
+
+
+def test_viber_webhook_check_event_answers_200_and_touches_nobody(web):
+    subscription_on("viber", VIBER_ID)
+    before = world()
+    assert post_viber(web, vb.webhook_payload(timestamp=TS_MS)).status_code == 200
+    after = world()
+    assert {k: v for k, v in after.items() if k != "inbound_events"} == {
+        k: v for k, v in before.items() if k != "inbound_events"
+    }
+
+
+def _vb_kinds() -> dict[str, Callable[[], dict]]:
+    token = 5000000000000000501
+
+    def existing() -> None:
+        subscription = subscription_on("viber", VIBER_ID)
+        make_delivery(subscription, S.SENT, message_id=str(token))
+        make_delivery(subscription, S.PLANNED)
+
+    def build(make):
+        def go():
+            existing()
+            return make()
+        return go
+
+    return {
+        "subscribed": build(lambda: vb.subscribed_payload(VIBER_OTHER_ID, "Oleg", "ru", timestamp=TS_MS,
+                                                          message_token=token + 10)),
+        "unsubscribed": build(lambda: vb.unsubscribed_payload(VIBER_ID, timestamp=TS_MS, message_token=token + 11)),
+        "delivered": build(lambda: vb.delivered_payload(token, VIBER_ID, timestamp=TS_MS)),
+        "seen": build(lambda: vb.seen_payload(token, VIBER_ID, timestamp=TS_MS)),
+        "failed": build(lambda: vb.failed_payload(token, VIBER_ID, "receiver not reachable", timestamp=TS_MS)),
+        "message": build(lambda: vb.message_payload(VIBER_ID, "hi", timestamp=TS_MS, message_token=token + 12)),
+    }
+
+
+VB_KINDS = _vb_kinds()
+
+
+@pytest.mark.parametrize("kind", sorted(VB_KINDS))
+@pytest.mark.parametrize("signature", ["missing", "other-token", "other-body", "sha256-prefixed", "empty"])
+def test_viber_callback_with_a_wrong_signature_is_refused_and_changes_nothing(web, kind, signature):
+    payload = VB_KINDS[kind]()
+    body = vb.encode(payload)
+    bad = {
+        "missing": MISSING,
+        "other-token": vb.sign(body, "not-the-auth-token"),
+        "other-body": vb.sign(body + b" ", VB_AUTH_TOKEN),
+        "sha256-prefixed": "sha256=" + vb.sign(body, VB_AUTH_TOKEN),
+        "empty": "",
+    }[signature]
+    before = world()
+
+    response = post_viber(web, body, signature=bad)
+
+    assert response.status_code == 403
+    assert world() == before
+
+    assert post_viber(web, body).status_code == 200
+    assert world() != before
+
+
+def test_viber_conversation_started_with_a_wrong_signature_is_refused(web):
+    response = post_viber(web, vb.conversation_started_payload(VIBER_ID, timestamp=TS_MS), signature="0" * 64)
+    assert response.status_code == 403
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("kind", sorted(VB_KINDS))
+def test_viber_callback_sent_twice_has_no_second_effect(web, kind):
+    payload = VB_KINDS[kind]()
+    first = world()
+    assert post_viber(web, payload).status_code == 200
+    once = world()
+    assert {k: v for k, v in once.items() if k != "inbound_events"} != {
+        k: v for k, v in first.items() if k != "inbound_events"
+    }
+
+    assert post_viber(web, copy.deepcopy(payload)).status_code == 200
+
+    assert world() == once
+
+
+def _vb_malformed() -> dict[str, bytes]:
+    token = 5000000000000000501
+    no_user = vb.subscribed_payload(VIBER_OTHER_ID, timestamp=TS_MS, message_token=token + 20)
+    del no_user["user"]
+    user_not_object = vb.subscribed_payload(VIBER_OTHER_ID, timestamp=TS_MS, message_token=token + 21)
+    user_not_object["user"] = VIBER_OTHER_ID
+    no_user_id = vb.unsubscribed_payload(VIBER_ID, timestamp=TS_MS, message_token=token + 22)
+    del no_user_id["user_id"]
+    receipt_without_user = vb.delivered_payload(token, VIBER_ID, timestamp=TS_MS)
+    del receipt_without_user["user_id"]
+    bad_timestamp = vb.subscribed_payload(VIBER_OTHER_ID, timestamp=TS_MS, message_token=token + 23)
+    bad_timestamp["timestamp"] = "yesterday"
+    return {
+        "not-json": b"{",
+        "not-utf8": b"\xff\xfe",
+        "empty": b"",
+        "array": b"[]",
+        "number": b"42",
+        "subscribed-without-user": vb.encode(no_user),
+        "user-not-object": vb.encode(user_not_object),
+        "unsubscribed-without-user-id": vb.encode(no_user_id),
+        "delivered-without-user-id": vb.encode(receipt_without_user),
+        "timestamp-not-a-number": vb.encode(bad_timestamp),
+        "no-event": vb.encode({"timestamp": TS_MS, "user_id": VIBER_ID}),
+    }
+
+
+VB_MALFORMED = _vb_malformed()
+
+
+@pytest.mark.parametrize("name", list(VB_MALFORMED))
+def test_viber_malformed_callback_with_a_valid_signature_answers_200_and_changes_nothing(web, name):
+    subscription = subscription_on("viber", VIBER_ID)
+    make_delivery(subscription, S.SENT, message_id="5000000000000000501")
+    make_delivery(subscription, S.PLANNED)
+    before = world()
+
+    response = post_viber(web, VB_MALFORMED[name])
+
+    assert response.status_code == 200
+    assert {k: v for k, v in world().items() if k != "inbound_events"} == {
+        k: v for k, v in before.items() if k != "inbound_events"
+    }

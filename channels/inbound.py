@@ -116,7 +116,13 @@ def subscribe(
             saved_our_number=saved_our_number,
         )
         return Change(subscription, True, lang)
-    event = services.subscription_opt_in(subscription=subscription, consent=consent)
+    try:
+        event = services.subscription_opt_in(subscription=subscription, consent=consent)
+    except services.ServiceError as exc:
+        # A callback older than the person's later "stop" (platforms deliver out of order
+        # and retry for hours) never overrides it.
+        log.info("%s opt-in of %s not applied: %s", platform, address, exc)
+        event = None
     subscription.refresh_from_db()
     return Change(subscription, event is not None, subscription.subscriber.language)
 

@@ -161,7 +161,8 @@ def _whatsapp_message(message: dict, contacts: list[dict]) -> None:
             change = inbound.subscribe("whatsapp", address, name=name, source="whatsapp_start",
                                        evidence=evidence, at=at)
             inbound.note_inbound("whatsapp", address, at)
-            confirmation = inbound.text("wa_started", "ru" if word in {"старт", "подписаться"} else change.language)
+            if change.subscription.status == Subscription.Status.OPTED_IN:  # not a stale, overridden START
+                confirmation = inbound.text("wa_started", "ru" if word in {"старт", "подписаться"} else change.language)
     if confirmation:
         _reply("whatsapp", address, confirmation)
 
@@ -186,7 +187,8 @@ def _whatsapp_status(status: dict) -> None:
                                  reason=reason)
         if state == "failed" and any(e.get("code") == 131026 for e in errors):
             inbound.unsubscribe("whatsapp", _address(status["recipient_id"]), source="whatsapp_undeliverable",
-                                status=Subscription.Status.UNREACHABLE, wording=reason, evidence={"status": status})
+                                status=Subscription.Status.UNREACHABLE, wording=reason, evidence={"status": status},
+                                at=_at(status.get("timestamp")))
 
 
 def _whatsapp_preference(preference: dict) -> None:

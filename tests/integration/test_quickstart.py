@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -134,6 +135,33 @@ def test_make_run_serves_admin_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path)
         assert scheduled.status_code == 200, scheduled.text
         assert scheduled.json()["status"] == "scheduled"
         assert api.get("campaigns/", params={"status": "scheduled"}).json()["count"] == 1
+
+        # A campaign due in a few seconds goes out through the embedded worker and beat (file
+        # broker, SQLite) into the sandbox outbox: one message per reachable person.
+        # (quiet hours off in the admin first, so the hour the test runs at does not matter)
+        policy_page = admin.get("/admin/campaigns/frequencypolicy/", follow_redirects=True)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', policy_page.text).group(1)
+        saved = admin.post(str(policy_page.url.path), data={
+            "csrfmiddlewaretoken": csrf, "max_per_day": "1", "max_per_week": "3",
+            "quiet_start": "00:00", "quiet_end": "00:00", "_save": "Save",
+        }, headers={"Referer": str(policy_page.url)})
+        assert saved.status_code == 302, saved.text[:2000]
+        now = api.post("drafts/", json={"title": "Now", "body": "Today only: −10%\nSee you!"}).json()
+        soon = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+        quick = api.post("campaigns/", json={
+            "name": "Now", "draft": now["id"], "segment": segment["id"], "platforms": ["telegram", "whatsapp", "viber"],
+            "send_at": soon,
+        }).json()
+        forecast = api.get(f"campaigns/{quick['id']}/forecast/").json()
+        api.post(f"campaigns/{quick['id']}/schedule/").raise_for_status()
+        deadline = time.monotonic() + 90
+        while api.get(f"campaigns/{quick['id']}/").json()["status"] != "completed":
+            assert time.monotonic() < deadline, run.output[-3000:]
+            time.sleep(0.5)
+        stats = api.get(f"campaigns/{quick['id']}/").json()["stats"]
+        assert stats["sent"] == stats["planned"] == forecast["receivers"] > 0
+        outbox = admin.get("/admin/tact_channels/outboxmessage/").text
+        assert f"{stats['sent']} sandbox outbox messages" in outbox
     finally:
         code = run.stop()
     assert code is not None

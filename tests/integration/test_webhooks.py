@@ -381,6 +381,24 @@ def test_telegram_repeated_stop_update_changes_nothing_and_is_not_answered_twice
 
 
 @pytest.mark.django_db(transaction=True)
+def test_telegram_stop_redelivered_after_a_later_start_changes_nothing(web, tg):
+    """Telegram re-sends an update it got no answer for: an old /stop arriving after the
+    person's later /start must not opt them out again."""
+    subscription = subscription_on("telegram", str(CHAT_EN), language="en")
+    stop = tg_command(3201, CHAT_EN, "/stop")
+    assert post_telegram(web, stop).status_code == 200
+    assert post_telegram(web, tg_command(3202, CHAT_EN, "/start")).status_code == 200
+    before = world()
+
+    assert post_telegram(web, stop).status_code == 200
+
+    assert world() == before
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert replies(tg) == [(CHAT_EN, TEXTS["stopped"]["en"]), (CHAT_EN, TEXTS["welcome"]["en"])]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_telegram_kicked_blocks_the_subscription_without_a_reply(web, tg):
     subscription = subscription_on("telegram", str(CHAT_RU), language="ru")
     update = tg_my_chat_member(4001, CHAT_RU, "kicked")
@@ -803,6 +821,29 @@ def test_whatsapp_failed_131026_fails_the_delivery_and_makes_the_person_unreacha
     assert world() == before
 
 
+def test_whatsapp_start_written_after_an_undeliverable_failure_opts_back_in(web):
+    """The failure is dated by Meta's status timestamp; a START the person wrote after it
+    (by Meta's clock) opts them back in, however late our server handles either."""
+    subscription = wa_subscription()
+    wamid = wa.new_wamid(WA_ID)
+    make_delivery(subscription, S.SENT, message_id=wamid)
+    assert post_whatsapp(web, wa.status_payload(wamid, "failed", WA_ID, [131026], timestamp=TS)).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.UNREACHABLE
+
+    response = post_whatsapp(web, wa.inbound_text(WA_ID, "START", msg_id="wamid.AFTER-FAIL", timestamp=TS + 60))
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    assert events_of(subscription) == [
+        (KIND.OPT_IN, SUB.OPTED_IN, "test"),
+        (KIND.OPT_OUT, SUB.UNREACHABLE, "whatsapp_undeliverable"),
+        (KIND.OPT_IN, SUB.OPTED_IN, "whatsapp_start"),
+    ]
+    assert outbox() == [("whatsapp", WA_PHONE, TEXTS["wa_started"]["en"], None)]
+
+
 def test_whatsapp_failed_for_another_reason_fails_the_delivery_only(web):
     subscription = wa_subscription()
     wamid = wa.new_wamid(WA_ID)
@@ -816,6 +857,44 @@ def test_whatsapp_failed_for_another_reason_fails_the_delivery_only(web):
     subscription.refresh_from_db()
     assert subscription.status == SUB.OPTED_IN
     assert ConsentEvent.objects.count() == 1
+
+
+def test_whatsapp_stop_redelivered_after_a_later_start_changes_nothing(web):
+    subscription = wa_subscription()
+    stop = wa.inbound_text(WA_ID, "STOP", msg_id="wamid.R1", timestamp=TS)
+    assert post_whatsapp(web, stop).status_code == 200
+    assert post_whatsapp(web, wa.inbound_text(WA_ID, "START", msg_id="wamid.R2", timestamp=TS + 60)).status_code == 200
+    before = world()
+
+    assert post_whatsapp(web, stop).status_code == 200
+
+    assert world() == before
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+
+
+def test_whatsapp_failed_status_redelivered_after_a_new_start_changes_nothing(web):
+    """Meta retries a webhook it got no 200 for: an old "failed 131026" arriving after the
+    person wrote START again must not make them unreachable again."""
+    subscription = wa_subscription()
+    wamid = wa.new_wamid(WA_ID)
+    make_delivery(subscription, S.SENT, message_id=wamid)
+    failed = wa.status_payload(wamid, "failed", WA_ID, [131026], timestamp=TS)
+    assert post_whatsapp(web, failed).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.UNREACHABLE
+    # (A START timestamped after the moment the failure was recorded.)
+    start = wa.inbound_text(WA_ID, "START", msg_id="wamid.R3", timestamp=int(time.time()) + 5)
+    assert post_whatsapp(web, start).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    before = world()
+
+    assert post_whatsapp(web, failed).status_code == 200
+
+    assert world() == before
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
 
 
 def test_whatsapp_confirmation_goes_to_the_cloud_api_when_credentials_are_set(web, settings):
@@ -1059,6 +1138,25 @@ def test_viber_unsubscribed_opts_out_and_a_new_subscribed_opts_back_in(web):
     ]
     assert (Subscriber.objects.count(), Subscription.objects.count()) == (1, 1)
     assert outbox() == []
+
+
+def test_viber_unsubscribed_redelivered_after_a_new_subscribe_changes_nothing(web):
+    """Viber retries a callback for about an hour: an old `unsubscribed` arriving after the
+    person subscribed again must not opt them out again."""
+    subscription = subscription_on("viber", VIBER_ID, language="ru")
+    unsubscribed = vb.unsubscribed_payload(VIBER_ID, timestamp=TS_MS, message_token=5000000000000000601)
+    assert post_viber(web, unsubscribed).status_code == 200
+    assert post_viber(web, vb.subscribed_payload(VIBER_ID, "Anna", "ru", timestamp=TS_MS + 60_000,
+                                                 message_token=5000000000000000602)).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
+    before = world()
+
+    assert post_viber(web, unsubscribed).status_code == 200
+
+    assert world() == before
+    subscription.refresh_from_db()
+    assert subscription.status == SUB.OPTED_IN
 
 
 def test_viber_subscribed_retried_after_the_unsubscribe_does_not_override_it(web):

@@ -307,7 +307,11 @@ def list_send(*, list_id: int) -> dict[str, int]:
                                            send_after__lte=timezone.now()).exists():
                 break
             if session is None:
-                session = channel.open()
+                try:
+                    session = channel.open()
+                except Exception as exc:  # the platform is down or refuses our credentials
+                    _platform_unavailable(list_id, f"cannot connect to {send_list.platform}: {exc!r}")
+                    return counts
             slot = _reserve(limiter, limiter_key, units, rate)
             claimed, batch = _claim(send_list, campaign, size, policy, quiet, counts)
             if not claimed:
@@ -497,6 +501,17 @@ def _record(outcomes: list[Outcome], platform: str, counts: dict[str, int]) -> f
             consent=services.Consent(source=f"{platform}:delivery", text=error.reason, evidence={"error": error.reason}),
         )
     return retry_after
+
+
+PLATFORM_RETRY = timedelta(seconds=30)
+
+
+def _platform_unavailable(list_id: int, reason: str) -> None:
+    """Say in the ledger why nothing moves, and try the list again in a while."""
+    log.error("list %s: %s", list_id, reason)
+    Delivery.objects.filter(send_list_id=list_id, status__in=PENDING).update(
+        reason=reason[:500], send_after=timezone.now() + PLATFORM_RETRY, updated_at=timezone.now()
+    )
 
 
 def list_settle(*, list_id: int) -> None:

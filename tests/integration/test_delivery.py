@@ -343,3 +343,19 @@ def test_a_slow_answer_is_waited_for_and_no_answer_at_all_is_uncertain_not_resen
     assert fake.count_by_chat(delivered_only=False) == {chat: 1 for chat in chats}
     reasons = set(Delivery.objects.filter(status=S.UNCERTAIN).values_list("reason", flat=True))
     assert len(reasons) == 1 and next(iter(reasons)).startswith("no answer from Telegram")
+
+
+def test_a_platform_that_cannot_be_reached_says_so_in_the_ledger_and_sends_nothing(engine_factory, fake):
+    # given: the bot's token points at a server that is not there
+    policy()
+    telegram_people(5)
+    engine = engine_factory(TELEGRAM_API_URL="http://127.0.0.1:9/bot")
+
+    campaign = launch()
+    wait_until(lambda: Delivery.objects.filter(campaign=campaign, reason__startswith="cannot connect to telegram")
+               .count() == 5, 60, "the ledger to say why nothing moves")
+
+    # then: nothing was sent or given up on; the rows wait for the platform to come back
+    assert statuses(campaign) == {S.PLANNED: 5}
+    assert fake.calls() == []
+    assert Delivery.objects.filter(campaign=campaign, send_after__gt=timezone.now()).count() == 5

@@ -19,7 +19,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from channels.limits import PLATFORMS
 
 from . import delivery, imports, services
 from .models import Campaign, ConsentEvent, Delivery, Draft, Segment, Subscriber, Subscription
@@ -221,4 +220,3 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return super().list(request, *args, **kwargs)
 
 
-__all__ = ["PLATFORMS"]

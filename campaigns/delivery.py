@@ -32,7 +32,6 @@ from django.utils import timezone
 from channels.base import (
     OutboundMessage,
     Outcome,
-    PermanentFailure,
     RateLimited,
     RecipientGone,
     TemporaryFailure,

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from campaigns.models import Campaign, ConsentEvent, Segment, Subscriber, Subscription, Tag
+from campaigns.models import Campaign, ConsentEvent, Segment, Subscriber, Tag
 from tests.conftest import CampaignFactory, DraftFactory, SegmentFactory, SubscriberFactory, subscribe
 
 pytestmark = pytest.mark.django_db

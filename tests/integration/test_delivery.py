@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -349,7 +349,7 @@ def test_a_platform_that_cannot_be_reached_says_so_in_the_ledger_and_sends_nothi
     # given: the bot's token points at a server that is not there
     policy()
     telegram_people(5)
-    engine = engine_factory(TELEGRAM_API_URL="http://127.0.0.1:9/bot")
+    engine_factory(TELEGRAM_API_URL="http://127.0.0.1:9/bot")
 
     campaign = launch()
     wait_until(lambda: Delivery.objects.filter(campaign=campaign, reason__startswith="cannot connect to telegram")

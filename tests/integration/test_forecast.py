@@ -3,10 +3,9 @@
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery, FrequencyPolicy, Tag
-from tests.conftest import CampaignFactory, DraftFactory, SegmentFactory, SubscriberFactory, subscribe
+from tests.conftest import CampaignFactory, SegmentFactory, SubscriberFactory, subscribe
 
 pytestmark = pytest.mark.django_db
 

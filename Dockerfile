@@ -56,5 +56,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # Same image, other roles:
 #   worker: celery -A config worker -l info -Q celery,telegram,whatsapp,viber
 #   beat:   celery -A config beat -l info --schedule /app/var/celerybeat-schedule
-# Tune gunicorn with GUNICORN_CMD_ARGS, e.g. "--workers 4".
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# Tune gunicorn with GUNICORN_CMD_ARGS, e.g. "--workers 4". The 120 s timeout leaves room
+# for a campaign forecast over a million people (about 36 s here).
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "120", "--access-logfile", "-"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -359,3 +360,30 @@ def test_a_platform_that_cannot_be_reached_says_so_in_the_ledger_and_sends_nothi
     assert statuses(campaign) == {S.PLANNED: 5}
     assert fake.calls() == []
     assert Delivery.objects.filter(campaign=campaign, send_after__gt=timezone.now()).count() == 5
+
+
+def test_a_local_time_campaign_reaches_each_zone_at_its_own_wall_clock(engine_factory, fake):
+    # given: people in UTC and in New York; send_at's wall clock read in UTC (TIME_ZONE)
+    policy()
+    here = telegram_people(4, first_chat=100)
+    from campaigns.models import Subscriber
+
+    Subscriber.objects.filter(subscriptions__address__in=[str(c) for c in here]).update(timezone="UTC")
+    there = telegram_people(3, first_chat=200)
+    Subscriber.objects.filter(subscriptions__address__in=[str(c) for c in there]).update(timezone="America/New_York")
+    engine_factory()
+
+    campaign = launch(local_time=True)
+    wait_until(lambda: len(fake.sent()) == 4, 60, "the UTC people")
+    time.sleep(2)
+
+    # then: UTC got it now; New York waits for the same wall-clock time there (UTC-5 in winter)
+    assert set(fake.count_by_chat()) == set(here)
+    new_york = Delivery.objects.filter(campaign=campaign, subscription__address__in=[str(c) for c in there])
+    wall = campaign.send_at.astimezone(UTC).replace(tzinfo=None)
+    expected = wall.replace(tzinfo=ZoneInfo("America/New_York")).astimezone(UTC)
+    assert expected - campaign.send_at in (timedelta(hours=4), timedelta(hours=5))
+    assert {(d.status, d.send_after) for d in new_york} == {(S.PLANNED, expected)}
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+    assert SendList.objects.get(campaign=campaign, state=SendList.State.WAITING).next_due == expected

@@ -66,3 +66,24 @@ def test_forecast_counts_receivers_lists_time_and_who_is_held_back_and_why(admin
 
 def test_forecast_of_an_unknown_campaign_is_404(admin_client_api):
     assert admin_client_api.get("/api/campaigns/999999/forecast/").status_code == 404
+
+
+def test_campaign_stats_count_opt_outs_within_48_hours_after_the_message(admin_client_api):
+    # given: a campaign reached four people at noon; they opt out 1 h, 47 h, 49 h after it,
+    # and one had opted out before it came
+    from campaigns import services
+
+    sent_at = datetime(2030, 6, 3, 12, 0, tzinfo=UTC)
+    campaign = CampaignFactory(status=Campaign.Status.COMPLETED, started_at=sent_at)
+    for hours in (1, 47, 49, -1):
+        subscription = subscribe(_person(), "telegram")
+        Delivery.objects.create(campaign=campaign, subscriber=subscription.subscriber, subscription=subscription,
+                                platform="telegram", list_number=1, status="delivered", send_after=sent_at,
+                                sent_at=sent_at)
+        services.subscription_opt_out(subscription=subscription,
+                                      consent=services.Consent(source="test", at=sent_at + timedelta(hours=hours)))
+
+    stats = admin_client_api.get(f"/api/campaigns/{campaign.pk}/").json()["stats"]
+
+    assert stats["opted_out_48h"] == 2
+    assert (stats["sent"], stats["delivered"]) == (4, 4)

@@ -444,6 +444,18 @@ class DraftForm(forms.ModelForm):
             raise forms.ValidationError("at most 3 buttons (WhatsApp shows no more)")
         return buttons
 
+    def clean_whatsapp_template(self):
+        template = self.cleaned_data.get("whatsapp_template")
+        if template in (None, "", {}):
+            return None
+        if not (isinstance(template, dict) and isinstance(template.get("name"), str) and template["name"]
+                and isinstance(template.get("language"), str) and template["language"]
+                and isinstance(template.get("parameters", []), list)):
+            raise forms.ValidationError(
+                'an approved template is {"name": "black_friday", "language": "ru", "parameters": ["-30%"]}'
+            )
+        return template
+
 
 @admin.register(Draft)
 class DraftAdmin(admin.ModelAdmin):

@@ -128,3 +128,19 @@ def test_the_admin_home_says_which_platforms_are_sandboxed(marketer, settings):
     assert "<th>Telegram</th>\n      <td><strong style=\"color:#2e7d32\">live</strong>" in page
     assert "<strong style=\"color:#b26a00\">SANDBOX</strong>: no WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID" in page
     assert "<strong style=\"color:#b26a00\">SANDBOX</strong>: no VIBER_AUTH_TOKEN" in page
+
+
+def test_a_draft_with_a_malformed_whatsapp_template_is_refused_with_the_expected_shape(marketer):
+    page = marketer.post("/admin/campaigns/draft/add/", {
+        "title": "BF", "body": "Sale\nmore", "buttons": "[]", "whatsapp_template": '{"name": ""}',
+    })
+    assert page.status_code == 200
+    assert "an approved template is {&quot;name&quot;: &quot;black_friday&quot;" in page.content.decode()
+    from campaigns.models import Draft
+    assert Draft.objects.count() == 0
+    saved = marketer.post("/admin/campaigns/draft/add/", {
+        "title": "BF", "body": "Sale\nmore", "buttons": "[]",
+        "whatsapp_template": '{"name": "black_friday", "language": "ru", "parameters": ["-30%"]}',
+    })
+    assert saved.status_code == 302
+    assert Draft.objects.get().whatsapp_template == {"name": "black_friday", "language": "ru", "parameters": ["-30%"]}

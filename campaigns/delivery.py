@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time as systime
+from contextlib import nullcontext
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from channels.base import (
     TemporaryFailure,
     Uncertain,
 )
+from channels.inbound import apply_early_receipts
 from channels.limits import platform_limits
 from channels.ratelimit import limiter_from_settings
 from channels.registry import channel_for
@@ -411,11 +413,14 @@ def _send_locked(session, batch: list[OutboundMessage], counts: dict[str, int]) 
     """Call the platform while holding the people's subscriptions share-locked: an opt-out
     (which takes that row FOR UPDATE) commits either before we look, and the message is
     skipped, or after the call returned."""
-    with transaction.atomic():
+    # On SQLite (the demo) a transaction is the database's only write lock: holding it
+    # through the platform call would stall every other writer, so we only look.
+    locking = connection.vendor == "postgresql"
+    with transaction.atomic() if locking else nullcontext():
         ids = [m.delivery_id for m in batch]
-        if connection.vendor == "postgresql":
+        if locking:
             still_in = _share_locked_opted_in(ids)
-        else:  # SQLite: one writer at a time, so a plain read is as good as a lock
+        else:
             still_in = set(
                 Delivery.objects.filter(pk__in=ids, subscription__status=Subscription.Status.OPTED_IN)
                 .values_list("pk", flat=True)
@@ -490,8 +495,6 @@ def _record(outcomes: list[Outcome], platform: str, counts: dict[str, int]) -> f
         )
     sent_ids = sorted({r.platform_message_id for r in changed if r.status == S.SENT and r.pk in mine})
     if sent_ids:
-        from channels.inbound import apply_early_receipts
-
         apply_early_receipts(platform, sent_ids)
     for subscription, error in gone:
         services.subscription_opt_out(

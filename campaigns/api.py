@@ -19,7 +19,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
 from . import delivery, imports, services
 from .models import Campaign, ConsentEvent, Delivery, Draft, Segment, Subscriber, Subscription
 from .serializers import (
@@ -160,7 +159,7 @@ class CampaignFilter(django_filters.FilterSet):
         fields = ["status", "draft", "segment"]
 
     def filter_platform(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        # A JSON list: filter in Python-independent SQL that works on SQLite and PostgreSQL.
+        # A JSON list of names: a quoted-name match works on SQLite and PostgreSQL alike.
         return queryset.filter(platforms__icontains=f'"{value}"')
 
 

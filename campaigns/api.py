@@ -122,20 +122,16 @@ class OptOutView(APIView):
         serializer = OptOutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        subscription = Subscription.objects.filter(platform=data["platform"], address=data["address"]).first()
+        subscription, changed = services.opt_out_address(
+            platform=data["platform"], address=data["address"],
+            consent=services.Consent(source=data["source"], text=data["text"], evidence={"api": True}),
+        )
         if subscription is None:
             return Response(
                 {"address": [f"no {data['platform']} subscription with address {data['address']}"]},
                 status=status.HTTP_404_NOT_FOUND,
             )
-        event = services.subscription_opt_out(
-            subscription=subscription,
-            consent=services.Consent(source=data["source"], text=data["text"], evidence={"api": True}),
-        )
-        subscription.refresh_from_db()
-        body = SubscriptionSerializer(subscription).data
-        body["changed"] = event is not None
-        return Response(body)
+        return Response({**SubscriptionSerializer(subscription).data, "changed": changed})
 
 
 class SegmentViewSet(viewsets.ModelViewSet):

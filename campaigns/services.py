@@ -104,11 +104,15 @@ def subscription_opt_out(
     return _record(subscription, ConsentEvent.Kind.OPT_OUT, status, consent)
 
 
-def opt_out_address(*, platform: str, address: str, consent: Consent) -> tuple[Subscription, bool]:
-    """Opt out whoever has `address` on `platform`; (subscription, whether it changed)."""
-    normalized = rules.normalize_address(platform, address, settings.TACT_DEFAULT_PHONE_REGION)
-    subscription = Subscription.objects.get(platform=platform, address=normalized)
-    event = subscription_opt_out(subscription=subscription, consent=consent)
+def opt_out_address(
+    *, platform: str, address: str, consent: Consent, status: str = Subscription.Status.OPTED_OUT
+) -> tuple[Subscription | None, bool]:
+    """Opt out whoever has this stored `address` on `platform`: (their subscription or None
+    when nobody has it, whether it changed)."""
+    subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
+    if subscription is None:
+        return None, False
+    event = subscription_opt_out(subscription=subscription, consent=consent, status=status)
     subscription.refresh_from_db()
     return subscription, event is not None
 

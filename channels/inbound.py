@@ -130,16 +130,14 @@ def subscribe(
 def unsubscribe(platform: str, address: str, *, source: str, evidence: dict, wording: str = "",
                 status: str = Subscription.Status.OPTED_OUT, at: datetime | None = None) -> Change:
     """Opt a person out at once; queued messages to them are skipped in the same commit."""
-    subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
+    subscription, changed = services.opt_out_address(
+        platform=platform, address=address, status=status,
+        consent=services.Consent(source=source, text=wording, at=at or timezone.now(), evidence=evidence),
+    )
     if subscription is None:
         log.info("%s opt-out from unknown address %s ignored", platform, address)
         return Change(None, False)
-    event = services.subscription_opt_out(
-        subscription=subscription, status=status,
-        consent=services.Consent(source=source, text=wording, at=at or timezone.now(), evidence=evidence),
-    )
-    subscription.refresh_from_db()
-    return Change(subscription, event is not None, subscription.subscriber.language)
+    return Change(subscription, changed, subscription.subscriber.language)
 
 
 def note_inbound(platform: str, address: str, at: datetime) -> None:

@@ -22,7 +22,8 @@ from channels.limits import PLATFORMS
 
 from channels.registry import channel_for
 
-from . import delivery, imports, rules, selectors, services
+from . import delivery, rules, selectors, services
+from .services import imports
 from .models import (
     Campaign,
     ConsentEvent,

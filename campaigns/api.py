@@ -19,7 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import delivery, imports, services
+from . import delivery, services
+from .services import imports
 from .models import Campaign, ConsentEvent, Delivery, Draft, Segment, Subscriber, Subscription
 from .serializers import (
     PLATFORM_CHOICES,

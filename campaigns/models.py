@@ -117,7 +117,8 @@ class ConsentEvent(models.Model):
 
     class Kind(models.TextChoices):
         OPT_IN = "opt_in", "opt-in"
-        OPT_OUT = "opt_out", "opt-out"
+        OPT_OUT = "opt_out", "opt-out (consent withdrawn)"
+        SUPPRESSION = "suppress", "suppression (delivery bounce, not a withdrawal of consent)"
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="consent_events")
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -126,6 +127,11 @@ class ConsentEvent(models.Model):
     source = models.CharField(max_length=100, help_text="import, api, admin, telegram_start, ...")
     text = models.TextField(blank=True, default="", help_text="The wording the person was shown.")
     evidence = models.JSONField(default=dict, blank=True)
+    by_person = models.BooleanField(
+        default=False,
+        help_text="The person acted themselves (a command, a button, a platform setting), "
+        "not the brand on their behalf (import, API, admin).",
+    )
     at = models.DateTimeField(help_text="When the person gave or withdrew consent.")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -216,6 +222,15 @@ class Campaign(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     planned_at = models.DateTimeField(null=True, blank=True, editable=False)
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why sending cannot progress now (a platform refuses our account, the segment grew
+    # over its max_size); empty when all is well.
+    problem = models.TextField(blank=True, default="", editable=False)
+    problem_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # Local-time campaigns are planned zone by zone near each zone's send time: the people
+    # whose wall-clock send time is up to `planned_through` have rows; the next pass is due
+    # at `next_plan_at`. `planned_at` is set when the last zone is planned.
+    planned_through = models.DateTimeField(null=True, blank=True, editable=False)
+    next_plan_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

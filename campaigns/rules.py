@@ -390,3 +390,18 @@ def validate_segment_rules(rules: Mapping[str, object]) -> dict[str, object]:
         raise ValueError("attributes must map names to a text, number or true/false value")
     out["attributes"] = dict(attributes)
     return out
+
+
+EARLIEST_CONSENT = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def consent_time_problem(at: datetime, now: datetime) -> str | None:
+    """Why a consent date cannot be true (None when it can): not in the future, not before 2000."""
+    if at.tzinfo is None:
+        return "consent time needs a time zone (e.g. 2026-11-01T10:00:00Z)"
+    if at > now + CLOCK_SKEW:
+        return f"consent time {at:%Y-%m-%d %H:%M} UTC is in the future"
+    if at < EARLIEST_CONSENT:
+        return f"consent time {at:%Y-%m-%d} is before 2000-01-01"
+    return None

@@ -53,7 +53,34 @@ class RecipientGone(ChannelError):
 
 
 class TemporaryFailure(ChannelError):
-    """The platform failed before taking the message; sending again is safe."""
+    """The request provably never reached the platform, or the platform said it did not
+    take it (connect error, connect or pool timeout, a documented "not accepted" answer):
+    sending again is safe. Anything ambiguous is `Uncertain`, never this."""
+
+
+class AccountRefused(ChannelError):
+    """The platform refuses our account, not this person (revoked or expired token, spam
+    limit, template paused, payment or balance): nothing was sent. The engine stops the
+    campaign's sending with this reason shown and tries again after `retry_after` seconds;
+    no row fails because of it."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class RecipientLimited(ChannelError):
+    """The platform holds messages to this person for a while (WhatsApp 131049, Meta's
+    per-person marketing limit): not sent, not failed; try again after `retry_after`."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class WindowClosed(ChannelError):
+    """WhatsApp 131047: more than 24 hours since the person last wrote; free text was not
+    taken, an approved template is needed."""
 
 
 class PermanentFailure(ChannelError):

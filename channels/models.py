@@ -52,3 +52,21 @@ class EarlyReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.message_id} {self.status}"
+
+
+class PendingUpdate(models.Model):
+    """A genuine (signed) callback that could not be handled when it came: kept, so that
+    the platform gets 200 without the update being lost, and handled again by the sweeper."""
+
+    platform = models.CharField(max_length=16)
+    body = models.BinaryField(help_text="The request body exactly as received.")
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    next_try_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["next_try_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.platform} update received {self.received_at:%Y-%m-%d %H:%M}"

@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.constants import ChatMemberStatus
 from telegram.ext import Application, ChatMemberHandler, CommandHandler, ContextTypes
 
+from campaigns import services
 from campaigns.models import Subscription
 
 from . import inbound
@@ -53,9 +54,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     name = " ".join(p for p in (user.first_name, user.last_name) if p) if user else ""
 
     def work():
-        return inbound.subscribe(
+        return services.person_opt_in(
             "telegram", str(update.effective_chat.id), name=name, language=user.language_code if user else None,
-            source="telegram_start", evidence={"payload": payload, **_person(update)},
+            consent=services.Consent(source="telegram_start", text=inbound.CONSENT_TEXT["telegram"],
+                                     evidence={"payload": payload, **_person(update)}),
         )
 
     change = await _handled(update, work)
@@ -67,8 +69,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     def work():
-        return inbound.unsubscribe("telegram", str(update.effective_chat.id), source="telegram_stop",
-                                   wording="/stop", evidence=_person(update))
+        return services.person_opt_out("telegram", str(update.effective_chat.id), consent=services.Consent(
+            source="telegram_stop", text="/stop", evidence=_person(update)))
 
     change = await _handled(update, work)
     if change is None:
@@ -90,9 +92,9 @@ async def chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
 
     def work():
-        return inbound.unsubscribe("telegram", str(member.chat.id), source="telegram_blocked",
-                                   status=Subscription.Status.BLOCKED, wording="blocked the bot",
-                                   evidence={"from": member.from_user.id if member.from_user else None})
+        return services.person_opt_out("telegram", str(member.chat.id), status=Subscription.Status.BLOCKED,
+                                       consent=services.Consent(source="telegram_blocked", text="blocked the bot",
+                                       evidence={"from": member.from_user.id if member.from_user else None}))
 
     await _handled(update, work)
 

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from campaigns import delivery, services
 from campaigns.models import Delivery, Subscription
 
 from . import inbound
@@ -149,18 +150,18 @@ def _whatsapp_message(message: dict, contacts: list[dict]) -> None:
     with transaction.atomic():
         if not inbound.first_time("whatsapp", f"message:{message['id']}"):
             return
-        inbound.note_inbound("whatsapp", address, at)
+        services.note_inbound("whatsapp", address, at)
         evidence = {"message_id": message["id"], "text": body}
         if word in inbound.STOP_WORDS:
-            change = inbound.unsubscribe("whatsapp", address, source="whatsapp_stop", wording=body, evidence=evidence,
-                                         at=at)
+            change = services.person_opt_out("whatsapp", address, consent=services.Consent(
+                source="whatsapp_stop", text=body, evidence=evidence, at=at))
             if change.subscription is not None:
                 confirmation = inbound.text("wa_stopped", "ru" if word in {"стоп", "отписаться", "отписка"}
                                             else change.language)
         elif word in inbound.START_WORDS:
-            change = inbound.subscribe("whatsapp", address, name=name, source="whatsapp_start",
-                                       evidence=evidence, at=at)
-            inbound.note_inbound("whatsapp", address, at)
+            change = services.person_opt_in("whatsapp", address, name=name, consent=services.Consent(
+                source="whatsapp_start", text=inbound.CONSENT_TEXT["whatsapp"], evidence=evidence, at=at))
+            services.note_inbound("whatsapp", address, at)
             if change.subscription.status == Subscription.Status.OPTED_IN:  # not a stale, overridden START
                 confirmation = inbound.text("wa_started", "ru" if word in {"старт", "подписаться"} else change.language)
     if confirmation:
@@ -183,12 +184,12 @@ def _whatsapp_status(status: dict) -> None:
             return
         errors = status.get("errors") or []
         reason = "; ".join(f"WhatsApp {e.get('code')}: {e.get('title') or e.get('message', '')}" for e in errors)
-        inbound.delivery_receipt("whatsapp", status["id"], _WHATSAPP_STATUS[state], at=_at(status.get("timestamp")),
+        delivery.delivery_receipt("whatsapp", status["id"], _WHATSAPP_STATUS[state], at=_at(status.get("timestamp")),
                                  reason=reason)
         if state == "failed" and any(e.get("code") == 131026 for e in errors):
-            inbound.unsubscribe("whatsapp", _address(status["recipient_id"]), source="whatsapp_undeliverable",
-                                status=Subscription.Status.UNREACHABLE, wording=reason, evidence={"status": status},
-                                at=_at(status.get("timestamp")))
+            services.person_opt_out("whatsapp", _address(status["recipient_id"]), status=Subscription.Status.UNREACHABLE,
+                                    consent=services.Consent(source="whatsapp_undeliverable", text=reason,
+                                                             evidence={"status": status}, at=_at(status.get("timestamp"))))
 
 
 def _whatsapp_preference(preference: dict) -> None:
@@ -199,9 +200,9 @@ def _whatsapp_preference(preference: dict) -> None:
         if not inbound.first_time("whatsapp", key):
             return
         if value == "stop":
-            inbound.unsubscribe("whatsapp", _address(preference["wa_id"]), source="whatsapp_stop_promotions",
-                                wording=preference.get("detail", "Stop promotions"), evidence=preference,
-                                at=_at(preference.get("timestamp")))
+            services.person_opt_out("whatsapp", _address(preference["wa_id"]), consent=services.Consent(
+                source="whatsapp_stop_promotions", text=preference.get("detail", "Stop promotions"),
+                evidence=preference, at=_at(preference.get("timestamp"))))
         else:
             log.info("whatsapp user preference %r noted; a new opt-in needs START", value)
 
@@ -244,17 +245,19 @@ def _viber_event(data: dict) -> HttpResponse:
             return OK
         if event == "subscribed":
             user = data["user"]
-            inbound.subscribe("viber", user["id"], name=user.get("name", ""), language=user.get("language"),
-                              source="viber_subscribed", evidence={"user": user}, at=at)
+            services.person_opt_in("viber", user["id"], name=user.get("name", ""), language=user.get("language"),
+                                    consent=services.Consent(source="viber_subscribed", text=inbound.CONSENT_TEXT["viber"],
+                                                             evidence={"user": user}, at=at))
         elif event == "unsubscribed":
-            inbound.unsubscribe("viber", data["user_id"], source="viber_unsubscribed", wording="unsubscribed",
-                                evidence={"message_token": data.get("message_token")}, at=at)
+            services.person_opt_out("viber", data["user_id"], consent=services.Consent(
+                source="viber_unsubscribed", text="unsubscribed", evidence={"message_token": data.get("message_token")},
+                at=at))
         elif event in _VIBER_RECEIPT:
-            inbound.delivery_receipt("viber", str(data["message_token"]), _VIBER_RECEIPT[event],
+            delivery.delivery_receipt("viber", str(data["message_token"]), _VIBER_RECEIPT[event],
                                      at=at or datetime.now(UTC), address=data["user_id"],
                                      reason=data.get("desc", ""))
         elif event == "message":
-            inbound.note_inbound("viber", (data.get("sender") or {}).get("id", ""), at or datetime.now(UTC))
+            services.note_inbound("viber", (data.get("sender") or {}).get("id", ""), at or datetime.now(UTC))
         else:
             log.info("viber event %r ignored", event)
     return OK

@@ -251,3 +251,6 @@ TACT_PLATFORM_PREFERENCE = env.list("TACT_PLATFORM_PREFERENCE", default=["telegr
 # Region used to read phone numbers written without a country code ("89990001122").
 # Empty: such numbers are refused and must be written in international form.
 TACT_DEFAULT_PHONE_REGION = env.str("TACT_DEFAULT_PHONE_REGION", default="") or None
+# WhatsApp 131049 (Meta's per-person marketing limit): the row waits this long, then is
+# sent again; never failed.
+TACT_RECIPIENT_LIMIT_RETRY_HOURS = env.float("TACT_RECIPIENT_LIMIT_RETRY_HOURS", default=24.0)

@@ -14,8 +14,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from channels.limits import PLATFORMS
 
-from . import rules, services
-from .models import Subscriber, Subscription
+from .. import rules
+from ..models import Subscriber, Subscription
+from .audience import subscription_add, tags_set
+from .consent import Consent, subscription_opt_in
+from .errors import ServiceError
 
 COLUMNS = (
     "external_id", "name", "timezone", "language", "tags", "platform", "address",
@@ -26,7 +29,7 @@ TRUE = {"1", "true", "yes", "y"}
 FALSE = {"", "0", "false", "no", "n"}
 
 
-class ImportFileError(services.ServiceError):
+class ImportFileError(ServiceError):
     """The file as a whole cannot be read (no header, missing columns)."""
 
 
@@ -54,7 +57,7 @@ class Row:
     platform: str
     address: str
     saved_our_number: bool
-    consent: services.Consent
+    consent: Consent
 
 
 def _undecodable(value: str) -> str | None:
@@ -131,7 +134,7 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
         platform=platform,
         address=address,
         saved_our_number=saved in TRUE,
-        consent=services.Consent(
+        consent=Consent(
             source=values["consent_source"].strip(),
             text=values["consent_text"].strip(),
             at=consent_at,
@@ -152,7 +155,7 @@ def _apply(row: Row) -> bool:
         (by_external is not None and existing.subscriber_id != by_external.pk)
         or (row.external_id and existing.subscriber.external_id not in ("", row.external_id))
     ):
-        raise services.ServiceError(
+        raise ServiceError(
             f"{row.platform} address {row.address} already belongs to another subscriber ({existing.subscriber})"
         )
     subscriber = by_external or (existing.subscriber if existing else None)
@@ -167,9 +170,9 @@ def _apply(row: Row) -> bool:
     subscriber.save()
     if row.tags:
         current = list(subscriber.tags.values_list("name", flat=True))
-        services.tags_set(subscriber=subscriber, names=current + row.tags)
+        tags_set(subscriber=subscriber, names=current + row.tags)
     if existing is None:
-        services.subscription_add(
+        subscription_add(
             subscriber=subscriber,
             platform=row.platform,
             address=row.address,
@@ -180,7 +183,7 @@ def _apply(row: Row) -> bool:
     if existing.saved_our_number != row.saved_our_number:
         existing.saved_our_number = row.saved_our_number
         existing.save(update_fields=["saved_our_number", "updated_at"])
-    services.subscription_opt_in(subscription=existing, consent=row.consent)
+    subscription_opt_in(subscription=existing, consent=row.consent)
     return False
 
 
@@ -237,7 +240,7 @@ def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> Impor
             seen[key] = line
             with transaction.atomic():
                 created = _apply(row)
-        except (RowError, services.ServiceError) as exc:
+        except (RowError, ServiceError) as exc:
             report.errors.append({"line": line, "error": str(exc)})
             continue
         except IntegrityError as exc:

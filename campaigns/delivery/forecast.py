@@ -1,0 +1,91 @@
+"""Before sending: who will receive a campaign, who is held back and why, how long it takes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from channels.limits import platform_limits
+from channels.registry import channel_for
+
+from .. import rules
+from ..models import Campaign, Delivery, Subscription
+from .common import COUNTED, PAGE, WHATSAPP_WINDOW, packing_size, current_policy, zone
+from .planning import NO_CONSENT, NOT_SAVED, Choice, _send_time_for, audience_choices
+
+def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
+    """Before sending: who will receive it per platform, who is held back and why, how many
+    lists, and how long it takes at the configured ceilings. Streams the audience."""
+    policy, quiet = current_policy()
+    send_time = _send_time_for(campaign, quiet)
+    unquiet_time = _send_time_for(campaign, None)
+    receivers: dict[str, int] = defaultdict(int)
+    templates_needed = 0
+    held = {"cap": 0, "quiet_hours": 0, "no_consent": 0, "whatsapp_not_saved": 0}
+    audience = 0
+    page: list[Choice] = []
+
+    def judge(choices: list[Choice]) -> None:
+        nonlocal templates_needed
+        people = [c.subscriber_id for c in choices if c.platform]
+        on_whatsapp = [c.subscription_id for c in choices if c.platform == "whatsapp"]
+        if on_whatsapp:
+            templates_needed += Subscription.objects.filter(pk__in=on_whatsapp).exclude(
+                last_inbound_at__gte=max(campaign.send_at, now) - WHATSAPP_WINDOW).count()
+        past: dict[int, list[datetime]] = defaultdict(list)
+        for subscriber_id, sent_at in Delivery.objects.filter(
+            subscriber_id__in=people, status__in=COUNTED, sent_at__gte=now - rules.WEEK - timedelta(days=1)
+        ).exclude(campaign=campaign).values_list("subscriber_id", "sent_at"):
+            past[subscriber_id].append(sent_at)
+        for c in choices:
+            if c.platform is None:
+                held["whatsapp_not_saved" if c.excluded == NOT_SAVED else "no_consent"] += 1
+                continue
+            receivers[c.platform] += 1
+            at = max(send_time(c.timezone), now)
+            if at != max(unquiet_time(c.timezone), now):
+                held["quiet_hours"] += 1
+            if past[c.subscriber_id] and not rules.frequency_check(past[c.subscriber_id], policy, at, zone(c.timezone)).allowed:
+                held["cap"] += 1
+
+    for choice in audience_choices(campaign):
+        audience += 1
+        page.append(choice)
+        if len(page) >= PAGE:
+            judge(page)
+            page = []
+    judge(page)
+
+    platforms = {}
+    for platform in campaign.platforms:
+        n = receivers.get(platform, 0)
+        size = platform_limits(platform).list_size
+        rate = settings.TACT_RATE.get(platform)
+        platforms[platform] = {
+            "receivers": n,
+            "lists": rules.list_count(n, packing_size(platform)),
+            "list_size": size,
+            "rate_per_second": rate,
+            "seconds": round(n / rate, 1) if rate else None,
+            "sandbox": channel_for(platform).sandbox,
+        }
+        if platform == "whatsapp":
+            platforms[platform]["templates_needed"] = templates_needed
+    timed = [p["seconds"] for p in platforms.values() if p["seconds"] is not None]
+    return {
+        "audience": audience,
+        "receivers": sum(receivers.values()),
+        "platforms": platforms,
+        "held_back": held,
+        "duration_seconds": max(timed) if timed else 0,
+        "notes": {
+            "cap": "will be held by the frequency cap at their send time (sent later, or skipped after expiry)",
+            "quiet_hours": "their send time falls in quiet hours and moves to the end of them",
+            "no_consent": "no opted-in subscription on the chosen platforms: not sent",
+            "whatsapp_not_saved": "only WhatsApp chosen for them, and they have not saved our number: not sent",
+            "templates_needed": "WhatsApp receivers outside the 24-hour window at send time: they get the draft's "
+                                "approved template, or nothing if it has none",
+        },
+    }

@@ -1,0 +1,53 @@
+"""Repair what dead workers and a lost broker leave behind; nothing is resent silently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from ..models import Campaign, Delivery, SendList
+from .common import PENDING, S
+from .sending import campaign_complete_if_done
+
+def sweep(*, now: datetime, enqueue_send: Callable[[int, str], None], enqueue_plan: Callable[[int], None]) -> dict[str, int]:
+    """Repair what dead workers and a lost broker leave behind; nothing is resent silently."""
+    report: dict[str, int] = {}
+    sending_cutoff = now - timedelta(seconds=settings.TACT_SENDING_LEASE_SECONDS)
+    report["uncertain"] = Delivery.objects.filter(status=S.SENDING, updated_at__lt=sending_cutoff).update(
+        status=S.UNCERTAIN, reason="the worker stopped during the platform call; not resent", updated_at=now
+    )
+    # Lists whose task went silent (worker killed, broker flushed): enqueue them again.
+    list_cutoff = now - timedelta(seconds=settings.TACT_LIST_LEASE_SECONDS)
+    with transaction.atomic():
+        silent = list(
+            SendList.objects.select_for_update(skip_locked=True).filter(
+                state=SendList.State.QUEUED, heartbeat_at__lt=list_cutoff, campaign__status=Campaign.Status.RUNNING
+            )[:1000]
+        )
+        SendList.objects.filter(pk__in=[s.pk for s in silent]).update(heartbeat_at=now)
+        for send_list in silent:
+            transaction.on_commit(lambda pk=send_list.pk, p=send_list.platform: enqueue_send(pk, p))
+    report["requeued_lists"] = len(silent)
+    # Running campaigns whose plan task was lost.
+    lost_plans = list(
+        Campaign.objects.filter(status=Campaign.Status.RUNNING, planned_at__isnull=True, started_at__lt=list_cutoff)
+        .values_list("pk", flat=True)
+    )
+    for pk in lost_plans:
+        enqueue_plan(pk)
+    report["replanned"] = len(lost_plans)
+    # Past their deadline: what is still waiting is skipped.
+    expired = Campaign.objects.filter(status=Campaign.Status.RUNNING, expires_at__lte=now)
+    report["expired"] = Delivery.objects.filter(campaign__in=expired, status__in=PENDING).update(
+        status=S.SKIPPED, reason="expired before it could be sent", updated_at=now
+    )
+    SendList.objects.filter(campaign__in=expired, state=SendList.State.WAITING).update(state=SendList.State.DONE)
+    completed = 0
+    for pk in Campaign.objects.filter(status=Campaign.Status.RUNNING, planned_at__isnull=False).values_list("pk", flat=True):
+        completed += campaign_complete_if_done(campaign_id=pk)
+    report["completed"] = completed
+    return report
+

@@ -1,0 +1,26 @@
+"""Writes with side effects, by concern. Every consent change and campaign transition goes
+through here (shared/STYLE.md: `<entity>_<action>`, keyword-only)."""
+
+from .audience import subscription_add, tags_set
+from .campaigns import CANCELLABLE, campaign_cancel, campaign_pause, campaign_problems, campaign_resume, campaign_schedule
+from .consent import (
+    WITHDRAWN,
+    Change,
+    Consent,
+    last_consent_event,
+    note_inbound,
+    opt_out_address,
+    person_opt_in,
+    person_opt_out,
+    subscription_opt_in,
+    subscription_opt_out,
+)
+from .content import content_checks, content_problems
+from .errors import ServiceError
+
+__all__ = [
+    "CANCELLABLE", "WITHDRAWN", "Change", "Consent", "ServiceError", "campaign_cancel", "campaign_pause",
+    "campaign_problems", "campaign_resume", "campaign_schedule", "content_checks", "content_problems",
+    "last_consent_event", "note_inbound", "opt_out_address", "person_opt_in", "person_opt_out",
+    "subscription_add", "subscription_opt_in", "subscription_opt_out", "tags_set",
+]

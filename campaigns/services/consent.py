@@ -1,0 +1,195 @@
+"""Consent has one home: every opt-in, opt-out and suppression of a subscription goes
+through here, with an append-only ConsentEvent in the same transaction.
+
+The person decides: after their own withdrawal (a stop command, blocking the bot, a
+platform's "stop promotions"), only their own opt-in brings them back; an import, the API
+or the admin cannot. A delivery bounce is a suppression, not a withdrawal of consent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import rules
+from ..models import ConsentEvent, Delivery, Subscriber, Subscription
+from .errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+# Statuses that mean the person withdrew consent (as opposed to `unreachable`, a bounce).
+WITHDRAWN = (Subscription.Status.OPTED_OUT, Subscription.Status.BLOCKED)
+
+
+@dataclass(frozen=True)
+class Consent:
+    source: str
+    text: str = ""
+    at: datetime | None = None  # when the person consented; now when not given
+    evidence: dict = field(default_factory=dict)
+    # The person acted themselves (a command, a button, a platform setting), not the brand
+    # on their behalf (import, API, admin).
+    by_person: bool = False
+
+
+def _record(subscription: Subscription, kind: str, status: str, consent: Consent) -> ConsentEvent:
+    at = consent.at or timezone.now()
+    if problem := rules.consent_time_problem(at, timezone.now()):
+        raise ServiceError({"consent_at": [problem]})
+    return ConsentEvent.objects.create(
+        subscription=subscription,
+        kind=kind,
+        status=status,
+        source=consent.source,
+        text=consent.text,
+        evidence=consent.evidence,
+        by_person=consent.by_person,
+        at=at,
+    )
+
+
+def last_consent_event(subscription: Subscription) -> ConsentEvent | None:
+    return subscription.consent_events.order_by("-id").first()
+
+
+@transaction.atomic
+def subscription_opt_in(*, subscription: Subscription, consent: Consent) -> ConsentEvent | None:
+    """Opt the subscription in with a consent record; None when it already was.
+
+    Refuses, with the date of the opt-out: anyone but the person after the person's
+    withdrawal, and a consent older than the last opt-out (platforms deliver callbacks
+    out of order, and an old CRM record never overrides a later "stop").
+    """
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if subscription.status == Subscription.Status.OPTED_IN:
+        return None
+    last = last_consent_event(subscription)
+    if last is not None and subscription.status in WITHDRAWN and not consent.by_person:
+        who = "opted out themselves" if last.by_person else f"was {last.get_status_display()}"
+        raise ServiceError(
+            f"{subscription} {who} on {last.at:%Y-%m-%d %H:%M} UTC (via {last.source}); "
+            f"only their own opt-in (/start, START, Viber subscribe) brings them back"
+        )
+    if last is not None and consent.at is not None and consent.at < last.at:
+        raise ServiceError(
+            f"{subscription} was {last.get_status_display()} at {last.at:%Y-%m-%d %H:%M} UTC, "
+            f"after this consent ({consent.at:%Y-%m-%d %H:%M} UTC); not opted in again"
+        )
+    subscription.status = Subscription.Status.OPTED_IN
+    subscription.save(update_fields=["status", "updated_at"])
+    return _record(subscription, ConsentEvent.Kind.OPT_IN, subscription.status, consent)
+
+
+@transaction.atomic
+def subscription_opt_out(
+    *,
+    subscription: Subscription,
+    consent: Consent,
+    status: str = Subscription.Status.OPTED_OUT,
+) -> ConsentEvent | None:
+    """Stop all messages to this subscription at once; None when nothing changed.
+
+    `unreachable` (a bounce) is recorded as a suppression; `opted_out` and `blocked` as a
+    withdrawal, which also replaces an earlier suppression. Rows of the ledger still
+    waiting to be sent are skipped in the same transaction, so a queued message never goes
+    out after this commits.
+    """
+    if status == Subscription.Status.OPTED_IN:
+        raise ValueError("an opt-out cannot leave the subscription opted in")
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    withdrawal = status in WITHDRAWN
+    if not (subscription.status == Subscription.Status.OPTED_IN
+            or (withdrawal and subscription.status == Subscription.Status.UNREACHABLE)):
+        return None
+    subscription.status = status
+    subscription.save(update_fields=["status", "updated_at"])
+    Delivery.objects.filter(
+        subscription=subscription, status__in=[Delivery.Status.PLANNED, Delivery.Status.HELD]
+    ).update(status=Delivery.Status.SKIPPED, reason=f"{subscription.get_status_display()} via {consent.source}",
+             updated_at=timezone.now())
+    kind = ConsentEvent.Kind.OPT_OUT if withdrawal else ConsentEvent.Kind.SUPPRESSION
+    return _record(subscription, kind, status, consent)
+
+
+def opt_out_address(
+    *, platform: str, address: str, consent: Consent, status: str = Subscription.Status.OPTED_OUT
+) -> tuple[Subscription | None, bool]:
+    """Opt out whoever has this stored `address` on `platform`: (their subscription or None
+    when nobody has it, whether it changed)."""
+    subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
+    if subscription is None:
+        return None, False
+    event = subscription_opt_out(subscription=subscription, consent=consent, status=status)
+    subscription.refresh_from_db()
+    return subscription, event is not None
+
+
+# --- what people tell us through the platforms ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a person's own command did: their subscription (None: unknown address),
+    whether it changed, and their language for the reply."""
+
+    subscription: Subscription | None
+    changed: bool
+    language: str = "en"
+
+    @property
+    def opted_in(self) -> bool:
+        return self.subscription is not None and self.subscription.status == Subscription.Status.OPTED_IN
+
+
+def person_opt_in(platform: str, address: str, *, consent: Consent, name: str = "",
+                  language: str | None = None) -> Change:
+    """The person asked to subscribe (/start, START, Viber subscribed): opt them in,
+    creating them if they are new. A stale callback older than their later stop changes
+    nothing."""
+    from .audience import subscription_add
+
+    consent = Consent(source=consent.source, text=consent.text, at=consent.at or timezone.now(),
+                      evidence=consent.evidence, by_person=True)
+    subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
+    if subscription is None:
+        try:
+            lang = rules.normalize_language(language or "en")
+        except ValueError:
+            lang = "en"
+        subscriber = Subscriber.objects.create(name=name[:200], language=lang, timezone=settings.TIME_ZONE)
+        subscription = subscription_add(subscriber=subscriber, platform=platform, address=address, consent=consent)
+        return Change(subscription, True, lang)
+    try:
+        event = subscription_opt_in(subscription=subscription, consent=consent)
+    except ServiceError as exc:
+        log.info("%s opt-in of %s not applied: %s", platform, address, exc)
+        event = None
+    subscription.refresh_from_db()
+    return Change(subscription, event is not None, subscription.subscriber.language)
+
+
+def person_opt_out(platform: str, address: str, *, consent: Consent,
+                   status: str = Subscription.Status.OPTED_OUT) -> Change:
+    """The person (or, for `unreachable`, the platform) said stop: at once, queued messages
+    included."""
+    by_person = status in WITHDRAWN
+    consent = Consent(source=consent.source, text=consent.text, at=consent.at or timezone.now(),
+                      evidence=consent.evidence, by_person=by_person)
+    subscription, changed = opt_out_address(platform=platform, address=address, status=status, consent=consent)
+    if subscription is None:
+        log.info("%s opt-out from unknown address %s ignored", platform, address)
+        return Change(None, False)
+    return Change(subscription, changed, subscription.subscriber.language)
+
+
+def note_inbound(platform: str, address: str, at: datetime) -> None:
+    """The person wrote to us: WhatsApp's 24-hour window opens."""
+    Subscription.objects.filter(platform=platform, address=address).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
+    ).update(last_inbound_at=at)

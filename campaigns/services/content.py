@@ -1,0 +1,50 @@
+"""Content: what a draft looks like on each platform, and why it cannot go out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from channels.limits import PLATFORMS, platform_limits
+
+from .. import rules
+
+
+def content_checks(body: str, platforms: Iterable[str] = PLATFORMS) -> dict[str, dict]:
+    """Per platform: what the push notification shows and whether preview and body fit."""
+    out: dict[str, dict] = {}
+    for platform in platforms:
+        limits = platform_limits(platform)
+        preview = rules.push_preview(body, limits.preview_length)
+        body_check = rules.check_body(body, limits)
+        out[platform] = {
+            "push": preview.push,
+            "shown": preview.shown,
+            "length": preview.length,
+            "limit": preview.limit,
+            "fits": preview.fits,
+            "body_length": body_check.length,
+            "body_limit": body_check.limit,
+            "body_fits": body_check.fits,
+        }
+    return out
+
+
+def content_problems(body: str, platforms: Iterable[str]) -> list[str]:
+    """Why this body cannot go out on these platforms, one message per problem."""
+    problems = []
+    if not body.strip():
+        problems.append("the message body is empty")
+        return problems
+    for platform, check in content_checks(body, platforms).items():
+        if not check["fits"]:
+            problems.append(
+                f"{platform}: the push preview (first line) is {check['length']} characters, "
+                f"over the limit of {check['limit']}"
+            )
+        if not check["body_fits"]:
+            problems.append(
+                f"{platform}: the message is {check['body_length']} characters, "
+                f"over the limit of {check['body_limit']}"
+            )
+    return problems
+

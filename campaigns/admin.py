@@ -8,7 +8,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -24,6 +23,7 @@ from channels.registry import channel_for
 
 from . import delivery, rules, selectors, services
 from .services import imports
+from .services.audience import segment_split_vip
 from .models import (
     Campaign,
     ConsentEvent,
@@ -107,6 +107,17 @@ class SubscriptionStatusFilter(admin.SimpleListFilter):
         )
 
 
+def _consent_event_label(event: ConsentEvent) -> str:
+    """What the event did, in the words of the consent history."""
+    if event.kind == ConsentEvent.Kind.OPT_IN:
+        label = "opted in"
+    elif event.kind == ConsentEvent.Kind.SUPPRESSION:
+        label = f"{event.get_status_display()} (delivery bounce; consent not withdrawn)"
+    else:
+        label = event.get_status_display()
+    return f"{label}, by the person" if event.by_person else label
+
+
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
     extra = 0
@@ -158,8 +169,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         events = ConsentEvent.objects.filter(subscription__subscriber=obj).select_related("subscription").order_by("id")
         return _table(
             ["when", "subscription", "event", "source", "wording shown", "recorded"],
-            [[e.at, e.subscription, e.get_status_display() if e.kind == "opt_out" else "opted in", e.source, e.text,
-              e.recorded_at] for e in events],
+            [[e.at, e.subscription, _consent_event_label(e), e.source, e.text, e.recorded_at] for e in events],
         )
 
     def get_urls(self):
@@ -220,6 +230,12 @@ class SubscriptionAddForm(forms.ModelForm):
     class Meta:
         model = Subscription
         fields = ["subscriber", "platform", "address", "saved_our_number"]
+
+    def clean_consent_at(self):
+        at = self.cleaned_data["consent_at"]
+        if problem := rules.consent_time_problem(at, timezone.now()):
+            raise forms.ValidationError(problem)
+        return at
 
     def clean(self):
         data = super().clean()
@@ -394,24 +410,27 @@ class SegmentAdmin(admin.ModelAdmin):
     @admin.action(description="Split into VIP groups (static segments of 10-15, nobody in two)")
     def split_vip_groups(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
         for segment in queryset:
-            people = list(selectors.segment_subscribers(segment).order_by("pk").values_list("pk", flat=True))
             try:
-                groups = rules.pack_vip_groups(people, settings.TACT_VIP_GROUP_MIN, settings.TACT_VIP_GROUP_MAX)
-            except rules.PackingError as exc:
-                self.message_user(request, f"{segment}: {exc}", messages.ERROR)
+                split = segment_split_vip(
+                    segment=segment, min_size=settings.TACT_VIP_GROUP_MIN, max_size=settings.TACT_VIP_GROUP_MAX
+                )
+            except services.ServiceError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
                 continue
-            with transaction.atomic():
-                for number, group in enumerate(groups, start=1):
-                    vip = Segment.objects.create(
-                        name=f"{segment.name} — VIP {number}/{len(groups)}",
-                        kind=Segment.Kind.STATIC,
-                        max_size=settings.TACT_VIP_GROUP_MAX,
-                    )
-                    vip.members.set(group)
-            self.message_user(
-                request, f"{segment}: {len(people)} people split into {len(groups)} VIP group(s) of "
-                f"{', '.join(str(len(g)) for g in groups)}."
-            )
+            groups = (f"{len(split.groups)} VIP group(s) of {', '.join(str(n) for n in split.sizes)}"
+                      if split.groups else "no VIP group")
+            if not split.changed:
+                if split.groups:
+                    self.message_user(request, f"{segment}: already split into {groups}; nothing changed.")
+                else:
+                    self.message_user(request, f"{segment}: nobody in the segment; no VIP groups.", messages.WARNING)
+                continue
+            done = [f"{n} {what}" for n, what in ((split.created, "created"), (split.updated, "updated"),
+                                                  (split.removed, "removed")) if n]
+            emptied = (f" Emptied, kept because a campaign refers to them: {', '.join(split.emptied)}."
+                       if split.emptied else "")
+            self.message_user(request, f"{segment}: {split.people} people in {groups} ({', '.join(done) or 'emptied'})."
+                              + emptied)
 
 
 # --- content and campaigns ----------------------------------------------------------
@@ -472,13 +491,13 @@ class DraftAdmin(admin.ModelAdmin):
 
     @admin.display(description="fits every platform", boolean=True)
     def fits_everywhere(self, obj: Draft) -> bool:
-        return not services.content_problems(obj.body, PLATFORMS)
+        return not services.content_problems(obj.body, PLATFORMS, buttons=obj.buttons)
 
     @admin.display(description="what each platform shows")
     def previews(self, obj: Draft) -> SafeString | str:
         if not obj.body:
             return "Write the body and save to see the previews."
-        problems = services.content_problems(obj.body, PLATFORMS)
+        problems = services.content_problems(obj.body, PLATFORMS, buttons=obj.buttons)
         errors = format_html_join("", "<li style='color:#c62828'>{}</li>", ((p,) for p in problems))
         return format_html("{}<ul>{}</ul>", _previews_table(obj.body), errors)
 

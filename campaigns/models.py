@@ -91,7 +91,8 @@ class Subscription(models.Model):
     # transaction; on PostgreSQL a deferred trigger refuses an opt-in without one.
     status = models.CharField(max_length=16, choices=Status.choices, editable=False)
     saved_our_number = models.BooleanField(
-        default=False, help_text="WhatsApp: the person saved our number, so broadcast lists reach them."
+        default=False, help_text="WhatsApp: the person saved our number. Only the Business app's broadcast lists need it; "
+        "Tact sends through the Cloud API, one to one, which does not."
     )
     last_inbound_at = models.DateTimeField(
         null=True, blank=True, editable=False,

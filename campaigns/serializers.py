@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from datetime import timedelta
-
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -33,8 +31,8 @@ class ConsentSerializer(serializers.Serializer):
     at = serializers.DateTimeField(required=False, help_text="When they agreed; now if omitted.")
 
     def validate_at(self, value):
-        if value > timezone.now() + timedelta(minutes=5):
-            raise serializers.ValidationError("consent cannot be given in the future")
+        if problem := rules.consent_time_problem(value, timezone.now()):
+            raise serializers.ValidationError(problem)
         return value
 
 
@@ -101,6 +99,13 @@ def _last_opt_in(subscription: Subscription) -> ConsentEvent | None:
     return subscription.consent_events.filter(kind=ConsentEvent.Kind.OPT_IN).order_by("id").last()
 
 
+def _consent_errors(exc: services.ServiceError) -> dict:
+    """A service's refusal of a subscription's consent: on `consent.at` when about its date."""
+    if "consent_at" in exc.by_field:
+        return {"consent": {"at": exc.by_field["consent_at"]}}
+    return {"consent": exc.messages}
+
+
 class TagListField(serializers.ListField):
     child = serializers.CharField(max_length=50)
 
@@ -151,6 +156,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
         for item in items:
             existing = subscriber.subscriptions.filter(platform=item["platform"]).first()
             consent = services.Consent(**item["consent"], evidence={"api": True})
+            about_consent = False
             try:
                 if existing is None:
                     services.subscription_add(
@@ -168,10 +174,15 @@ class SubscriberSerializer(serializers.ModelSerializer):
                 else:
                     existing.saved_our_number = item.get("saved_our_number", existing.saved_our_number)
                     existing.save(update_fields=["saved_our_number", "updated_at"])
+                    # The address is this subscriber's: a refusal now is about the consent
+                    # (after a withdrawal, only the person's own opt-in brings them back).
+                    about_consent = True
                     services.subscription_opt_in(subscription=existing, consent=consent)
-                errors.append({})
             except services.ServiceError as exc:
-                errors.append({"address": exc.messages})
+                about_consent = about_consent or "consent_at" in exc.by_field
+                errors.append(_consent_errors(exc) if about_consent else {"address": exc.messages})
+                continue
+            errors.append({})
         if any(errors):
             raise serializers.ValidationError({"subscriptions": errors})
 
@@ -289,7 +300,7 @@ class DraftSerializer(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
     def get_previews(self, obj: Draft) -> dict[str, dict]:
-        return services.content_checks(obj.body)
+        return services.content_checks(obj.body, buttons=obj.buttons)
 
     def validate_buttons(self, value: list[dict]) -> list[dict]:
         if len(value) > 3:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
-from .base import OutboundMessage, Outcome
+from .base import OutboundMessage, Outcome, Uncertain
+
+log = logging.getLogger(__name__)
+
+
+def unexpected(exc: BaseException) -> Uncertain:
+    """A bug or a vendor surprise while sending: we cannot tell whether the message went."""
+    log.error("unexpected error while sending", exc_info=exc)
+    return Uncertain(f"unexpected error while sending; it may have been sent ({exc!r})")
 
 
 class LoopSession:
@@ -28,7 +37,12 @@ class LoopSession:
         raise NotImplementedError
 
     async def _send_all(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
-        return list(await asyncio.gather(*(self._send_one(m) for m in messages)))
+        # One message's exception must not lose the outcomes of the others.
+        results = await asyncio.gather(*(self._send_one(m) for m in messages), return_exceptions=True)
+        return [
+            Outcome(m.delivery_id, error=unexpected(r)) if isinstance(r, BaseException) else r
+            for m, r in zip(messages, results, strict=True)
+        ]
 
     def send(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
         return self._loop.run_until_complete(self._send_all(messages))

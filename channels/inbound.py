@@ -1,18 +1,34 @@
 """What people write to our bots, as words: replies in their language, stop and start
-keywords, the consent wording shown; and the record of callbacks already handled.
+keywords, the consent wording shown; the record of callbacks already handled; how a
+callback's JSON is read (sanitised, with its dates checked); and the replies we send back.
 
 Every webhook handler runs in one transaction that first records the callback's key
 (InboundEvent), so a repeated callback changes nothing the second time. What a callback
 means for consent and the ledger is decided in campaigns.services and campaigns.delivery.
+A reply is never sent while a callback is handled: it is enqueued when the transaction
+commits and sent by a Celery task (channels.tasks.send_reply), in the platform's shared
+rate limit, so that an unreachable platform can never lose an opt-out.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import re
+import time
+from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from .base import RateLimited, TemporaryFailure
 from .models import InboundEvent
+from .ratelimit import limiter_from_settings
+from .registry import channel_for
+
+log = logging.getLogger(__name__)
 
 TEXTS = {
     "welcome": {
@@ -79,3 +95,121 @@ def first_time(platform: str, key: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+# --- reading a callback -------------------------------------------------------------
+
+
+class Malformed(ValueError):
+    """Not the platform's format, or a field is missing: this can never be handled."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(value: object) -> object:
+    """`value` with every string fit to store: NUL dropped (PostgreSQL refuses it in text
+    and JSON), lone surrogates (\\ud800 in JSON; not UTF-8) replaced by U+FFFD."""
+    if isinstance(value, str):
+        # json.loads joins a valid surrogate pair into one character: any left is alone.
+        return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def parse(body: bytes) -> dict:
+    """A callback's body as a sanitised JSON object, or Malformed."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise Malformed(f"a JSON {type(data).__name__}, not an object")
+        return clean(data)
+    except RecursionError as exc:  # nested deeper than any platform's payload
+        raise Malformed("JSON nested too deep") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, Malformed):
+            raise
+        raise Malformed(f"not JSON: {exc}") from exc
+
+
+def need(container: object, key: str, kind: type | tuple[type, ...] = str) -> object:
+    """container[key], which must be a `kind` (and not empty); Malformed otherwise."""
+    value = container.get(key) if isinstance(container, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) or value in ("", {}):
+        raise Malformed(f"{key!r} missing or not {getattr(kind, '__name__', kind)}: {value!r}")
+    return value
+
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def moment(value: object, *, per_second: int = 1) -> datetime:
+    """A platform's timestamp (seconds; milliseconds with per_second=1000) as a time to
+    record: now when it is missing, before 2000 or in the future; Malformed when it is
+    not a number."""
+    now = timezone.now()
+    if value is None or value == "":
+        return now
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Malformed(f"timestamp {value!r} is not a number")
+    try:
+        seconds = float(value) / per_second
+    except ValueError as exc:
+        raise Malformed(f"timestamp {value!r} is not a number") from exc
+    if math.isnan(seconds):
+        raise Malformed(f"timestamp {value!r} is not a number")
+    try:
+        at = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return now  # centuries away: no platform's clock
+    return now if at < EARLIEST or at > now else at
+
+
+# --- replies ------------------------------------------------------------------------
+
+
+def reply_later(platform: str, address: str, text: str) -> None:
+    """Send `text` to `address` once the current transaction commits, from a task on the
+    platform's queue; a broker that cannot take it is logged (the opt-out is committed)."""
+    from .tasks import send_reply
+
+    def enqueue() -> None:
+        send_reply.apply_async((platform, address, text), queue=platform)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def reply_send(*, platform: str, address: str, text: str) -> None:
+    """Send one reply now, after taking a slot of the platform's shared rate limit.
+
+    Raises TemporaryFailure or RateLimited when nothing was sent and it may be tried
+    again; any other failure (the person is gone, no answer) is logged, never resent."""
+    channel = channel_for(platform)
+    rate = None if channel.sandbox else settings.TACT_RATE.get(platform)
+    limiter = limiter_from_settings() if rate else None
+    key = f"tact:rate:{platform}"
+    try:
+        session = channel.open()
+    except Exception as exc:  # unreachable, or refusing us: nothing was sent
+        raise TemporaryFailure(f"cannot connect to {platform}: {exc!r}") from exc
+    try:
+        if limiter is not None:
+            wait = limiter.reserve(key, 1, rate)
+            if wait > 0:
+                time.sleep(wait)
+        outcome = session.reply(address, text)
+    finally:
+        session.close()
+    error = outcome.error
+    if error is None:
+        return
+    if isinstance(error, RateLimited):
+        if limiter is not None and not error.per_recipient:
+            limiter.block(key, error.retry_after)
+        raise error
+    if isinstance(error, TemporaryFailure):
+        raise error
+    log.warning("%s reply to %s not sent: %s", platform, address, error.reason)

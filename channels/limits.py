@@ -49,3 +49,11 @@ def platform_limits(platform: str) -> PlatformLimits:
         body_unit=base.body_unit,
         list_size=settings.TACT_LIST_SIZE.get(platform, base.list_size),
     )
+
+
+def text_as_sent(platform: str, body: str, buttons: list[dict] | tuple = ()) -> str:
+    """The text a platform receives: WhatsApp free text has no URL buttons, so each button
+    is appended as a line "Text: URL" (and counts against the length limit)."""
+    if platform == Platform.WHATSAPP and buttons:
+        return body + "".join(f"\n{b['text']}: {b['url']}" for b in buttons)
+    return body

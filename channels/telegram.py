@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from datetime import timedelta
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from .aio import LoopSession
 from .base import (
+    AccountRefused,
     ChannelError,
     OutboundMessage,
     Outcome,
@@ -22,6 +25,13 @@ from .base import (
     Uncertain,
 )
 
+# httpx errors raised before a byte of the request reached Telegram. PTB 22 wraps them
+# (telegram/request/_httpxrequest.py): PoolTimeout and ConnectTimeout as TimedOut, the
+# others as NetworkError("httpx.<Name>: ..."), each `from` the httpx error.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT_MESSAGES = ("httpx.ConnectError:", "httpx.ConnectTimeout:", "httpx.PoolTimeout:", "Pool timeout:")
+_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+
 
 def _retry_after_seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():
@@ -30,25 +40,47 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def _never_left(exc: NetworkError) -> bool:
+    """True when the request provably never reached Telegram (connect error or timeout, pool timeout)."""
+    return isinstance(exc.__cause__, _NOT_SENT) or exc.message.startswith(_NOT_SENT_MESSAGES)
+
+
+def _not_json(exc: TelegramError) -> bool:
+    """True when the answer was not Telegram's JSON (a proxy's page, a cut body): PTB raises
+    its error `from` the failed parse (TelegramError("Invalid server response") from ValueError)."""
+    cause = exc.__cause__
+    return isinstance(cause, ValueError) or (isinstance(cause, TelegramError) and isinstance(cause.__cause__, ValueError))
+
+
 def error_from(exc: TelegramError) -> ChannelError:
     """Telegram's error in our terms (shared/PLATFORMS.md). Order matters: BadRequest and
     TimedOut are NetworkErrors."""
-    message = exc.message if hasattr(exc, "message") else str(exc)
+    message = exc.message
     if isinstance(exc, RetryAfter):
         return RateLimited(message, _retry_after_seconds(exc))
+    if isinstance(exc, InvalidToken):
+        # PTB: 401 Unauthorized, or 404 Not Found on the /bot<token>/ path. Bot.initialize()
+        # puts the token itself into its message: keep the server's words, never the token.
+        cause = exc.__cause__
+        detail = cause.message if isinstance(cause, InvalidToken) else message
+        return AccountRefused(f"Telegram refused the bot token: {_TOKEN.sub('<token>', detail)}")
+    if _not_json(exc):
+        return Uncertain(f"no answer from Telegram; it may have been sent ({message[:200]})")
     if isinstance(exc, Forbidden):
         status = "blocked" if "blocked" in message.lower() else "unreachable"
-        return RecipientGone(f"Forbidden: {message}", status)
+        return RecipientGone(message if message.startswith("Forbidden") else f"Forbidden: {message}", status)
     if isinstance(exc, BadRequest):
         if "chat not found" in message.lower() or "user not found" in message.lower():
             return RecipientGone(f"Bad Request: {message}", "unreachable")
         return PermanentFailure(f"Bad Request: {message}")
-    if isinstance(exc, TimedOut):
-        if "pool timeout" in message.lower():
-            return TemporaryFailure(message)  # never left this process
-        return Uncertain(f"no answer from Telegram ({message})")
     if isinstance(exc, NetworkError):
-        return TemporaryFailure(f"network: {message}")
+        if _never_left(exc):
+            return TemporaryFailure(f"Telegram not reached: {message}")
+        if message.startswith("Too Many Requests"):  # a 429 without parameters.retry_after
+            return RateLimited(message, 1.0)
+        # A 5xx, a read or write timeout, a reset or a dropped connection after the request
+        # was written: Telegram may have sent it.
+        return Uncertain(f"no answer from Telegram; it may have been sent ({message or type(exc).__name__})")
     return PermanentFailure(message)
 
 
@@ -71,10 +103,18 @@ class TelegramSession(LoopSession):
         super().__init__()
 
     async def _open(self) -> None:
-        await self._bot.initialize()
+        """getMe; a refused token or an unreachable server raises our ChannelError."""
+        try:
+            await self._bot.initialize()
+        except TelegramError as exc:
+            await self._bot.shutdown()
+            raise error_from(exc) from exc
 
     async def _close(self) -> None:
         await self._bot.shutdown()
+
+    async def _reply(self, address: str, text: str) -> Outcome:
+        return await self._send_one(OutboundMessage(0, address, text))
 
     async def _send_one(self, message: OutboundMessage) -> Outcome:
         try:

@@ -1,142 +1,107 @@
-"""The brand's Telegram bot: /start [payload], /stop, /help and my_chat_member, through
-python-telegram-bot's handlers; fed by the webhook or by long polling."""
+"""The brand's Telegram bot: /start [payload], /stop, /help and blocking (my_chat_member),
+read straight from the update's JSON with no call to the Bot API, so that an unreachable
+API can never lose an update. The webhook and long polling (manage.py telegram_poll) both
+hand updates to `handle`, through channels.pending. Commands act only in private chats:
+in a group or a channel they subscribe nobody. Replies are sent later by a Celery task.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import close_old_connections, transaction
-from telegram import Update
-from telegram.constants import ChatMemberStatus
-from telegram.ext import Application, ChatMemberHandler, CommandHandler, ContextTypes
+from django.db import transaction
 
 from campaigns import services
 from campaigns.models import Subscription
 
 from . import inbound
+from .inbound import need
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "my_chat_member"]
+COMMANDS = ("start", "stop", "help")
 
 
-def _handled(update: Update, work):
-    """Run `work` once per update_id, in one transaction with the record of it."""
-
-    def run():
-        close_old_connections()
-        try:
-            with transaction.atomic():
-                if not inbound.first_time("telegram", f"update:{update.update_id}"):
-                    return None
-                return work()
-        finally:
-            close_old_connections()
-
-    return sync_to_async(run, thread_sensitive=False)()
+def handle(data: dict) -> None:
+    """Handle one update (a parsed, sanitised JSON object); Malformed when it is not one."""
+    update_id = need(data, "update_id", int)
+    if "message" in data:
+        _message(update_id, need(data, "message", dict))
+    elif "my_chat_member" in data:
+        _chat_member(update_id, need(data, "my_chat_member", dict))
+    else:
+        log.info("telegram update %s of another kind ignored", update_id)
 
 
-def _person(update: Update) -> dict:
-    user = update.effective_user
-    return {
-        "user_id": user.id if user else None,
-        "username": user.username if user else None,
-        "language_code": user.language_code if user else None,
-    }
+def command_of(text: str) -> tuple[str, list[str]]:
+    """("start", ["vip"]) for "/start vip" or "/start@OurBot vip"; ("", []) for no command."""
+    words = text.split()
+    if not words or not words[0].startswith("/"):
+        return "", []
+    name = words[0][1:].partition("@")[0].lower()
+    return name, words[1:]
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user = update.effective_user
-    payload = context.args[0] if context.args else ""
-    name = " ".join(p for p in (user.first_name, user.last_name) if p) if user else ""
+def _person(user: dict) -> dict:
+    return {"user_id": user.get("id"), "username": user.get("username"), "language_code": user.get("language_code")}
 
-    def work():
-        return services.person_opt_in(
-            "telegram", str(update.effective_chat.id), name=name, language=user.language_code if user else None,
-            consent=services.Consent(source="telegram_start", text=inbound.CONSENT_TEXT["telegram"],
-                                     evidence={"payload": payload, **_person(update)}),
-        )
 
-    change = await _handled(update, work)
-    if change is None:
+def _text(user: dict, key: str) -> str:
+    value = user.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _message(update_id: int, message: dict) -> None:
+    chat = need(message, "chat", dict)
+    chat_id, chat_type = need(chat, "id", int), need(chat, "type", str)
+    text = message.get("text")
+    command, args = command_of(text) if isinstance(text, str) else ("", [])
+    if command not in COMMANDS:
+        return  # not a command of ours: nothing to record
+    if chat_type != "private":
+        log.info("telegram /%s in %s chat %s ignored: commands act in private chats only", command, chat_type,
+                 chat_id)
         return
-    language = user.language_code if user and user.language_code else change.language
-    await update.effective_message.reply_text(inbound.text("welcome" if change.changed else "already", language))
+    user = message.get("from") if isinstance(message.get("from"), dict) else {}
+    at = inbound.moment(message.get("date"))
+    language = _text(user, "language_code") or None
+    address = str(chat_id)
+    with transaction.atomic():
+        if not inbound.first_time("telegram", f"update:{update_id}"):
+            return
+        if command == "start":
+            name = " ".join(p for p in (_text(user, "first_name"), _text(user, "last_name")) if p)
+            change = services.person_opt_in("telegram", address, name=name, language=language, consent=services.Consent(
+                source="telegram_start", text=inbound.CONSENT_TEXT["telegram"], at=at,
+                evidence={"payload": args[0] if args else "", **_person(user)}))
+            if change.opted_in:  # not an old /start that a later /stop overrides
+                reply = inbound.text("welcome" if change.changed else "already", language or change.language)
+                inbound.reply_later("telegram", address, reply)
+        elif command == "stop":
+            change = services.person_opt_out("telegram", address, consent=services.Consent(
+                source="telegram_stop", text="/stop", evidence=_person(user), at=at))
+            inbound.reply_later("telegram", address, inbound.text("stopped", language or change.language))
+        else:
+            inbound.reply_later("telegram", address, inbound.text("help", language))
 
 
-async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    def work():
-        return services.person_opt_out("telegram", str(update.effective_chat.id), consent=services.Consent(
-            source="telegram_stop", text="/stop", evidence=_person(update)))
-
-    change = await _handled(update, work)
-    if change is None:
+def _chat_member(update_id: int, member: dict) -> None:
+    """Blocking the bot arrives as my_chat_member with the new status "kicked"; unblocking
+    ("member") is no consent: /start is."""
+    chat = need(member, "chat", dict)
+    chat_id, chat_type = need(chat, "id", int), need(chat, "type", str)
+    status = need(need(member, "new_chat_member", dict), "status", str)
+    if chat_type != "private":
+        log.info("telegram bot's status in %s chat %s is now %r", chat_type, chat_id, status)
         return
-    user = update.effective_user
-    language = user.language_code if user and user.language_code else change.language
-    await update.effective_message.reply_text(inbound.text("stopped", language))
-
-
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user = update.effective_user
-    await update.effective_message.reply_text(inbound.text("help", user.language_code if user else None))
-
-
-async def chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Blocking the bot arrives as my_chat_member with the new status `kicked`."""
-    member = update.my_chat_member
-    if member is None or member.new_chat_member.status != ChatMemberStatus.BANNED:
+    if status != "kicked":
+        log.info("telegram chat %s: the bot's status is now %r (no consent change)", chat_id, status)
         return
+    user = member.get("from") if isinstance(member.get("from"), dict) else {}
+    at = inbound.moment(member.get("date"))
+    with transaction.atomic():
+        if not inbound.first_time("telegram", f"update:{update_id}"):
+            return
+        services.person_opt_out("telegram", str(chat_id), status=Subscription.Status.BLOCKED, consent=services.Consent(
+            source="telegram_blocked", text="blocked the bot", evidence={"from": user.get("id")}, at=at))
 
-    def work():
-        return services.person_opt_out("telegram", str(member.chat.id), status=Subscription.Status.BLOCKED,
-                                       consent=services.Consent(source="telegram_blocked", text="blocked the bot",
-                                       evidence={"from": member.from_user.id if member.from_user else None}))
-
-    await _handled(update, work)
-
-
-def build_application(*, polling: bool = False) -> Application:
-    """The bot's handlers on an Application; fed by the webhook, or polling for updates."""
-    builder = Application.builder().token(settings.TELEGRAM_BOT_TOKEN).base_url(settings.TELEGRAM_API_URL)
-    if not polling:
-        builder = builder.updater(None)
-    application = builder.build()
-    application.add_handler(CommandHandler("start", start))
-    application.add_handler(CommandHandler("stop", stop))
-    application.add_handler(CommandHandler("help", help_command))
-    application.add_handler(ChatMemberHandler(chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
-    return application
-
-
-class WebhookRunner:
-    """One initialized Application per web process, on an event loop in its own thread;
-    a webhook request hands it an update and waits for its handlers to finish."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, name="telegram-bot", daemon=True).start()
-        self.application = build_application()
-        self._call(self.application.initialize())
-
-    def _call(self, coroutine, timeout: float = 60):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
-
-    def process(self, data: dict) -> None:
-        update = Update.de_json(data, self.application.bot)
-        self._call(self.application.process_update(update))
-
-
-_runner: WebhookRunner | None = None
-_runner_lock = threading.Lock()
-
-
-def webhook_runner() -> WebhookRunner:
-    global _runner
-    with _runner_lock:
-        if _runner is None:
-            _runner = WebhookRunner()
-        return _runner

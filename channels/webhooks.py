@@ -1,14 +1,20 @@
-"""Webhooks called by the platforms (API.md). A bad or missing signature answers 403 and
-changes nothing; an unknown or malformed payload answers 200 (so the platform stops
-retrying) and is logged; a repeated callback changes nothing the second time."""
+"""Webhooks called by the platforms (API.md "Webhooks").
+
+A bad or missing signature answers 403 and changes nothing. A genuine callback goes to
+channels.pending.receive: handled and answered 200; or, when it cannot be handled now,
+kept (PendingUpdate) and answered 200; or, when even keeping it fails, answered 503 so that
+the platform sends it again. A payload that is not the platform's format is logged and
+answered 200. A repeated callback changes nothing the second time. Nothing is sent to a
+platform while a request is handled: replies go out from a Celery task after the commit.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -19,11 +25,10 @@ from django.views.decorators.http import require_http_methods
 from campaigns import delivery, services
 from campaigns.models import Delivery, Subscription
 
-from . import inbound
-from .registry import channel_for
+from . import inbound, pending
+from .inbound import Malformed, need
 
 log = logging.getLogger(__name__)
-OK = HttpResponse(status=200)
 
 
 def _forbidden(platform: str, why: str) -> HttpResponse:
@@ -35,27 +40,17 @@ def _hmac_hex(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _json(request: HttpRequest, platform: str) -> dict | None:
+def _receive(platform: str, body: bytes) -> HttpResponse:
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        log.warning("%s webhook: malformed JSON ignored: %r", platform, request.body[:200])
-        return None
-    if not isinstance(data, dict):
-        log.warning("%s webhook: unexpected payload ignored: %r", platform, request.body[:200])
-        return None
-    return data
+        answer = pending.receive(platform, body)
+    except pending.NotKept:
+        return HttpResponse(status=503)  # neither handled nor kept: the platform retries
+    return JsonResponse(answer) if answer is not None else HttpResponse(status=200)
 
 
-def _reply(platform: str, address: str, message: str) -> None:
-    """A confirmation to a person who just wrote to us (the sandbox outbox without credentials)."""
-    session = channel_for(platform).open()
-    try:
-        outcome = session.reply(address, message)
-    finally:
-        session.close()
-    if outcome.error is not None:
-        log.warning("%s confirmation to %s not sent: %s", platform, address, outcome.error.reason)
+def _string(container: dict, key: str) -> str:
+    value = container.get(key)
+    return value if isinstance(value, str) else ""
 
 
 # --- Telegram -----------------------------------------------------------------------
@@ -68,19 +63,9 @@ def telegram(request: HttpRequest) -> HttpResponse:
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return _forbidden("telegram", "secret token missing or wrong")
-    if not settings.TELEGRAM_BOT_TOKEN:
-        log.warning("telegram webhook called but TELEGRAM_BOT_TOKEN is not set (sandbox): update ignored")
-        return OK
-    data = _json(request, "telegram")
-    if data is None or not isinstance(data.get("update_id"), int):
-        return OK
-    from .telegram_bot import webhook_runner
-
-    try:
-        webhook_runner().process(data)
-    except Exception:  # the platform would retry forever; we log and answer 200
-        log.exception("telegram update %s could not be handled", data.get("update_id"))
-    return OK
+    # Handled without a call to the Bot API, so also without TELEGRAM_BOT_TOKEN: a genuine
+    # /stop is honoured whatever the configuration (replies then go to the sandbox outbox).
+    return _receive("telegram", request.body)
 
 
 # --- WhatsApp -----------------------------------------------------------------------
@@ -99,110 +84,159 @@ def whatsapp(request: HttpRequest) -> HttpResponse:
     given = request.headers.get("X-Hub-Signature-256", "")
     if not secret or not hmac.compare_digest(given.encode(), f"sha256={_hmac_hex(secret, request.body)}".encode()):
         return _forbidden("whatsapp", "X-Hub-Signature-256 missing or wrong")
-    data = _json(request, "whatsapp")
-    if data is None:
-        return OK
-    try:
-        for entry in data.get("entry") or []:
-            for change in entry.get("changes") or []:
-                value = change.get("value") or {}
-                if change.get("field") == "messages":
-                    for message in value.get("messages") or []:
-                        _whatsapp_message(message, value.get("contacts") or [])
-                    for status in value.get("statuses") or []:
-                        _whatsapp_status(status)
-                elif change.get("field") == "user_preferences":
-                    for preference in value.get("user_preferences") or []:
-                        _whatsapp_preference(preference)
-                else:
-                    log.info("whatsapp webhook: field %r ignored", change.get("field"))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        log.exception("whatsapp webhook: malformed payload ignored")
-    return OK
+    return _receive("whatsapp", request.body)
+
+
+def whatsapp_handle(data: dict) -> None:
+    """One WhatsApp webhook body: its messages, statuses and preferences, each on its own."""
+    pending.each_item("whatsapp", list(_whatsapp_items(data)))
+
+
+def _broken(why: str) -> Callable[[], None]:
+    def refuse() -> None:
+        raise Malformed(why)
+
+    return refuse
+
+
+def _whatsapp_items(data: dict) -> Iterator[tuple[str, Callable[[], None]]]:
+    entries = data.get("entry")
+    if not isinstance(entries, list):
+        raise Malformed(f"'entry' is not a list: {entries!r}")
+    for entry in entries:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            yield "entry", _broken(f"an entry without a list of changes: {entry!r}")
+            continue
+        for change in changes:
+            field = change.get("field") if isinstance(change, dict) else None
+            if field not in ("messages", "user_preferences"):
+                log.info("whatsapp webhook: field %r ignored", field)
+                continue
+            value = change.get("value")
+            if not isinstance(value, dict):
+                yield field, _broken(f"{field} without a value object: {value!r}")
+                continue
+            listed = value.get("contacts")
+            contacts = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+            handlers = {"messages": partial(_whatsapp_message, contacts=contacts), "statuses": _whatsapp_status,
+                        "user_preferences": _whatsapp_preference}
+            for key in (("messages", "statuses") if field == "messages" else ("user_preferences",)):
+                items = value.get(key, [])
+                if not isinstance(items, list):
+                    yield key, _broken(f"{key} is not a list: {items!r}")
+                    continue
+                for item in items:
+                    yield key, partial(handlers[key], item)
 
 
 def _address(wa_id: str) -> str:
     """WhatsApp's wa_id is the phone's digits without the plus; we store E.164."""
-    return "+" + str(wa_id).lstrip("+")
+    return "+" + wa_id.lstrip("+")
 
 
-def _at(timestamp) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(timestamp), tz=UTC)
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
+def _message_text(message: dict) -> str:
+    """What the person wrote or pressed: a text, a template's quick reply ("Stop
+    promotions"), or an interactive button's title."""
+    kind = message.get("type")
+    part = message.get(kind) if kind in ("text", "button", "interactive") else None
+    if not isinstance(part, dict):
+        return ""
+    if kind == "text":
+        return _string(part, "body")
+    if kind == "button":
+        return _string(part, "text")
+    reply = part.get("button_reply")
+    return _string(reply, "title") if isinstance(reply, dict) else ""
 
 
-def _whatsapp_message(message: dict, contacts: list[dict]) -> None:
-    address = _address(message["from"])
-    at = _at(message.get("timestamp"))
-    body = ""
-    if message.get("type") == "text":
-        body = (message.get("text") or {}).get("body", "")
-    elif message.get("type") == "button":  # a template's quick reply, e.g. "Stop promotions"
-        body = (message.get("button") or {}).get("text", "")
-    elif message.get("type") == "interactive":
-        reply = (message.get("interactive") or {}).get("button_reply") or {}
-        body = reply.get("title", "")
-    name = next(((c.get("profile") or {}).get("name", "") for c in contacts if c.get("wa_id") == message["from"]), "")
+def _whatsapp_message(message: object, contacts: list[dict]) -> None:
+    message_id, wa_id = need(message, "id"), need(message, "from")
+    at = inbound.moment(message.get("timestamp"))
+    address = _address(wa_id)
+    body = _message_text(message)
+    profile = next((c.get("profile") for c in contacts if c.get("wa_id") == wa_id), None)
+    name = _string(profile, "name") if isinstance(profile, dict) else ""
     word = inbound.keyword(body)
-    confirmation = None
     with transaction.atomic():
-        if not inbound.first_time("whatsapp", f"message:{message['id']}"):
+        if not inbound.first_time("whatsapp", f"message:{message_id}"):
             return
         services.note_inbound("whatsapp", address, at)
-        evidence = {"message_id": message["id"], "text": body}
+        evidence = {"message_id": message_id, "text": body}
         if word in inbound.STOP_WORDS:
             change = services.person_opt_out("whatsapp", address, consent=services.Consent(
                 source="whatsapp_stop", text=body, evidence=evidence, at=at))
             if change.subscription is not None:
-                confirmation = inbound.text("wa_stopped", "ru" if word in {"стоп", "отписаться", "отписка"}
-                                            else change.language)
+                language = "ru" if word in {"стоп", "отписаться", "отписка"} else change.language
+                inbound.reply_later("whatsapp", address, inbound.text("wa_stopped", language))
         elif word in inbound.START_WORDS:
             change = services.person_opt_in("whatsapp", address, name=name, consent=services.Consent(
                 source="whatsapp_start", text=inbound.CONSENT_TEXT["whatsapp"], evidence=evidence, at=at))
-            services.note_inbound("whatsapp", address, at)
-            if change.subscription.status == Subscription.Status.OPTED_IN:  # not a stale, overridden START
-                confirmation = inbound.text("wa_started", "ru" if word in {"старт", "подписаться"} else change.language)
-    if confirmation:
-        _reply("whatsapp", address, confirmation)
+            services.note_inbound("whatsapp", address, at)  # a new subscription: its window opens too
+            if change.opted_in:  # not a stale START that a later STOP overrides
+                language = "ru" if word in {"старт", "подписаться"} else change.language
+                inbound.reply_later("whatsapp", address, inbound.text("wa_started", language))
 
 
 _WHATSAPP_STATUS = {"delivered": Delivery.Status.DELIVERED, "read": Delivery.Status.READ,
                     "failed": Delivery.Status.FAILED}
+RECIPIENT_LIMITED = 131049  # Meta's per-person marketing limit: sent again later, never failed
+STOPPED_MARKETING = 131050  # the person stopped marketing messages from us: an opt-out
+UNDELIVERABLE = 131026  # a suppression (bounce), not a withdrawal of consent
 
 
-def _whatsapp_status(status: dict) -> None:
-    state = status.get("status")
+def _code(error: dict) -> int | None:
+    try:
+        return int(error.get("code"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _whatsapp_status(status: object) -> None:
+    message_id, state = need(status, "id"), need(status, "status")
+    at = inbound.moment(status.get("timestamp"))
+    errors = status.get("errors", [])
+    if not isinstance(errors, list):
+        raise Malformed(f"errors is not a list: {errors!r}")
+    errors = [e for e in errors if isinstance(e, dict)]
+    codes = {_code(e) for e in errors}
+    reason = "; ".join(f"WhatsApp {e.get('code')}: {e.get('title') or e.get('message', '')}" for e in errors)
+    gone = state == "failed" and codes & {STOPPED_MARKETING, UNDELIVERABLE}
+    address = _address(need(status, "recipient_id")) if gone else ""
     with transaction.atomic():
-        if not inbound.first_time("whatsapp", f"status:{status['id']}:{state}"):
+        if not inbound.first_time("whatsapp", f"status:{message_id}:{state}"):
             return
         if state == "sent":
             return  # our ledger says sent when the API accepted the message
         if state not in _WHATSAPP_STATUS:
             log.info("whatsapp status %r ignored", state)
             return
-        errors = status.get("errors") or []
-        reason = "; ".join(f"WhatsApp {e.get('code')}: {e.get('title') or e.get('message', '')}" for e in errors)
-        delivery.delivery_receipt("whatsapp", status["id"], _WHATSAPP_STATUS[state], at=_at(status.get("timestamp")),
-                                 reason=reason)
-        if state == "failed" and any(e.get("code") == 131026 for e in errors):
-            services.person_opt_out("whatsapp", _address(status["recipient_id"]), status=Subscription.Status.UNREACHABLE,
+        if state == "failed" and RECIPIENT_LIMITED in codes:
+            delivery.delivery_receipt("whatsapp", message_id, Delivery.Status.HELD, at=at, reason=reason)
+            return
+        delivery.delivery_receipt("whatsapp", message_id, _WHATSAPP_STATUS[state], at=at, reason=reason)
+        if gone and STOPPED_MARKETING in codes:
+            services.person_opt_out("whatsapp", address, consent=services.Consent(
+                source="whatsapp_131050", text=reason, evidence={"status": status}, at=at))
+        elif gone:
+            services.person_opt_out("whatsapp", address, status=Subscription.Status.UNREACHABLE,
                                     consent=services.Consent(source="whatsapp_undeliverable", text=reason,
-                                                             evidence={"status": status}, at=_at(status.get("timestamp"))))
+                                                             evidence={"status": status}, at=at))
 
 
-def _whatsapp_preference(preference: dict) -> None:
+def _whatsapp_preference(preference: object) -> None:
     """"Stop promotions" pressed in WhatsApp: no more marketing messages."""
+    wa_id = need(preference, "wa_id")
+    at = inbound.moment(preference.get("timestamp"))
     value = preference.get("value")
-    key = f"preference:{preference['wa_id']}:{preference.get('timestamp')}:{value}"
+    key = f"preference:{wa_id}:{preference.get('timestamp')}:{value}"
     with transaction.atomic():
         if not inbound.first_time("whatsapp", key):
             return
         if value == "stop":
-            services.person_opt_out("whatsapp", _address(preference["wa_id"]), consent=services.Consent(
-                source="whatsapp_stop_promotions", text=preference.get("detail", "Stop promotions"),
-                evidence=preference, at=_at(preference.get("timestamp"))))
+            services.person_opt_out("whatsapp", _address(wa_id), consent=services.Consent(
+                source="whatsapp_stop_promotions", text=_string(preference, "detail") or "Stop promotions",
+                evidence=preference, at=at))
         else:
             log.info("whatsapp user preference %r noted; a new opt-in needs START", value)
 
@@ -217,47 +251,50 @@ def viber(request: HttpRequest) -> HttpResponse:
     given = request.headers.get("X-Viber-Content-Signature", "")
     if not token or not hmac.compare_digest(given.encode(), _hmac_hex(token, request.body).encode()):
         return _forbidden("viber", "X-Viber-Content-Signature missing or wrong")
-    data = _json(request, "viber")
-    if data is None:
-        return OK
-    try:
-        return _viber_event(data)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        log.exception("viber webhook: malformed payload ignored")
-        return OK
+    return _receive("viber", request.body)
 
 
 _VIBER_RECEIPT = {"delivered": Delivery.Status.DELIVERED, "seen": Delivery.Status.READ,
                   "failed": Delivery.Status.FAILED}
 
 
-def _viber_event(data: dict) -> HttpResponse:
+def viber_handle(data: dict) -> dict | None:
+    """One Viber callback; the answer to `conversation_started` is the bot's first message."""
     event = data.get("event")
-    at = datetime.fromtimestamp(int(data.get("timestamp", 0)) / 1000, tz=UTC) if data.get("timestamp") else None
-    key = f"{event}:{data.get('message_token')}:{data.get('user_id') or (data.get('user') or {}).get('id')}"
     if event == "conversation_started":
         # Viber shows the answer to this callback as the bot's first message: ask for consent.
-        user = data.get("user") or {}
-        return JsonResponse({"sender": {"name": settings.VIBER_SENDER_NAME}, "type": "text",
-                             "text": inbound.text("viber_welcome", user.get("language"))})
+        user = data.get("user") if isinstance(data.get("user"), dict) else {}
+        return {"sender": {"name": settings.VIBER_SENDER_NAME}, "type": "text",
+                "text": inbound.text("viber_welcome", _string(user, "language"))}
+    at = inbound.moment(data.get("timestamp"), per_second=1000)
+    if event == "subscribed":
+        user = need(data, "user", dict)
+        user_id = need(user, "id")
+    elif event == "message":
+        user_id = need(need(data, "sender", dict), "id")
+    elif event == "unsubscribed":
+        user_id = need(data, "user_id")
+    elif event in _VIBER_RECEIPT:
+        user_id = need(data, "user_id")
+        message_id = str(need(data, "message_token", (int, str)))
+    else:
+        log.info("viber event %r ignored", event)
+        return None
+    token = data.get("message_token")
     with transaction.atomic():
-        if not inbound.first_time("viber", key):
-            return OK
+        if not inbound.first_time("viber", f"{event}:{token}:{user_id}"):
+            return None
         if event == "subscribed":
-            user = data["user"]
-            services.person_opt_in("viber", user["id"], name=user.get("name", ""), language=user.get("language"),
-                                    consent=services.Consent(source="viber_subscribed", text=inbound.CONSENT_TEXT["viber"],
-                                                             evidence={"user": user}, at=at))
+            services.person_opt_in("viber", user_id, name=_string(user, "name"),
+                                   language=_string(user, "language") or None, consent=services.Consent(
+                                       source="viber_subscribed", text=inbound.CONSENT_TEXT["viber"],
+                                       evidence={"user": user}, at=at))
         elif event == "unsubscribed":
-            services.person_opt_out("viber", data["user_id"], consent=services.Consent(
-                source="viber_unsubscribed", text="unsubscribed", evidence={"message_token": data.get("message_token")},
-                at=at))
-        elif event in _VIBER_RECEIPT:
-            delivery.delivery_receipt("viber", str(data["message_token"]), _VIBER_RECEIPT[event],
-                                     at=at or datetime.now(UTC), address=data["user_id"],
-                                     reason=data.get("desc", ""))
+            services.person_opt_out("viber", user_id, consent=services.Consent(
+                source="viber_unsubscribed", text="unsubscribed", evidence={"message_token": token}, at=at))
         elif event == "message":
-            services.note_inbound("viber", (data.get("sender") or {}).get("id", ""), at or datetime.now(UTC))
+            services.note_inbound("viber", user_id, at)
         else:
-            log.info("viber event %r ignored", event)
-    return OK
+            delivery.delivery_receipt("viber", message_id, _VIBER_RECEIPT[event], at=at, address=user_id,
+                                      reason=_string(data, "desc"))
+    return None

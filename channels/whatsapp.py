@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import httpx
 
+from .limits import Platform, text_as_sent
 from .aio import LoopSession
 from .base import (
+    AccountRefused,
     ChannelError,
     OutboundMessage,
     Outcome,
     PermanentFailure,
     RateLimited,
     RecipientGone,
+    RecipientLimited,
     TemporaryFailure,
     Uncertain,
+    WindowClosed,
 )
 
+# Meta's error codes (shared/PLATFORMS.md)
+AUTH = 190  # the access token is invalid, expired or revoked
 THROUGHPUT = 130429  # too many messages from this number
 PAIR_RATE = 131056  # too many messages to this person (about one per 6 s)
 UNDELIVERABLE = 131026
 WINDOW_CLOSED = 131047  # more than 24 hours since the person last wrote: a template is needed
-AUTH = 190
+SPAM_LIMIT = 131048  # too many earlier messages blocked or flagged as spam
+MARKETING_LIMIT = 131049  # Meta's per-person marketing limit: try again in hours or days
+MARKETING_STOPPED = 131050  # the person pressed "Stop promotions"
+PAYMENT_ISSUE = 131042
+TEMPLATE_PAUSED = 132015
+ACCOUNT_CODES = frozenset({AUTH, SPAM_LIMIT, PAYMENT_ISSUE, TEMPLATE_PAUSED})
+
+# httpx errors raised before a byte of the request reached Meta: sending again is safe.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def wa_id(address: str) -> str:
@@ -28,27 +42,55 @@ def wa_id(address: str) -> str:
     return address.removeprefix("+")
 
 
-def error_from(status: int, body: dict) -> ChannelError:
-    """A Graph API error in our terms (shared/PLATFORMS.md)."""
-    error = body.get("error") or {}
+def no_answer(detail: str) -> Uncertain:
+    return Uncertain(f"no answer from WhatsApp; it may have been sent ({detail})")
+
+
+def transport_error(exc: httpx.HTTPError) -> ChannelError:
+    """An httpx error instead of an answer: safe to send again only when the request never
+    left (connect error or timeout, pool timeout); after it was written (read timeout,
+    reset, dropped connection) WhatsApp may have taken it."""
+    if isinstance(exc, NOT_SENT):
+        return TemporaryFailure(f"WhatsApp not reached ({exc!r})")
+    return no_answer(repr(exc))
+
+
+def error_from(status: int, body: object) -> ChannelError:
+    """A Graph API answer that carries no message id, in our terms (shared/PLATFORMS.md).
+    `body` is the decoded JSON, None when the answer was not JSON."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        error = {}
     code = error.get("code")
-    detail = (error.get("error_data") or {}).get("details") or error.get("message") or f"HTTP {status}"
-    reason = f"WhatsApp {code}: {detail}" if code else f"WhatsApp HTTP {status}: {detail}"
+    data = error.get("error_data")
+    detail = (data.get("details") if isinstance(data, dict) else None) or error.get("message") or ""
+    reason = f"WhatsApp {code}: {detail}" if code else f"WhatsApp HTTP {status}" + (f": {detail}" if detail else "")
+    if status >= 500:
+        return no_answer(f"HTTP {status}" + (f", {code}: {detail}" if code else ""))
+    if code in ACCOUNT_CODES or status == 401:
+        return AccountRefused(reason)
     if code == THROUGHPUT:
         return RateLimited(reason, 1.0)
     if code == PAIR_RATE:
         return RateLimited(reason, 6.0, per_recipient=True)
+    if status == 429:
+        return RateLimited(reason, 60.0)  # another of Meta's limits (app or account calls)
+    if code == MARKETING_LIMIT:
+        return RecipientLimited(reason)
+    if code == MARKETING_STOPPED:
+        return RecipientGone(reason, "opted_out")
     if code == UNDELIVERABLE:
         return RecipientGone(reason, "unreachable")
-    if code == AUTH or status == 401 or status >= 500:
-        return TemporaryFailure(reason)  # a bad token or Meta's outage: nothing was sent
+    if code == WINDOW_CLOSED:
+        return WindowClosed(reason)
+    if not code:
+        # Not JSON, or JSON without Graph's error: something other than Meta's API answered.
+        return no_answer(f"HTTP {status} without a Graph error")
     return PermanentFailure(reason)
 
 
 def text_payload(message: OutboundMessage) -> dict:
-    body = message.text
-    if message.buttons:
-        body += "".join(f"\n{b['text']}: {b['url']}" for b in message.buttons)
+    body = text_as_sent(Platform.WHATSAPP, message.text, message.buttons)
     return {"type": "text", "text": {"preview_url": bool(message.buttons), "body": body}}
 
 
@@ -63,15 +105,18 @@ def template_payload(template: dict) -> dict:
 
 
 class WhatsAppSession(LoopSession):
-    def __init__(self, token: str, api_url: str, phone_number_id: str, *, max_in_flight: int, timeout: float):
+    def __init__(self, token: str, api_url: str, phone_number_id: str, *, max_in_flight: int, timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None):
         self._url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._transport = transport  # None: the network (unit tests pass httpx.MockTransport)
         super().__init__()
 
     async def _open(self) -> None:
-        self._client = httpx.AsyncClient(headers=self._headers, limits=self._limits, timeout=self._timeout)
+        self._client = httpx.AsyncClient(headers=self._headers, limits=self._limits, timeout=self._timeout,
+                                         transport=self._transport)
 
     async def _close(self) -> None:
         await self._client.aclose()
@@ -81,32 +126,26 @@ class WhatsAppSession(LoopSession):
                    **content}
         try:
             response = await self._client.post(self._url, json=payload)
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                return Outcome(message.delivery_id, error=TemporaryFailure(f"WhatsApp: {exc!r}"))
-            return Outcome(message.delivery_id, error=Uncertain(f"no answer from WhatsApp ({exc!r})"))
-        except httpx.TransportError as exc:
-            return Outcome(message.delivery_id, error=TemporaryFailure(f"WhatsApp network: {exc!r}"))
+        except httpx.HTTPError as exc:
+            return Outcome(message.delivery_id, error=transport_error(exc))
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        if response.status_code == 200 and body.get("messages"):
+            body = None
+        if response.status_code == 200 and isinstance(body, dict) and body.get("messages"):
             return Outcome(message.delivery_id, platform_message_id=body["messages"][0]["id"])
         return Outcome(message.delivery_id, error=error_from(response.status_code, body))
 
     async def _send_one(self, message: OutboundMessage) -> Outcome:
-        if not message.window_open:
-            if message.template is None:
-                return Outcome(message.delivery_id, error=PermanentFailure(
-                    "outside WhatsApp's 24-hour window and the draft has no approved template"))
-            return await self._post(message, template_payload(message.template))
-        outcome = await self._post(message, text_payload(message))
-        # Our record of the window can be stale: WhatsApp's word wins, and a template follows.
-        if isinstance(outcome.error, PermanentFailure) and outcome.error.reason.startswith(f"WhatsApp {WINDOW_CLOSED}"):
-            if message.template is not None:
-                return await self._post(message, template_payload(message.template))
-        return outcome
+        # Free text inside the 24-hour window; outside it only a template. When our record
+        # of the window is stale WhatsApp answers 131047 (WindowClosed) and the engine sends
+        # the template again through the rate limiter.
+        if message.window_open:
+            return await self._post(message, text_payload(message))
+        if message.template is None:
+            return Outcome(message.delivery_id, error=PermanentFailure(
+                "outside WhatsApp's 24-hour window and the draft has no approved template"))
+        return await self._post(message, template_payload(message.template))
 
     async def _reply(self, address: str, text: str) -> Outcome:
         return await self._post(OutboundMessage(0, address, text), {"type": "text", "text": {"body": text}})

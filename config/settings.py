@@ -7,6 +7,7 @@ broker under `var/`, sandbox channels. Production sets DATABASE_URL and REDIS_UR
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -180,12 +181,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # One queue per platform, so a slow platform never blocks another; `celery` for the rest.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 TACT_QUEUES = ("celery", "telegram", "whatsapp", "viber")
+# `celery -A config worker` with no flags consumes every queue; `-Q telegram` still lets
+# an operator give a platform hosts of its own.
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in TACT_QUEUES)
 # The database holds every schedule; beat only ticks (no long ETAs or countdowns).
 TACT_TICK_SECONDS = env.float("TACT_TICK_SECONDS", default=2.0)
 TACT_SWEEP_SECONDS = env.float("TACT_SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "campaigns.tasks.tick", "schedule": TACT_TICK_SECONDS, "options": {"expires": TACT_TICK_SECONDS * 5}},
     "sweep": {"task": "campaigns.tasks.sweep", "schedule": TACT_SWEEP_SECONDS, "options": {"expires": TACT_SWEEP_SECONDS * 2}},
+    # Webhook callbacks kept because they could not be handled when they came.
+    "pending-updates": {"task": "channels.tasks.retry_pending", "schedule": TACT_SWEEP_SECONDS,
+                        "options": {"expires": TACT_SWEEP_SECONDS * 2}},
 }
 if REDIS_URL:
     # A lost worker's unacknowledged task comes back after this; the sweeper is faster.
@@ -193,7 +200,7 @@ if REDIS_URL:
 
 # --- Platforms ----------------------------------------------------------------------
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
-TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org/bot")
+TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/").removesuffix("/bot") + "/bot"  # root or .../bot
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
 WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
@@ -254,3 +261,12 @@ TACT_DEFAULT_PHONE_REGION = env.str("TACT_DEFAULT_PHONE_REGION", default="") or 
 # WhatsApp 131049 (Meta's per-person marketing limit): the row waits this long, then is
 # sent again; never failed.
 TACT_RECIPIENT_LIMIT_RETRY_HOURS = env.float("TACT_RECIPIENT_LIMIT_RETRY_HOURS", default=24.0)
+# A webhook callback that could not be handled (database error, ...) is kept and tried
+# again after this many seconds, doubling each time up to the maximum; never dropped.
+TACT_PENDING_RETRY_SECONDS = env.float("TACT_PENDING_RETRY_SECONDS", default=30.0)
+TACT_PENDING_RETRY_MAX_SECONDS = env.float("TACT_PENDING_RETRY_MAX_SECONDS", default=3600.0)
+# A platform that cannot be reached, or refuses our account (revoked token, no balance):
+# the waiting rows are tried again after this long; nobody is failed for it.
+TACT_PLATFORM_RETRY_SECONDS = env.float("TACT_PLATFORM_RETRY_SECONDS", default=60.0)
+# Local-time campaigns read each zone's audience this long before the zone's send time.
+TACT_PLAN_AHEAD_SECONDS = env.float("TACT_PLAN_AHEAD_SECONDS", default=300.0)

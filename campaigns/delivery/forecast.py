@@ -13,17 +13,16 @@ from channels.registry import channel_for
 from .. import rules
 from ..models import Campaign, Delivery, Subscription
 from .common import COUNTED, PAGE, WHATSAPP_WINDOW, packing_size, current_policy, zone
-from .planning import NO_CONSENT, NOT_SAVED, Choice, _send_time_for, audience_choices
+from .planning import Choice, SendTimes, audience_choices
 
 def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
     """Before sending: who will receive it per platform, who is held back and why, how many
     lists, and how long it takes at the configured ceilings. Streams the audience."""
     policy, quiet = current_policy()
-    send_time = _send_time_for(campaign, quiet)
-    unquiet_time = _send_time_for(campaign, None)
+    times = SendTimes(campaign, quiet)
     receivers: dict[str, int] = defaultdict(int)
     templates_needed = 0
-    held = {"cap": 0, "quiet_hours": 0, "no_consent": 0, "whatsapp_not_saved": 0}
+    held = {"cap": 0, "quiet_hours": 0, "no_consent": 0}
     audience = 0
     page: list[Choice] = []
 
@@ -41,11 +40,11 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
             past[subscriber_id].append(sent_at)
         for c in choices:
             if c.platform is None:
-                held["whatsapp_not_saved" if c.excluded == NOT_SAVED else "no_consent"] += 1
+                held["no_consent"] += 1
                 continue
             receivers[c.platform] += 1
-            at = max(send_time(c.timezone), now)
-            if at != max(unquiet_time(c.timezone), now):
+            at = max(times.at(c.timezone), now)
+            if at != max(times.base(c.timezone), now):
                 held["quiet_hours"] += 1
             if past[c.subscriber_id] and not rules.frequency_check(past[c.subscriber_id], policy, at, zone(c.timezone)).allowed:
                 held["cap"] += 1
@@ -84,7 +83,6 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
             "cap": "will be held by the frequency cap at their send time (sent later, or skipped after expiry)",
             "quiet_hours": "their send time falls in quiet hours and moves to the end of them",
             "no_consent": "no opted-in subscription on the chosen platforms: not sent",
-            "whatsapp_not_saved": "only WhatsApp chosen for them, and they have not saved our number: not sent",
             "templates_needed": "WhatsApp receivers outside the 24-hour window at send time: they get the draft's "
                                 "approved template, or nothing if it has none",
         },

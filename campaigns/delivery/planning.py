@@ -1,4 +1,10 @@
-"""Start due campaigns, plan their ledger (rows, send times, lists) and dispatch due lists."""
+"""Start due campaigns, plan their ledger (rows, send times, lists) and dispatch due lists.
+
+A plain campaign is planned once, at its send time. A local-time campaign is planned zone
+by zone, a few minutes before each zone's wall clock reaches the send time, so its
+audience is read near each person's own send time: people who join the segment or opt in
+before their time get it, people who left do not.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,36 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .. import rules, selectors
-from ..models import Campaign, Delivery, SendList, Subscription
-from .common import LOCAL_TIME_LEAD, PAGE, S, packing_size, current_policy, zone
+from ..models import Campaign, Delivery, Segment, SendList, Subscription
+from .common import PAGE, S, current_policy, db_now, packing_size, zone
 
 log = logging.getLogger(__name__)
 
+# A local-time campaign reaches its earliest zone (UTC+14) up to 26 h before send_at.
+LOCAL_TIME_LEAD = timedelta(hours=26)
+PLAN_LOCK = 7301  # pg_advisory_xact_lock(PLAN_LOCK, campaign id): one plan pass at a time
+
+
+def plan_ahead() -> timedelta:
+    return timedelta(seconds=settings.TACT_PLAN_AHEAD_SECONDS)
+
+
+# --- start --------------------------------------------------------------------------
+
+
 def campaigns_start_due(*, now: datetime, enqueue_plan: Callable[[int], None]) -> list[int]:
-    """Move due scheduled campaigns to running and plan them (after commit)."""
+    """Move due scheduled campaigns to running and plan them (after commit); enqueue the
+    next zone's pass of running local-time campaigns."""
     with transaction.atomic():
         due = list(
             Campaign.objects.select_for_update(skip_locked=True)
@@ -35,11 +54,18 @@ def campaigns_start_due(*, now: datetime, enqueue_plan: Callable[[int], None]) -
             campaign.status = Campaign.Status.RUNNING
             campaign.started_at = now
             campaign.save(update_fields=["status", "started_at", "updated_at"])
+        waves = list(
+            Campaign.objects.select_for_update(skip_locked=True)
+            .filter(status=Campaign.Status.RUNNING, planned_at__isnull=True, next_plan_at__lte=now)[:20]
+        )
+        # Cleared until the pass sets it again: one enqueue per wave, not one per tick.
+        Campaign.objects.filter(pk__in=[c.pk for c in waves]).update(next_plan_at=None, updated_at=now)
+        for campaign in [*due, *waves]:
             transaction.on_commit(lambda pk=campaign.pk: enqueue_plan(pk))
     return [c.pk for c in due]
 
 
-# --- plan ---------------------------------------------------------------------------
+# --- audience -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -50,19 +76,23 @@ class Choice:
     timezone: str
     subscription_id: int | None = None
     platform: str | None = None
-    excluded: str = ""  # "no consent on the chosen platforms" / "WhatsApp number not saved"
+    excluded: str = ""  # why not: "no consent on the chosen platforms"
 
 
 NO_CONSENT = "no consent on the chosen platforms"
-NOT_SAVED = "WhatsApp number not saved"
 
 
-def audience_choices(campaign: Campaign) -> Iterator[Choice]:
-    """The segment in keyset pages, one platform per person by preference (never whole)."""
+def audience_choices(campaign: Campaign, *, unplanned_only: bool = False) -> Iterator[Choice]:
+    """The segment in keyset pages, one platform per person by preference (never whole).
+
+    WhatsApp goes one to one through the Cloud API, so whether a person saved our number
+    (which only the Business app's broadcast lists need) does not matter here."""
     preference = [p for p in settings.TACT_PLATFORM_PREFERENCE if p in campaign.platforms]
     preference += [p for p in campaign.platforms if p not in preference]
     rank = {p: i for i, p in enumerate(preference)}
     audience = selectors.segment_subscribers(campaign.segment).order_by("pk")
+    if unplanned_only:
+        audience = audience.exclude(Exists(Delivery.objects.filter(campaign=campaign, subscriber_id=OuterRef("pk"))))
     last = 0
     while True:
         page = list(audience.filter(pk__gt=last).values_list("pk", "timezone")[:PAGE])
@@ -70,13 +100,9 @@ def audience_choices(campaign: Campaign) -> Iterator[Choice]:
             return
         last = page[-1][0]
         best: dict[int, tuple[int, int, str]] = {}
-        unsaved: set[int] = set()
-        for subscriber_id, subscription_id, platform, saved in Subscription.objects.filter(
+        for subscriber_id, subscription_id, platform in Subscription.objects.filter(
             subscriber_id__in=[pk for pk, _ in page], platform__in=preference, status=Subscription.Status.OPTED_IN
-        ).values_list("subscriber_id", "pk", "platform", "saved_our_number"):
-            if platform == "whatsapp" and not saved:
-                unsaved.add(subscriber_id)
-                continue
+        ).values_list("subscriber_id", "pk", "platform"):
             if subscriber_id not in best or rank[platform] < best[subscriber_id][0]:
                 best[subscriber_id] = (rank[platform], subscription_id, platform)
         for subscriber_id, tz in page:
@@ -84,98 +110,179 @@ def audience_choices(campaign: Campaign) -> Iterator[Choice]:
                 _, subscription_id, platform = best[subscriber_id]
                 yield Choice(subscriber_id, tz, subscription_id, platform)
             else:
-                yield Choice(subscriber_id, tz, excluded=NOT_SAVED if subscriber_id in unsaved else NO_CONSENT)
+                yield Choice(subscriber_id, tz, excluded=NO_CONSENT)
 
 
-def _send_time_for(campaign: Campaign, quiet: rules.QuietHours | None) -> Callable[[str], datetime]:
-    campaign_tz = ZoneInfo(settings.TIME_ZONE)
-
-    @cache
-    def send_time(tz: str) -> datetime:
-        return rules.local_send_time(
-            campaign.send_at, zone(tz), local_time=campaign.local_time, campaign_tz=campaign_tz, quiet=quiet
-        )
-
-    return send_time
+# --- send times ---------------------------------------------------------------------
 
 
-def campaign_plan(*, campaign_id: int) -> int:
-    """Write the campaign's ledger once: rows, their send times and their lists.
+class SendTimes:
+    """Per zone: when its people get the campaign, and why that is later than send_at."""
 
-    One transaction: a crash leaves nothing half-planned, and a second call (a redelivered
-    task) finds `planned_at` set, or waits on the advisory lock and then finds it set.
-    """
+    def __init__(self, campaign: Campaign, quiet: rules.QuietHours | None):
+        self.campaign = campaign
+        self.quiet = quiet
+        self.campaign_tz = ZoneInfo(settings.TIME_ZONE)
+        # Memoised per instance (one plan pass): a few hundred zones at most.
+        self.base, self.at, self.reason = cache(self._base), cache(self._at), cache(self._reason)
+
+    def _base(self, tz: str) -> datetime:
+        """The send time before quiet hours: send_at, or its wall clock in the zone."""
+        return rules.local_send_time(self.campaign.send_at, zone(tz), local_time=self.campaign.local_time,
+                                     campaign_tz=self.campaign_tz, quiet=None)
+
+    def _at(self, tz: str) -> datetime:
+        return rules.out_of_quiet_hours(self.base(tz), zone(tz), self.quiet)
+
+    def _reason(self, tz: str) -> str:
+        parts = []
+        local = zone(tz)
+        if self.campaign.local_time and self.base(tz) != self.campaign.send_at:
+            parts.append(f"local time: {self.base(tz).astimezone(local):%H:%M} in {tz}")
+        if self.at(tz) != self.base(tz):
+            parts.append(f"quiet hours in {tz} until {self.at(tz).astimezone(local):%H:%M} local "
+                         f"({self.at(tz):%Y-%m-%d %H:%M} UTC)")
+        return "; ".join(parts)
+
+    def next_wave_after(self, moment: datetime) -> datetime | None:
+        """The earliest zone time after `moment` over every zone on Earth (a person may
+        join in a zone nobody is in yet), or None when every zone's time has come."""
+        later = [t for t in _zone_times(self.campaign.send_at, settings.TIME_ZONE) if t > moment]
+        return min(later) if later else None
+
+
+@cache
+def _zone_times(send_at: datetime, campaign_tz: str) -> tuple[datetime, ...]:
+    wall = send_at.astimezone(ZoneInfo(campaign_tz))
+    times = set()
+    for name in available_timezones():
+        try:
+            times.add(rules.wall_clock(wall.date(), wall.time(), ZoneInfo(name)))
+        except (ValueError, OSError):
+            continue
+    return tuple(sorted(times))
+
+
+# --- plan ---------------------------------------------------------------------------
+
+
+def campaign_plan(*, campaign_id: int, now: datetime | None = None) -> int:
+    """Write a pass of the campaign's ledger: rows, their send times and their lists.
+
+    One transaction under an advisory lock: a crash leaves nothing half-planned, and a
+    second call (a redelivered task) waits, then finds the pass done."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7301, campaign_id])
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PLAN_LOCK, campaign_id])
         campaign = Campaign.objects.select_related("segment").get(pk=campaign_id)
-        if campaign.planned_at is not None or campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.DRAFT):
+        if campaign.planned_at is not None or campaign.status != Campaign.Status.RUNNING:
+            return 0
+        now = now or db_now()
+        if problem := _over_max_size(campaign.segment):
+            campaign_stop_for(campaign, problem, now=now)
             return 0
         _, quiet = current_policy()
-        send_time = _send_time_for(campaign, quiet)
-        times: list[datetime] = []
-        time_index: dict[datetime, int] = {}
+        times = SendTimes(campaign, quiet)
+        after = campaign.planned_through
+        horizon = now + plan_ahead() if campaign.local_time else None
+        tz_index: dict[str, int] = {}
+        zones: list[str] = []
         # Compact columns: a million rows cost ~30 MB, not a million Python objects.
         by_platform: dict[str, tuple[array, array, array]] = defaultdict(
             lambda: (array("i"), array("q"), array("q"))
         )
-        for choice in audience_choices(campaign):
+        for choice in audience_choices(campaign, unplanned_only=after is not None):
             if choice.platform is None:
                 continue
-            at = send_time(choice.timezone)
-            if at not in time_index:
-                time_index[at] = len(times)
-                times.append(at)
+            base = times.base(choice.timezone)
+            if (after is not None and base <= after) or (horizon is not None and base > horizon):
+                continue  # an earlier wave's zone (they joined too late), or a later one
+            if choice.timezone not in tz_index:
+                tz_index[choice.timezone] = len(zones)
+                zones.append(choice.timezone)
             columns = by_platform[choice.platform]
-            columns[0].append(time_index[at])
+            columns[0].append(tz_index[choice.timezone])
             columns[1].append(choice.subscriber_id)
             columns[2].append(choice.subscription_id)
-        total = _write_ledger(campaign, by_platform, times)
-        campaign.planned_at = timezone.now()
-        campaign.save(update_fields=["planned_at", "updated_at"])
-    log.info("campaign %s planned: %s deliveries", campaign_id, total)
+        total = _write_ledger(campaign, by_platform, zones, times)
+        # A cancel that committed while we read the audience has not seen these rows.
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status == Campaign.Status.CANCELLED:
+            campaign.deliveries.filter(status__in=[S.PLANNED, S.HELD]).update(
+                status=S.SKIPPED, reason="campaign cancelled", updated_at=now)
+            campaign.send_lists.exclude(state=SendList.State.DONE).update(state=SendList.State.DONE)
+        next_wave = times.next_wave_after(horizon) if horizon is not None else None
+        if next_wave is None:
+            campaign.planned_at, campaign.next_plan_at = timezone.now(), None
+        else:
+            campaign.next_plan_at = next_wave - plan_ahead()
+        campaign.planned_through = horizon
+        campaign.save(update_fields=["planned_at", "next_plan_at", "planned_through", "updated_at"])
+    log.info("campaign %s planned: %s deliveries%s", campaign_id, total,
+             f", next zone at {next_wave:%Y-%m-%d %H:%M} UTC" if next_wave else "")
     return total
 
 
-def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array, array]], times: list[datetime]) -> int:
+def _over_max_size(segment: Segment) -> str:
+    if segment.max_size is None:
+        return ""
+    size = selectors.segment_size(segment)
+    if size <= segment.max_size:
+        return ""
+    return (f"segment '{segment}' has {size} people, over its max_size of {segment.max_size}: "
+            f"nothing sent; make the segment smaller, then resume")
+
+
+def campaign_stop_for(campaign: Campaign, problem: str, *, now: datetime) -> None:
+    """Pause a campaign that must not go on as it is, with the reason on the campaign."""
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).update(
+        status=Campaign.Status.PAUSED, paused_at=now, problem=problem[:2000], problem_since=now)
+    log.warning("campaign %s paused: %s", campaign.pk, problem)
+
+
+def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array, array]], zones: list[str],
+                  times: SendTimes) -> int:
+    """Rows packed into lists in send-time order: a list's people are due together, and
+    its next due time is its earliest row's."""
     now = timezone.now()
     order = [p for p in settings.TACT_PLATFORM_PREFERENCE if p in by_platform] + sorted(
         p for p in by_platform if p not in settings.TACT_PLATFORM_PREFERENCE
     )
-    list_offset = 0
+    # Rank of each zone by its send time; ties keep the audience's (keyset) order.
+    rank = {z: r for r, z in enumerate(sorted(range(len(zones)), key=lambda i: times.at(zones[i])))}
+    list_offset = SendList.objects.filter(campaign=campaign).order_by("-number").values_list("number", flat=True).first() or 0
     rows: list[tuple] = []
     total = 0
     for platform in order:
-        time_idx, subscriber_ids, subscription_ids = by_platform[platform]
+        zone_idx, subscriber_ids, subscription_ids = by_platform[platform]
         count = len(subscriber_ids)
         size = packing_size(platform)
-        # People due at the same time share lists: sort by send time, then keyset order.
-        positions = sorted(range(count), key=time_idx.__getitem__)
+        positions = sorted(range(count), key=lambda i: rank[zone_idx[i]])
         sizes = rules.list_sizes(count, size)
         lists = SendList.objects.bulk_create(
             SendList(campaign=campaign, platform=platform, number=list_offset + i + 1, size=n)
             for i, n in enumerate(sizes)
         )
-        first_due: dict[int, datetime] = {}
+        next_due: dict[int, datetime] = {}
         for position, row in enumerate(positions):
             number = rules.list_number(position, count, size)
-            at = times[time_idx[row]]
+            tz = zones[zone_idx[row]]
+            at = times.at(tz)
             send_list = lists[number - 1]
-            first_due.setdefault(number, at)
+            next_due[number] = min(next_due.get(number, at), at)
             rows.append((campaign.pk, subscriber_ids[row], subscription_ids[row], platform, send_list.pk,
-                         send_list.number, S.PLANNED, "", at, 0, "", now, now))
+                         send_list.number, S.PLANNED, times.reason(tz), at, 0, "", now, now))
             if len(rows) >= 50_000:
                 _insert(rows)
                 total += len(rows)
                 rows = []
         for number, send_list in enumerate(lists, start=1):
-            send_list.next_due = first_due[number]
+            send_list.next_due = next_due[number]
         SendList.objects.bulk_update(lists, ["next_due"], batch_size=2000)
         list_offset += len(sizes)
     _insert(rows)
     return total + len(rows)
-
 
 
 DELIVERY_COLUMNS = ("campaign_id", "subscriber_id", "subscription_id", "platform", "send_list_id", "list_number",
@@ -200,7 +307,7 @@ def _insert(rows: list[tuple]) -> None:
 
 
 def lists_dispatch(*, now: datetime, enqueue_send: Callable[[int, str], None]) -> int:
-    """Enqueue every waiting list of a running campaign whose next row is due."""
+    """Enqueue every waiting list of a running campaign whose earliest row is due."""
     with transaction.atomic():
         due = list(
             SendList.objects.select_for_update(skip_locked=True)
@@ -211,4 +318,3 @@ def lists_dispatch(*, now: datetime, enqueue_send: Callable[[int, str], None]) -
         for send_list in due:
             transaction.on_commit(lambda pk=send_list.pk, p=send_list.platform: enqueue_send(pk, p))
     return len(due)
-

@@ -1,4 +1,12 @@
-"""Send one list chunk by chunk: claim (consent, expiry, caps), call the platform, record."""
+"""Send one list chunk by chunk: take a rate-limiter slot, claim (campaign state, consent,
+expiry, caps), call the platform, record each outcome.
+
+Nothing is `sending` while we wait for the limiter; the campaign's state is checked again
+under a share lock held through the platform call, so nothing goes out after a pause or
+cancel commits. Only failures that provably happened before the platform took a message
+are retried; anything ambiguous is `uncertain`. A refusal of our account (revoked token,
+no balance) fails nobody: the rows wait and the campaign says why.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +22,35 @@ from django.db import connection, transaction
 from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 
-from channels.base import OutboundMessage, Outcome, RateLimited, RecipientGone, TemporaryFailure, Uncertain
+from channels.base import (
+    AccountRefused,
+    OutboundMessage,
+    Outcome,
+    RateLimited,
+    RecipientGone,
+    RecipientLimited,
+    TemporaryFailure,
+    Uncertain,
+    WindowClosed,
+)
 from channels.ratelimit import limiter_from_settings
 from channels.registry import channel_for
 
 from .. import rules, services
 from ..models import Campaign, Delivery, SendList, Subscriber, Subscription
-from .common import COUNTED, PENDING, WHATSAPP_WINDOW, S, current_policy, zone
-from .receipts import apply_early_receipts
+from .common import COUNTED, PENDING, WHATSAPP_WINDOW, S, current_policy, db_now, zone
+from .receipts import apply_early_receipts, lock_message_ids
+from .states import allowed
 
 log = logging.getLogger(__name__)
+
+# A burst leaves at most this long after its reserved slot; the limiter's 1.05 s window
+# keeps the rest of the 50 ms slack for the network.
+LATE_SEND = 0.025
+# A fresh slot after a slow claim may be waited for with rows `sending` only this long;
+# a longer wait (the platform asked us to pause) puts the rows back in line first.
+SHORT_WAIT = 1.0
+
 
 def chunk_size(rate: float | None) -> int:
     """Messages in flight at once: a fifth of a second's worth at the ceiling."""
@@ -43,51 +70,54 @@ def list_send(*, list_id: int) -> dict[str, int]:
     if send_list.state == SendList.State.DONE:
         return counts
     campaign = send_list.campaign
-    channel = channel_for(send_list.platform, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
-    rate = None if channel.sandbox else settings.TACT_RATE.get(send_list.platform)
+    platform = send_list.platform
+    channel = channel_for(platform, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
+    rate = None if channel.sandbox else settings.TACT_RATE.get(platform)
     # The ceiling counts requests; one request carries `per_request` messages (Viber: 300).
     size = min(chunk_size(rate) * channel.per_request, send_list.size)
     units = math.ceil(size / channel.per_request)
     limiter = limiter_from_settings() if rate else None
-    limiter_key = f"tact:rate:{send_list.platform}"
+    limiter_key = f"tact:rate:{platform}"
     policy, quiet = current_policy()
     session = None
     try:
         while Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).exists():
             SendList.objects.filter(pk=list_id).update(heartbeat_at=timezone.now())
-            if not Delivery.objects.filter(send_list_id=list_id, status__in=PENDING,
-                                           send_after__lte=timezone.now()).exists():
+            if not Delivery.objects.filter(send_list_id=list_id, status__in=PENDING, send_after__lte=db_now()).exists():
                 break
             if session is None:
                 try:
                     session = channel.open()
                 except Exception as exc:  # the platform is down or refuses our credentials
-                    _platform_unavailable(list_id, f"cannot connect to {send_list.platform}: {exc!r}")
+                    _wait_for_platform(list_id, campaign.pk, f"cannot connect to {platform}: {exc!r}",
+                                       settings.TACT_PLATFORM_RETRY_SECONDS)
                     return counts
             slot = _reserve(limiter, limiter_key, units, rate)
             claimed, batch = _claim(send_list, campaign, size, policy, quiet, counts)
             if not claimed:
-                break  # what is due is being handled by another task
+                break  # paused, cancelled, or what is due is being handled by another task
             if not batch:
                 continue
             if limiter is not None and systime.monotonic() - slot > LATE_SEND:
-                # The claim took long: sending now could bunch with the next slot's
-                # burst; take a fresh slot (the old one is simply left unused).
-                _reserve(limiter, limiter_key, math.ceil(len(batch) / channel.per_request), rate)
-            outcomes = _send_locked(session, batch, counts)
-            retry_after = _record(outcomes, send_list.platform, counts)
+                # The claim took long: sending now could bunch with the next slot's burst.
+                wait = limiter.reserve(limiter_key, math.ceil(len(batch) / channel.per_request), rate)
+                if wait > SHORT_WAIT:
+                    _unclaim(batch)
+                    continue
+                systime.sleep(max(0.0, wait))
+            outcomes = _send_locked(session, campaign.pk, batch, counts)
+            retry_after, refused = _record(outcomes, campaign.pk, platform, counts)
             if retry_after and limiter is not None:
                 limiter.block(limiter_key, retry_after)
+            if refused is not None:
+                _wait_for_platform(list_id, campaign.pk, refused.reason,
+                                   refused.retry_after or settings.TACT_PLATFORM_RETRY_SECONDS)
+                break
     finally:
         if session is not None:
             session.close()
         list_settle(list_id=list_id)
     return counts
-
-
-# A burst leaves at most this long after its reserved slot; the limiter's 1.05 s window
-# keeps the rest of the 50 ms slack for the network.
-LATE_SEND = 0.025
 
 
 def _reserve(limiter, key: str, n: int, rate: float | None) -> float:
@@ -100,24 +130,38 @@ def _reserve(limiter, key: str, n: int, rate: float | None) -> float:
     return systime.monotonic()
 
 
+def _campaign_state(campaign_id: int) -> tuple[str, datetime | None]:
+    """The campaign's status and deadline, share-locked until the transaction ends (on
+    PostgreSQL): a pause or cancel waits for it, and we see any that committed before."""
+    if connection.vendor != "postgresql":
+        return Campaign.objects.values_list("status", "expires_at").get(pk=campaign_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, expires_at FROM campaigns_campaign WHERE id = %s FOR SHARE", [campaign_id])
+        return cursor.fetchone()
+
+
 def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.FrequencyPolicy,
            quiet: rules.QuietHours | None, counts: dict[str, int]) -> tuple[int, list[OutboundMessage]]:
     """Take up to `size` due rows, apply consent, expiry, quiet hours and the caps, and
     commit the sendable ones as `sending` (the platform call comes after this commit)."""
-    now = timezone.now()
     with transaction.atomic():
+        status, expires_at = _campaign_state(campaign.pk)
+        if status != Campaign.Status.RUNNING:
+            return 0, []
+        now = db_now()
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(send_list_id=send_list.pk, status__in=PENDING, send_after__lte=now)
             .select_related("subscription", "subscriber")
-            .order_by("pk")[:size]
+            .order_by("send_after", "pk")[:size]
         )
         if not rows:
             return 0, []
         # The cap holds across campaigns and workers: whoever checks a person's cap
-        # holds that person's row lock until its `sending` rows are committed.
+        # holds that person's row lock until its `sending` rows are committed. NO KEY:
+        # a big plan inserting rows that reference these people is not blocked by it.
         people = sorted({r.subscriber_id for r in rows})
-        list(Subscriber.objects.select_for_update().filter(pk__in=people).order_by("pk").values_list("pk"))
+        list(Subscriber.objects.select_for_update(no_key=True).filter(pk__in=people).order_by("pk").values_list("pk"))
         past: dict[int, list[datetime]] = defaultdict(list)
         for subscriber_id, sent_at in Delivery.objects.filter(
             subscriber_id__in=people, status__in=COUNTED, sent_at__gte=now - rules.WEEK - timedelta(days=1)
@@ -130,7 +174,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
             tz = zone(row.subscriber.timezone)
             if row.subscription.status != Subscription.Status.OPTED_IN:
                 row.status, row.reason = S.SKIPPED, f"subscription {row.subscription.status}"
-            elif campaign.expires_at is not None and now >= campaign.expires_at:
+            elif expires_at is not None and now >= expires_at:
                 row.status, row.reason = S.SKIPPED, "expired before it could be sent"
             else:
                 decision = rules.frequency_check(past[row.subscriber_id], policy, now, tz)
@@ -141,7 +185,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
                     past[row.subscriber_id].append(now)
                     continue
                 reason = decision.reason or rules.QUIET_HOURS
-                if campaign.expires_at is not None and earliest >= campaign.expires_at:
+                if expires_at is not None and earliest >= expires_at:
                     row.status, row.reason = S.SKIPPED, f"{reason} until {earliest:%Y-%m-%d %H:%M} UTC, after expiry"
                 else:
                     row.status, row.send_after = S.HELD, earliest
@@ -160,14 +204,30 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
     ]
 
 
-def _send_locked(session, batch: list[OutboundMessage], counts: dict[str, int]) -> list[Outcome]:
-    """Call the platform while holding the people's subscriptions share-locked: an opt-out
-    (which takes that row FOR UPDATE) commits either before we look, and the message is
-    skipped, or after the call returned."""
+def _unclaim(batch: list[OutboundMessage], reason: str = "") -> int:
+    """Claimed rows that were not sent go back in line (not an attempt)."""
+    return Delivery.objects.filter(pk__in=[m.delivery_id for m in batch], status=S.SENDING).update(
+        status=S.PLANNED, sent_at=None, reason=reason, updated_at=timezone.now())
+
+
+def _send_locked(session, campaign_id: int, batch: list[OutboundMessage], counts: dict[str, int]) -> list[Outcome]:
+    """Call the platform while holding the campaign and the people's subscriptions
+    share-locked: a pause, cancel or opt-out (which take those rows FOR UPDATE) commits
+    either before we look, and nothing is sent, or after the call returned."""
     # On SQLite (the demo) a transaction is the database's only write lock: holding it
     # through the platform call would stall every other writer, so we only look.
     locking = connection.vendor == "postgresql"
     with transaction.atomic() if locking else nullcontext():
+        status, expires_at = _campaign_state(campaign_id)
+        if status == Campaign.Status.PAUSED:
+            _unclaim(batch, "paused before sending")
+            return []
+        if status != Campaign.Status.RUNNING or (expires_at is not None and db_now() >= expires_at):
+            why = "campaign cancelled" if status == Campaign.Status.CANCELLED else "expired before it could be sent"
+            counts[S.SKIPPED] += Delivery.objects.filter(
+                pk__in=[m.delivery_id for m in batch], status=S.SENDING
+            ).update(status=S.SKIPPED, sent_at=None, reason=why, updated_at=timezone.now())
+            return []
         ids = [m.delivery_id for m in batch]
         if locking:
             still_in = _share_locked_opted_in(ids)
@@ -183,7 +243,14 @@ def _send_locked(session, batch: list[OutboundMessage], counts: dict[str, int]) 
             )
             counts[S.SKIPPED] += len(gone)
         to_send = [m for m in batch if m.delivery_id in still_in]
-        return session.send(to_send) if to_send else []
+        if not to_send:
+            return []
+        try:
+            return session.send(to_send)
+        except Exception as exc:  # noqa: BLE001  we cannot know what the platform took
+            log.exception("sending %s messages failed without outcomes", len(to_send))
+            return [Outcome(m.delivery_id, error=Uncertain(f"the send failed without an answer: {exc!r}"))
+                    for m in to_send]
 
 
 def _share_locked_opted_in(delivery_ids: list[int]) -> set[int]:
@@ -196,75 +263,117 @@ def _share_locked_opted_in(delivery_ids: list[int]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _record(outcomes: list[Outcome], platform: str, counts: dict[str, int]) -> float:
-    """Commit each outcome; returns the longest retry_after the platform asked for."""
+def _judge(row: Delivery, outcome: Outcome, now: datetime) -> None:
+    """Set the row's new state from the platform's outcome (not yet saved)."""
+    row.updated_at = now
+    error = outcome.error
+    if error is None:
+        row.status, row.reason, row.platform_message_id = S.SENT, "", outcome.platform_message_id
+        return
+    row.sent_at = None  # not sent: it does not count against the person's cap
+    if isinstance(error, RateLimited):
+        row.status, row.send_after = S.PLANNED, now + timedelta(seconds=error.retry_after)
+        row.reason = f"rate limited: {error.reason}"
+    elif isinstance(error, AccountRefused):
+        retry = error.retry_after or settings.TACT_PLATFORM_RETRY_SECONDS
+        row.status, row.send_after = S.PLANNED, now + timedelta(seconds=retry)
+        row.reason = f"waiting for the platform: {error.reason}"
+    elif isinstance(error, RecipientLimited):
+        retry = error.retry_after or settings.TACT_RECIPIENT_LIMIT_RETRY_HOURS * 3600
+        row.status, row.send_after = S.HELD, now + timedelta(seconds=retry)
+        row.reason = f"{error.reason}; sent again after {row.send_after:%Y-%m-%d %H:%M} UTC"
+    elif isinstance(error, WindowClosed):
+        row.status, row.send_after = S.PLANNED, now
+        row.reason = f"{error.reason}; the approved template follows"
+    elif isinstance(error, TemporaryFailure):
+        row.attempts += 1
+        if row.attempts >= settings.TACT_MAX_ATTEMPTS:
+            row.status, row.reason = S.FAILED, f"gave up after {row.attempts} attempts: {error.reason}"
+        else:
+            row.status, row.reason = S.PLANNED, f"retrying ({row.attempts}): {error.reason}"
+            row.send_after = now + timedelta(seconds=settings.TACT_RETRY_BACKOFF_SECONDS * 2 ** (row.attempts - 1))
+    elif isinstance(error, Uncertain):
+        row.status, row.reason, row.sent_at = S.UNCERTAIN, error.reason, now  # it may have been sent: it counts
+    else:  # RecipientGone, PermanentFailure and anything else of ours
+        row.status, row.reason = S.FAILED, error.reason
+
+
+def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
+            counts: dict[str, int]) -> tuple[float, AccountRefused | None]:
+    """Commit each outcome; returns the longest retry_after the platform asked of the
+    whole account, and the refusal of our account if there was one."""
     now = timezone.now()
     retry_after = 0.0
-    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=[o.delivery_id for o in outcomes]).select_related("subscription")}
-    changed: list[Delivery] = []
-    gone: list[tuple[Subscription, RecipientGone]] = []
+    refused: AccountRefused | None = None
+    window_closed: set[int] = set()
+    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=[o.delivery_id for o in outcomes])
+            .select_related("subscription")}
     for outcome in outcomes:
-        row = rows[outcome.delivery_id]
-        row.updated_at = now
-        error = outcome.error
-        if error is None:
-            row.status, row.reason, row.platform_message_id = S.SENT, "", outcome.platform_message_id
-        elif isinstance(error, RateLimited):
-            # Not sent: back in line, after the platform's pause. Not an attempt.
-            if not error.per_recipient:
-                retry_after = max(retry_after, error.retry_after)
-            row.status, row.sent_at = S.PLANNED, None
-            row.send_after = now + timedelta(seconds=error.retry_after)
-            row.reason = f"rate limited: {error.reason}"
-        elif isinstance(error, TemporaryFailure):
-            row.attempts += 1
-            row.sent_at = None
-            if row.attempts >= settings.TACT_MAX_ATTEMPTS:
-                row.status, row.reason = S.FAILED, f"gave up after {row.attempts} attempts: {error.reason}"
-            else:
-                row.status, row.reason = S.PLANNED, f"retrying ({row.attempts}): {error.reason}"
-                row.send_after = now + timedelta(seconds=settings.TACT_RETRY_BACKOFF_SECONDS * 2 ** (row.attempts - 1))
-        elif isinstance(error, RecipientGone):
-            row.status, row.reason = S.FAILED, error.reason
-            gone.append((row.subscription, error))
-        elif isinstance(error, Uncertain):
-            row.status, row.reason = S.UNCERTAIN, error.reason
-        else:  # PermanentFailure and anything else of ours
-            row.status, row.reason = S.FAILED, error.reason
-        counts[row.status] += 1
-        changed.append(row)
+        _judge(rows[outcome.delivery_id], outcome, now)
+        if isinstance(outcome.error, RateLimited) and not outcome.error.per_recipient:
+            retry_after = max(retry_after, outcome.error.retry_after)
+        if isinstance(outcome.error, AccountRefused):
+            refused = outcome.error
+        if isinstance(outcome.error, WindowClosed):
+            window_closed.add(outcome.delivery_id)
+    changed = list(rows.values())
+    sent_ids = sorted({r.platform_message_id for r in changed if r.status == S.SENT})
     with transaction.atomic():
+        status, _ = _campaign_state(campaign_id)
+        if status == Campaign.Status.CANCELLED:
+            for row in changed:  # nothing of a cancelled campaign goes back in line
+                if row.status in (S.PLANNED, S.HELD):
+                    row.status, row.reason = S.SKIPPED, "campaign cancelled"
+        lock_message_ids(platform, sent_ids)
         # Only rows still `sending` (or already judged `uncertain` by a hasty sweeper) are
-        # ours to settle.
-        mine = set(
-            Delivery.objects.filter(pk__in=[r.pk for r in changed], status__in=[S.SENDING, S.UNCERTAIN])
-            .select_for_update().values_list("pk", flat=True)
+        # ours to settle, and only as the transition table allows.
+        current = dict(
+            Delivery.objects.filter(pk__in=list(rows)).select_for_update().values_list("pk", "status")
         )
+        mine = [r for r in changed if current.get(r.pk) in (S.SENDING, S.UNCERTAIN) and allowed(current[r.pk], r.status)]
         Delivery.objects.bulk_update(
-            [r for r in changed if r.pk in mine],
-            ["status", "reason", "platform_message_id", "sent_at", "send_after", "attempts", "updated_at"],
+            mine, ["status", "reason", "platform_message_id", "sent_at", "send_after", "attempts", "updated_at"],
         )
-    sent_ids = sorted({r.platform_message_id for r in changed if r.status == S.SENT and r.pk in mine})
-    if sent_ids:
-        apply_early_receipts(platform, sent_ids)
-    for subscription, error in gone:
-        services.subscription_opt_out(
-            subscription=subscription,
-            status=error.status,
-            consent=services.Consent(source=f"{platform}:delivery", text=error.reason, evidence={"error": error.reason}),
-        )
-    return retry_after
+        for row in mine:
+            counts[row.status] += 1
+        closed = [r.subscription_id for r in mine if r.pk in window_closed]
+        if closed:  # WhatsApp's word wins over our record of the window
+            Subscription.objects.filter(pk__in=closed).update(last_inbound_at=now - WHATSAPP_WINDOW)
+        if sent_ids:
+            apply_early_receipts(platform, sent_ids)
+        if refused is not None:
+            Campaign.objects.filter(pk=campaign_id, problem="").update(
+                problem=f"{platform.capitalize()} refuses our account since {now:%Y-%m-%d %H:%M} UTC: "
+                        f"{refused.reason}; rows wait and are sent once it is fixed"[:2000],
+                problem_since=now)
+        elif sent_ids:
+            Campaign.objects.filter(pk=campaign_id, problem_since__isnull=False, status=Campaign.Status.RUNNING).update(
+                problem="", problem_since=None)
+    mine_ids = {r.pk for r in mine}
+    for outcome in outcomes:
+        error = outcome.error
+        if isinstance(error, RecipientGone) and outcome.delivery_id in mine_ids:
+            row = rows[outcome.delivery_id]
+            services.subscription_opt_out(
+                subscription=row.subscription,
+                status=error.status,
+                consent=services.Consent(source=f"{platform}:delivery", text=error.reason,
+                                         evidence={"error": error.reason},
+                                         by_person=error.status in services.WITHDRAWN),
+            )
+    return retry_after, refused
 
 
-PLATFORM_RETRY = timedelta(seconds=30)
-
-
-def _platform_unavailable(list_id: int, reason: str) -> None:
-    """Say in the ledger why nothing moves, and try the list again in a while."""
+def _wait_for_platform(list_id: int, campaign_id: int, reason: str, retry_seconds: float) -> None:
+    """The platform cannot be reached or refuses our account: every waiting row of the
+    list waits a while longer (nobody fails), and the campaign says why."""
     log.error("list %s: %s", list_id, reason)
+    now = timezone.now()
     Delivery.objects.filter(send_list_id=list_id, status__in=PENDING).update(
-        reason=reason[:500], send_after=timezone.now() + PLATFORM_RETRY, updated_at=timezone.now()
+        reason=f"waiting for the platform: {reason}"[:500], send_after=now + timedelta(seconds=retry_seconds),
+        updated_at=now,
     )
+    Campaign.objects.filter(pk=campaign_id, problem="").update(problem=reason[:2000], problem_since=now)
 
 
 def list_settle(*, list_id: int) -> None:
@@ -290,4 +399,3 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
         .exclude(Exists(unfinished))
         .update(status=Campaign.Status.COMPLETED, finished_at=timezone.now())
     )
-

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from ..models import Campaign, Delivery, SendList
 from .common import PENDING, S
+from .planning import PLAN_LOCK
 from .sending import campaign_complete_if_done
 
 def sweep(*, now: datetime, enqueue_send: Callable[[int, str], None], enqueue_plan: Callable[[int], None]) -> dict[str, int]:
@@ -31,11 +32,13 @@ def sweep(*, now: datetime, enqueue_send: Callable[[int, str], None], enqueue_pl
         for send_list in silent:
             transaction.on_commit(lambda pk=send_list.pk, p=send_list.platform: enqueue_send(pk, p))
     report["requeued_lists"] = len(silent)
-    # Running campaigns whose plan task was lost.
-    lost_plans = list(
-        Campaign.objects.filter(status=Campaign.Status.RUNNING, planned_at__isnull=True, started_at__lt=list_cutoff)
-        .values_list("pk", flat=True)
-    )
+    # Running campaigns whose plan task was lost: not waiting for a later zone, quiet for
+    # a lease, and no plan pass running now (a long plan holds the advisory lock).
+    candidates = Campaign.objects.filter(
+        status=Campaign.Status.RUNNING, planned_at__isnull=True, next_plan_at__isnull=True,
+        started_at__lt=list_cutoff, updated_at__lt=list_cutoff,
+    ).values_list("pk", flat=True)
+    lost_plans = [pk for pk in candidates if not _plan_running(pk)]
     for pk in lost_plans:
         enqueue_plan(pk)
     report["replanned"] = len(lost_plans)
@@ -51,3 +54,12 @@ def sweep(*, now: datetime, enqueue_send: Callable[[int, str], None], enqueue_pl
     report["completed"] = completed
     return report
 
+
+
+def _plan_running(campaign_id: int) -> bool:
+    """Whether a plan pass holds the campaign's advisory lock right now."""
+    if connection.vendor != "postgresql":
+        return False
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [PLAN_LOCK, campaign_id])
+        return not cursor.fetchone()[0]

@@ -1,16 +1,22 @@
-"""The audience: subscribers, their tags and subscriptions."""
+"""The audience: subscribers, their tags and subscriptions, and VIP groups of a segment."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
 
-from .. import rules
-from ..models import ConsentEvent, Subscriber, Subscription, Tag
+from .. import rules, selectors
+from ..models import Campaign, ConsentEvent, Segment, Subscriber, Subscription, Tag
+from ..rules import PackingError
 from .consent import Consent, _record
 from .errors import ServiceError
+
+T = TypeVar("T")
 
 
 def tags_set(*, subscriber: Subscriber, names: Iterable[str]) -> None:
@@ -49,3 +55,174 @@ def subscription_add(
     _record(subscription, ConsentEvent.Kind.OPT_IN, subscription.status, consent)
     return subscription
 
+
+
+# --- VIP groups ----------------------------------------------------------------------
+
+# Campaigns in these states will still send to their segment: its members must not change.
+SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+_NAME_MAX = Segment._meta.get_field("name").max_length
+_VIP_SUFFIX = re.compile(r" — VIP (\d+)(?:/\d+)?")  # "/m" in names made before groups kept their number
+
+
+@dataclass(frozen=True)
+class VipSplit:
+    """The VIP groups of a segment after a split, and what the split changed."""
+
+    people: int
+    groups: list[Segment]
+    sizes: list[int]
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    emptied: list[str] = field(default_factory=list)  # no longer needed, kept empty: a campaign uses them
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.removed or self.emptied)
+
+
+def _vip_base(segment: Segment) -> str:
+    return segment.name[: _NAME_MAX - 16]  # room for " — VIP 9999"
+
+
+def vip_groups(segment: Segment) -> list[tuple[int, Segment]]:
+    """The VIP groups split from `segment` (static segments named "<segment> — VIP <n>"),
+    with their numbers, in number order."""
+    base = _vip_base(segment)
+    found = []
+    for group in Segment.objects.filter(kind=Segment.Kind.STATIC, name__startswith=f"{base} — VIP ").exclude(
+        pk=segment.pk
+    ):
+        if match := _VIP_SUFFIX.fullmatch(group.name[len(base):]):
+            found.append((int(match.group(1)), group))
+    return sorted(found, key=lambda numbered: (numbered[0], numbered[1].pk))
+
+
+def _regroup(
+    people: list[T], current: list[list[T]], frozen: set[int], min_size: int, max_size: int, names: list[str]
+) -> list[list[T]]:
+    """Members of each group after a re-split: one list per group of `current`, same order
+    (empty: the group is no longer needed), then one per new group.
+
+    Nobody moves who need not: people who left the segment are removed, newcomers fill the
+    groups with room or make groups of their own, and only when the groups cannot stay
+    within min_size..max_size are the unfrozen groups packed anew, in their present order,
+    so that most people stay together. Frozen groups keep their members exactly; raises
+    PackingError when that cannot be (`names` name the groups in its message).
+    """
+    present = set(people)
+    placed: set[T] = set()
+    kept: list[list[T]] = []
+    for i, members in enumerate(current):
+        if i in frozen:
+            if gone := [p for p in members if p not in present]:
+                raise PackingError(f"“{names[i]}” would lose {_people(len(gone))} who left the segment")
+            if twice := [p for p in members if p in placed]:
+                raise PackingError(f"“{names[i]}” shares {_people(len(twice))} with another group that cannot change")
+            kept.append(list(members))
+        else:
+            kept.append([])
+        placed.update(kept[i])
+    for i, members in enumerate(current):
+        if i not in frozen:
+            kept[i] = [p for p in dict.fromkeys(members) if p in present and p not in placed]
+            placed.update(kept[i])
+    newcomers = [p for p in people if p not in placed]
+    active = [i for i in range(len(current)) if i not in frozen and kept[i]]
+    spare = [i for i in range(len(current)) if i not in frozen and not kept[i]]
+
+    if all(min_size <= len(kept[i]) <= max_size for i in active):
+        if len(newcomers) <= sum(max_size - len(kept[i]) for i in active):
+            for person in newcomers:
+                smallest = min((i for i in active if len(kept[i]) < max_size), key=lambda i: (len(kept[i]), i))
+                kept[smallest].append(person)
+            return kept
+        try:
+            return _assign(kept, spare, rules.pack_vip_groups(newcomers, min_size, max_size))
+        except PackingError:
+            pass  # the newcomers alone cannot make groups: pack everyone unfrozen anew
+    pool = [p for i in active for p in kept[i]] + newcomers
+    for i in active:
+        kept[i] = []
+    return _assign(kept, active + spare, rules.pack_vip_groups(pool, min_size, max_size))
+
+
+def _assign(kept: list[list[T]], targets: list[int], chunks: list[list[T]]) -> list[list[T]]:
+    """Put `chunks` into the groups `targets` (in order), then into new groups."""
+    result = list(kept)
+    for target, chunk in zip(targets, chunks):
+        result[target] = chunk
+    return result + chunks[len(targets):]
+
+
+@transaction.atomic
+def segment_split_vip(*, segment: Segment, min_size: int, max_size: int) -> VipSplit:
+    """Split the segment's people into static VIP groups of min_size..max_size, nobody in two.
+
+    Idempotent: run again on the same people, it changes nothing. When the people changed,
+    the existing groups are updated in place (moving as few people as possible); a group
+    used by a scheduled, running or paused campaign is never changed: ServiceError instead.
+    """
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)  # one split of it at a time
+    people = list(selectors.segment_subscribers(segment).order_by("pk").values_list("pk", flat=True))
+    numbered = vip_groups(segment)
+    groups = [group for _, group in numbered]
+    users: dict[int, list[Campaign]] = {}
+    for campaign in Campaign.objects.select_for_update().filter(segment__in=groups).order_by("pk"):
+        users.setdefault(campaign.segment_id, []).append(campaign)
+    frozen = {i for i, g in enumerate(groups) if any(c.status in SENDING for c in users.get(g.pk, []))}
+    current = [list(g.members.order_by("pk").values_list("pk", flat=True)) for g in groups]
+    try:
+        wanted = _regroup(people, current, frozen, min_size, max_size, [str(g) for g in groups])
+    except PackingError as exc:
+        raise ServiceError(_split_refusal(segment, groups, frozen, users, exc)) from exc
+
+    result: list[tuple[Segment, int]] = []
+    created = updated = removed = 0
+    emptied: list[str] = []
+    number = max((n for n, _ in numbered), default=0)
+    for i, members in enumerate(wanted):
+        if i >= len(groups):
+            number += 1
+            group = Segment.objects.create(
+                name=f"{_vip_base(segment)} — VIP {number}", kind=Segment.Kind.STATIC, max_size=max_size
+            )
+            group.members.set(members)
+            created += 1
+        elif not members and groups[i].pk not in users:
+            groups[i].delete()  # no longer needed, and no campaign refers to it
+            removed += 1
+            continue
+        else:
+            group = groups[i]
+            if set(members) != set(current[i]):
+                group.members.set(members)
+                if members:
+                    updated += 1
+                else:
+                    emptied.append(str(group))  # kept: a campaign refers to it
+        if members:
+            result.append((group, len(members)))
+    return VipSplit(
+        people=len(people), groups=[g for g, _ in result], sizes=[n for _, n in result],
+        created=created, updated=updated, removed=removed, emptied=emptied,
+    )
+
+
+def _people(n: int) -> str:
+    return f"{n} person" if n == 1 else f"{n} people"
+
+
+def _split_refusal(segment: Segment, groups: list[Segment], frozen: set[int], users: dict[int, list[Campaign]],
+                   exc: PackingError) -> str:
+    if not frozen:
+        return f"{segment}: {exc}"
+    locked = "; ".join(
+        f"“{groups[i]}” by " + ", ".join(f"“{c}” ({c.status})" for c in users[groups[i].pk] if c.status in SENDING)
+        for i in sorted(frozen)
+    )
+    return (
+        f"{segment}: not re-split, nothing changed: {exc}. Groups used by campaigns that will still send keep "
+        f"their people ({locked}); split again when those campaigns have finished or are cancelled."
+    )

@@ -27,7 +27,8 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
         )
     if campaign.expires_at is not None and campaign.expires_at <= campaign.send_at:
         problems.setdefault("expires_at", []).append("expires_at must be after send_at")
-    content = content_problems(campaign.draft.body, [p for p in campaign.platforms if p in PLATFORMS])
+    content = content_problems(campaign.draft.body, [p for p in campaign.platforms if p in PLATFORMS],
+                               buttons=campaign.draft.buttons)
     if content:
         problems["draft"] = content
     segment: Segment = campaign.segment
@@ -101,5 +102,7 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
         raise ServiceError(f"only a paused campaign can be resumed; this one is {campaign.status}")
     campaign.status = Campaign.Status.RUNNING if campaign.started_at else Campaign.Status.SCHEDULED
     campaign.paused_at = None
-    campaign.save(update_fields=["status", "paused_at", "updated_at"])
+    # The marketer says it is fixed; the engine says so again if it is not.
+    campaign.problem, campaign.problem_since = "", None
+    campaign.save(update_fields=["status", "paused_at", "problem", "problem_since", "updated_at"])
     return campaign

@@ -71,7 +71,10 @@ def subscription_opt_in(*, subscription: Subscription, consent: Consent) -> Cons
         return None
     last = last_consent_event(subscription)
     if last is not None and subscription.status in WITHDRAWN and not consent.by_person:
-        who = "opted out themselves" if last.by_person else f"was {last.get_status_display()}"
+        if last.by_person:
+            who = "blocked us" if last.status == Subscription.Status.BLOCKED else "opted out themselves"
+        else:
+            who = f"was {last.get_status_display()}"
         raise ServiceError(
             f"{subscription} {who} on {last.at:%Y-%m-%d %H:%M} UTC (via {last.source}); "
             f"only their own opt-in (/start, START, Viber subscribe) brings them back"

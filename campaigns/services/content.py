@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from channels.limits import PLATFORMS, platform_limits
+from channels.limits import PLATFORMS, platform_limits, text_as_sent
 
 from .. import rules
 
 
-def content_checks(body: str, platforms: Iterable[str] = PLATFORMS) -> dict[str, dict]:
-    """Per platform: what the push notification shows and whether preview and body fit."""
+def content_checks(body: str, platforms: Iterable[str] = PLATFORMS, *, buttons: list[dict] | None = None) -> dict[str, dict]:
+    """Per platform: what the push notification shows and whether preview and body fit,
+    the body measured as the platform receives it (WhatsApp: with the buttons appended)."""
     out: dict[str, dict] = {}
     for platform in platforms:
         limits = platform_limits(platform)
         preview = rules.push_preview(body, limits.preview_length)
-        body_check = rules.check_body(body, limits)
+        body_check = rules.check_body(text_as_sent(platform, body, buttons or []), limits)
         out[platform] = {
             "push": preview.push,
             "shown": preview.shown,
@@ -29,13 +30,13 @@ def content_checks(body: str, platforms: Iterable[str] = PLATFORMS) -> dict[str,
     return out
 
 
-def content_problems(body: str, platforms: Iterable[str]) -> list[str]:
+def content_problems(body: str, platforms: Iterable[str], *, buttons: list[dict] | None = None) -> list[str]:
     """Why this body cannot go out on these platforms, one message per problem."""
     problems = []
     if not body.strip():
         problems.append("the message body is empty")
         return problems
-    for platform, check in content_checks(body, platforms).items():
+    for platform, check in content_checks(body, platforms, buttons=buttons).items():
         if not check["fits"]:
             problems.append(
                 f"{platform}: the push preview (first line) is {check['length']} characters, "

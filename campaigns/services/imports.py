@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -70,15 +70,27 @@ def _undecodable(value: str) -> str | None:
 
 def _parse_moment(raw: str) -> datetime:
     value = raw.strip()
-    moment = parse_datetime(value)
+    try:
+        moment = parse_datetime(value)
+        day = parse_date(value) if moment is None else None
+    except ValueError as exc:  # well-formed but impossible: 2026-02-30, 25:00, +25:00, year 0
+        raise RowError(f"consent_at {raw!r} is not a real date or time ({exc})") from exc
     if moment is None:
-        day = parse_date(value)
         if day is None:
             raise RowError(f"consent_at {raw!r} is not a date or time (use ISO 8601, e.g. 2026-11-01T10:00:00Z)")
         moment = datetime(day.year, day.month, day.day)
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
     return moment
+
+
+def _check_moment(raw: str, moment: datetime, now: datetime) -> None:
+    """RowError unless the consent date can be true (rules.consent_time_problem)."""
+    if rules.consent_time_problem(moment, now) is None:
+        return
+    if moment > now:
+        raise RowError(f"consent_at {raw!r} is in the future")
+    raise RowError(f"consent_at {raw!r} is before {rules.EARLIEST_CONSENT:%Y-%m-%d}; no consent can be that old")
 
 
 # What the database holds per column (longer values are refused, never cut).
@@ -105,8 +117,7 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
     if missing:
         raise RowError(f"missing consent: {', '.join(missing)} empty; no subscription without consent")
     consent_at = _parse_moment(values["consent_at"])
-    if consent_at > now + timedelta(minutes=5):
-        raise RowError(f"consent_at {values['consent_at']!r} is in the future")
+    _check_moment(values["consent_at"], consent_at, now)
     tz = values.get("timezone", "").strip() or None
     if tz is not None:
         try:

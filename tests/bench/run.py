@@ -151,7 +151,7 @@ class Workers:
             log = ROOT / "var" / f"bench-worker{i}.log"
             self.logs.append(log)
             args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING", "--pool",
-                    "threads", "--concurrency", str(THREADS), "--queues", "celery,telegram,whatsapp,viber",
+                    "threads", "--concurrency", str(THREADS),
                     "--hostname", f"bench{i}-{os.getpid()}@%h", "--without-mingle", "--without-gossip"]
             if include:
                 args += ["--include", include]

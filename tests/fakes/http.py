@@ -15,6 +15,23 @@ Control endpoints, served by every fake:
     POST /_fake/config    partial update, JSON; {"replace": true, ...} starts from the defaults
     POST /_fake/reset     forget the recorded calls and webhooks, keep the config
     GET  /_fake/health    {"ok": true}
+
+Failures every fake shares, set like any other config field (``configure(...)`` or POST
+/_fake/config):
+
+    lose_next=N, lose_every=N   the next N messages the fake takes, or every N-th one it
+                                takes (counted from reset() or from setting lose_every), are
+                                recorded as delivered (and their webhooks posted) but the
+                                client gets ``lost_answer`` instead of the answer: "502" (an
+                                HTML 502 from a proxy), "reset" (TCP RST) or "close" (the
+                                connection closed without an answer). Refused messages are
+                                not taken and do not count.
+    token_revoked=True          every API request is refused as with a revoked token, until
+                                ``configure(token_revoked=False)``
+
+Unreachable, then reachable: ``FakeX(port=free_port())`` has its ``url`` before ``start()``
+and nothing listens there until then; ``stop()`` then ``start()`` serves the same port
+again with the same config and recordings.
 """
 
 from __future__ import annotations
@@ -27,6 +44,8 @@ import hashlib
 import hmac
 import json
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -47,6 +66,33 @@ JSONDict = dict[str, Any]
 
 
 # ---- values -------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now: give it to a fake to know its URL before start()."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+LOST_ANSWERS = ("502", "reset", "close")
+# What a proxy in front of the platform answers when the platform took the request but its
+# answer was lost.
+PROXY_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def check_losses(lose_every: int | None, lose_next: int, lost_answer: str) -> None:
+    """ValueError unless the lost-answer fields of a config make sense."""
+    if lose_every is not None and lose_every < 1:
+        raise ValueError("lose_every must be None or at least 1")
+    if lose_next < 0:
+        raise ValueError("lose_next must be at least 0")
+    if lost_answer not in LOST_ANSWERS:
+        raise ValueError(f"lost_answer: unknown {lost_answer!r}, expected one of {list(LOST_ANSWERS)}")
 
 
 def max_in_any_window(times: Iterable[float], seconds: float = 1.0) -> int:
@@ -147,9 +193,10 @@ class SlidingWindow:
 
 class Answer:
     """What the server writes back for one request. ``after`` runs in the server's loop once
-    the answer is written (or the connection dropped): a fake schedules its webhooks there."""
+    the answer is written (or the connection dropped): a fake schedules its webhooks there.
+    ``disconnect`` closes the connection without an answer; ``reset`` aborts it with a TCP RST."""
 
-    __slots__ = ("status", "body", "delay", "disconnect", "content_type", "after")
+    __slots__ = ("status", "body", "delay", "disconnect", "content_type", "after", "reset")
 
     def __init__(
         self,
@@ -159,6 +206,7 @@ class Answer:
         disconnect: bool = False,
         content_type: str = "application/json",
         after: Callable[[], None] | None = None,
+        reset: bool = False,
     ):
         self.status = status
         self.body = body
@@ -166,6 +214,20 @@ class Answer:
         self.disconnect = disconnect
         self.content_type = content_type
         self.after = after
+        self.reset = reset
+
+
+def lost(how: str, delay: float = 0.0, after: Callable[[], None] | None = None) -> Answer:
+    """The answer to a request the platform took, lost on its way back: ``how`` is one of
+    LOST_ANSWERS."""
+    if how == "502":
+        return Answer(502, PROXY_502, delay, content_type="text/html", after=after)
+    return Answer(0, b"", delay, disconnect=how == "close", after=after, reset=how == "reset")
+
+
+def lost_status(how: str) -> int:
+    """The HTTP status a client sees for a lost answer: 502, or 0 for none."""
+    return 502 if how == "502" else 0
 
 
 def json_answer(status: int, payload: object, delay: float = 0.0, **kwargs: Any) -> Answer:
@@ -263,6 +325,10 @@ class FakeServer(Generic[ConfigT, CallT]):
         # config.queued (chat or recipient -> outcomes), consumed one outcome at a time; keys
         # and outcomes are of the fake's own types.
         self._queued: dict[Any, deque[Any]] = {}
+        # Lost answers: how many of the next messages taken lose theirs (config.lose_next,
+        # counted down), and how many messages were taken (for config.lose_every).
+        self._lose_remaining = 0
+        self._taken = 0
         self._reload_queued()
         self._webhooks: list[WebhookPost] = []
         self._outbox: asyncio.Queue[OutgoingPost] | None = None
@@ -274,13 +340,15 @@ class FakeServer(Generic[ConfigT, CallT]):
 
     @property
     def url(self) -> str:
-        """http://127.0.0.1:<port>, the root of the API and of the control endpoints."""
+        """http://127.0.0.1:<port>, the root of the API and of the control endpoints; known
+        before start() when the fake was made with a port (``port=free_port()``)."""
         return f"http://{self.host}:{self.port}"
 
     # ---- lifecycle -------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Serve in a daemon thread; returns once the port is bound."""
+        """Serve in a daemon thread; returns once the port is bound. After stop(), serves the
+        same port again, with the config and recordings it had."""
         if self._thread is not None:
             raise RuntimeError("already started")
         ready = threading.Event()
@@ -365,14 +433,31 @@ class FakeServer(Generic[ConfigT, CallT]):
         with self._lock:
             new = (config if config is not None else self._config).updated(changes)
             self._config = new
-            if config is not None or "queued" in changes:
+            if config is not None or "queued" in changes or "lose_next" in changes:
                 self._reload_queued()
+            if config is not None or "lose_every" in changes:
+                self._taken = 0
             return new
 
     def _reload_queued(self) -> None:
-        """Start the config's ``queued`` outcomes (if it has them) over; with the lock held."""
+        """Start the config's ``queued`` outcomes and ``lose_next`` count (if it has them)
+        over; with the lock held."""
         queued: Mapping[Any, Iterable[Any]] = getattr(self._config, "queued", {})
         self._queued = {key: deque(outcomes) for key, outcomes in queued.items()}
+        self._lose_remaining = getattr(self._config, "lose_next", 0)
+
+    def _lose_answer(self) -> str | None:
+        """For a message the fake has just taken: how its answer is lost (a LOST_ANSWERS
+        value), or None to answer it; with the lock held, in arrival order."""
+        self._taken += 1
+        how: str = getattr(self._config, "lost_answer", "502")
+        if self._lose_remaining > 0:
+            self._lose_remaining -= 1
+            return how
+        every: int | None = getattr(self._config, "lose_every", None)
+        if every is not None and self._taken % every == 0:
+            return how
+        return None
 
     def _next_queued(self, key: object) -> Any:
         """The next queued outcome for ``key``, consumed; None when none is left."""
@@ -381,13 +466,14 @@ class FakeServer(Generic[ConfigT, CallT]):
 
     def reset(self) -> None:
         """Forget the recorded calls, posted webhooks and counters; start the queued outcomes
-        over; keep the config. Webhook posts already queued are still made."""
+        and lose_next over; keep the config. Webhook posts already queued are still made."""
         with self._lock:
             self._accepted = 0
             self._calls = []
             self._requests = Counter()
             self._webhooks = []
             self._reload_queued()
+            self._taken = 0
             self._forget()
 
     def _forget(self) -> None:
@@ -516,6 +602,13 @@ class FakeServer(Generic[ConfigT, CallT]):
                 try:
                     if answer.delay > 0:
                         await asyncio.sleep(answer.delay)
+                    if answer.reset:
+                        # SO_LINGER 0: closing sends a RST, not a FIN (the client reads ECONNRESET).
+                        sock = writer.get_extra_info("socket")
+                        if sock is not None:
+                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        writer.transport.abort()
+                        return
                     if answer.disconnect:
                         return
                     phrase = HTTPStatus(answer.status).phrase

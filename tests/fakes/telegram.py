@@ -27,7 +27,12 @@ endpoints (or ``RemoteFakeTelegram``) read and configure it:
 The HTTP server, the control endpoints and the command line are shared with the other fakes
 (tests/fakes/http.py).
 
-Only sendMessage is recorded, and only a 200 answer counts as delivered: see ``sent()``.
+Only sendMessage is recorded. A message counts as delivered when it was answered 200, or
+when the fake took it and lost the answer (``lose_next`` / ``lose_every``: the client saw a
+502 or a reset; ``Call.lost_answer`` says which): see ``sent()``. With ``token_revoked`` every
+Bot API request, getMe included, answers 401 Unauthorized (PTB: InvalidToken) and nothing is
+recorded. ``root_url`` is the server root (like https://api.telegram.org), ``base_url`` the
+same with ``/bot`` (what PTB's ``Bot(base_url=...)`` takes).
 ``Call.monotonic`` is ``time.monotonic()`` at arrival: on Linux that clock is system-wide, so
 it compares with the monotonic clock of other processes on the same machine.
 """
@@ -61,8 +66,11 @@ from tests.fakes.http import (
     as_mapping,
     as_strings,
     check_fields,
+    check_losses,
     config_to_json,
     draw,
+    lost,
+    lost_status,
     max_in_any_window,
     serve_in_foreground,
 )
@@ -117,8 +125,18 @@ class FaultConfig:
     # do not count; every other sendMessage does, whatever its answer.
     ceiling: int | None = None
     chat_ceiling: int | None = None
+    # Lost answers: the next `lose_next` messages the fake takes, or every `lose_every`-th,
+    # are delivered (recorded, counted in sent()) but answered `lost_answer` instead: "502"
+    # (an HTML 502 from a proxy; PTB: NetworkError), "reset" (TCP RST; PTB: NetworkError
+    # "httpx.ReadError") or "close" (closed without an answer; "httpx.RemoteProtocolError").
+    lose_every: int | None = None
+    lose_next: int = 0
+    lost_answer: str = "502"
+    # A revoked token: every Bot API request answers 401 Unauthorized until set back to False.
+    token_revoked: bool = False
 
     def __post_init__(self) -> None:
+        check_losses(self.lose_every, self.lose_next, self.lost_answer)
         for chat_id, rule in self.chat_rules.items():
             if rule not in CHAT_RULES:
                 raise ValueError(f"chat {chat_id}: unknown rule {rule!r}, expected one of {sorted(CHAT_RULES)}")
@@ -159,13 +177,15 @@ class Call:
     outcome: str  # "ok" or a key of ERRORS, or "disconnect"
     description: str | None
     retry_after: int | None
-    message_id: int | None  # set only on a 200 answer
+    message_id: int | None  # set when the message was delivered
     extra: dict[str, str] = field(default_factory=dict)  # other parameters: parse_mode, ...
+    # "502", "reset" or "close" when the message was delivered but its answer lost
+    lost_answer: str | None = None
 
     @property
     def delivered(self) -> bool:
-        """True when the fake answered 200: the only case that counts as sent."""
-        return self.status == 200
+        """True when the person got the message: answered 200, or taken and the answer lost."""
+        return self.status == 200 or self.lost_answer is not None
 
     def to_json(self) -> JSONDict:
         """The call as JSON-ready values."""
@@ -273,8 +293,13 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         self.webhook: dict[str, object] | None = None  # what setWebhook last registered
 
     @property
+    def root_url(self) -> str:
+        """The server root, like https://api.telegram.org: a TELEGRAM_API_URL in that form."""
+        return self.url
+
+    @property
     def base_url(self) -> str:
-        """What to pass as ``Bot(token, base_url=...)``."""
+        """The root with ``/bot``: what to pass as ``Bot(token, base_url=...)``."""
         return f"{self.url}/bot"
 
     def _forget(self) -> None:
@@ -286,9 +311,9 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
     # ---- recorded calls --------------------------------------------------------------
 
     def sent(self) -> list[Call]:
-        """The sendMessage calls answered 200: what Telegram would have delivered."""
+        """The sendMessage calls delivered (answered 200, or answer lost): what people got."""
         with self._lock:
-            return [c for c in self._calls if c.status == 200]
+            return [c for c in self._calls if c.delivered]
 
     def count_by_chat(self, *, delivered_only: bool = True) -> dict[int, int]:
         """Messages per chat_id: delivered ones, or every call with delivered_only=False."""
@@ -310,10 +335,11 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
     def stats(self) -> JSONDict:
         """Counts for the control endpoint and the dump file."""
         calls = self.calls()
-        sent = [c for c in calls if c.status == 200]
+        sent = [c for c in calls if c.delivered]
         return {
             "calls": len(calls),
             "sent": len(sent),
+            "lost_answers": dict(Counter(c.lost_answer for c in calls if c.lost_answer)),
             "outcomes": dict(Counter(c.outcome for c in calls)),
             "count_by_chat": {str(k): v for k, v in count_by_chat(sent).items()},
             "max_in_any_window": max_in_any_window(c.monotonic for c in calls),
@@ -335,7 +361,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         with self._lock:
             self._requests[api_method] += 1
             latency = self._config.latency
-        if self.token is not None and token != self.token:
+            revoked = self._config.token_revoked
+        if revoked or (self.token is not None and token != self.token):
             return Answer(401, _error(401, "Unauthorized"), latency)
         try:
             params = parse_params(parts.query, headers.get("content-type", ""), body)
@@ -394,8 +421,10 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             message_id: int | None = None
             retry_after: int | None = None
             description: str | None = None
+            lost_answer: str | None = None
             if outcome == "ok":
-                status = 200
+                lost_answer = self._lose_answer()
+                status = 200 if lost_answer is None else lost_status(lost_answer)
                 self._message_id += 1
                 message_id = self._message_id
             elif outcome == "disconnect":
@@ -419,11 +448,14 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
                     retry_after=retry_after,
                     message_id=message_id,
                     extra=extra,
+                    lost_answer=lost_answer,
                 )
             )
-            if status == 200:
+            if message_id is not None:
                 self._note_accepted()
 
+        if lost_answer is not None:
+            return lost(lost_answer, delay)
         if outcome == "disconnect":
             return Answer(0, b"", delay, disconnect=True)
         if status != 200:
@@ -502,13 +534,18 @@ class RemoteFakeTelegram(RemoteFake[Call]):
     call_class = Call
 
     @property
+    def root_url(self) -> str:
+        """The server root, like https://api.telegram.org."""
+        return self.url
+
+    @property
     def base_url(self) -> str:
-        """What to pass as ``Bot(token, base_url=...)``."""
+        """The root with ``/bot``: what to pass as ``Bot(token, base_url=...)``."""
         return f"{self.url}/bot"
 
     def sent(self) -> list[Call]:
-        """The sendMessage calls answered 200."""
-        return [c for c in self.calls() if c.status == 200]
+        """The sendMessage calls delivered (answered 200, or answer lost)."""
+        return [c for c in self.calls() if c.delivered]
 
     def count_by_chat(self, *, delivered_only: bool = True) -> dict[int, int]:
         """Messages per chat_id."""

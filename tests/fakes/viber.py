@@ -8,6 +8,12 @@ It answers ``POST /pa/send_message``, ``/pa/broadcast_message``, ``/pa/set_webho
 with a ``failed_list`` of the receivers it could not reach. Only injected server errors answer
 HTTP 5xx (an HTML "Bad Gateway", as a proxy would).
 
+Account-level failures: ``token_revoked`` answers status 2 to everything until set back to
+False; ``account_status`` answers one status (20 broadcastNotAllowed, 23 freeMessagesExceeded,
+24 noBalance, 7 publicAccountBlocked) to every message request. ``lose_next`` / ``lose_every``
+take a message request (its receivers recorded as delivered, callbacks posted) and lose its
+answer (``lost_answer``: "502", "reset" or "close").
+
 After each accepted receiver it can POST ``delivered`` (then ``seen``) callbacks to the
 application, signed ``X-Viber-Content-Signature: <hex HMAC-SHA256 of the raw body keyed with
 the auth token>``, from a background task so the send answer is not delayed.
@@ -58,7 +64,10 @@ from tests.fakes.http import (
     config_to_json,
     draw,
     hmac_sha256_hex,
+    check_losses,
     json_answer,
+    lost,
+    lost_status,
     main_for,
     max_in_any_window,
 )
@@ -83,8 +92,12 @@ STATUS_MESSAGES: dict[int, str] = {
     7: "publicAccountBlocked",
     11: "noSuitableDevice",
     12: "tooManyRequests",
+    20: "broadcastNotAllowed",
+    23: "freeMessagesExceeded",
+    24: "noBalance",
 }
 RECEIVER_CODES = frozenset({5, 6, 7, 11, 12})  # what receiver_rules may give
+ACCOUNT_CODES = frozenset({7, 20, 23, 24})  # what account_status may give
 MESSAGE_TYPES = frozenset({"text", "picture", "video", "file", "location", "contact", "sticker", "rich_media", "url"})
 EVENTS = ("delivered", "seen")
 EVENT_TYPES = ["delivered", "seen", "failed", "subscribed", "unsubscribed", "conversation_started"]
@@ -123,8 +136,22 @@ class ViberConfig:
     events: tuple[str, ...] = ("delivered",)
     webhook_delay: float = 0.0
     webhook_timeout: float = 10.0
+    # A status answered to every valid message request, for whoever it is: 20
+    # broadcastNotAllowed, 23 freeMessagesExceeded, 24 noBalance, 7 publicAccountBlocked.
+    account_status: int | None = None
+    # Lost answers: the next `lose_next` message requests the fake takes (status 0), or every
+    # `lose_every`-th, are recorded as accepted and their callbacks posted, but answered
+    # `lost_answer` instead: "502" (an HTML 502 from a proxy), "reset" (TCP RST) or "close".
+    lose_every: int | None = None
+    lose_next: int = 0
+    lost_answer: str = "502"
+    # A revoked token: every request answers status 2 invalidAuthToken until set back to False.
+    token_revoked: bool = False
 
     def __post_init__(self) -> None:
+        check_losses(self.lose_every, self.lose_next, self.lost_answer)
+        if self.account_status is not None and self.account_status not in ACCOUNT_CODES:
+            raise ValueError(f"account_status: unknown status {self.account_status!r}, expected one of {sorted(ACCOUNT_CODES)}")
         for receiver, code in self.receiver_rules.items():
             if code not in RECEIVER_CODES:
                 raise ValueError(f"receiver {receiver}: unknown status {code!r}, expected one of {sorted(RECEIVER_CODES)}")
@@ -173,11 +200,13 @@ class Call:
     body: JSONDict  # the whole request body
     monotonic: float  # time.monotonic() at arrival
     wall: float  # time.time() at arrival
-    http_status: int
-    status: int  # Viber status answered; NO_ANSWER (-1) with an HTTP 5xx
+    http_status: int  # 0 when the connection was dropped without an answer
+    status: int  # Viber status answered (or meant, when lost_answer); NO_ANSWER (-1) with an injected HTTP 5xx
     status_message: str
     message_token: int | None  # set when the request was accepted (status 0)
     outcomes: dict[str, int]  # receiver -> its status (0: accepted)
+    # "502", "reset" or "close" when the request was accepted but its answer lost
+    lost_answer: str | None = None
 
     @property
     def accepted(self) -> tuple[str, ...]:
@@ -409,6 +438,7 @@ class FakeViber(FakeServer[ViberConfig, Call]):
         return {
             "calls": len(calls),
             "delivered": len(delivered(calls)),
+            "lost_answers": dict(Counter(c.lost_answer for c in calls if c.lost_answer)),
             "statuses": {str(k): v for k, v in Counter(c.status for c in calls).items()},
             "count_by_receiver": count_by_receiver(calls),
             "max_in_any_window": max_in_any_window((c.monotonic for c in calls), 10.0),
@@ -434,7 +464,7 @@ class FakeViber(FakeServer[ViberConfig, Call]):
         except ValueError:
             payload = None
         token = headers.get(AUTH_HEADER.lower()) or (payload.get("auth_token") if isinstance(payload, dict) else None)
-        if not token or (self.token is not None and token != self.token):
+        if not token or (self.token is not None and token != self.token) or config.token_revoked:
             return self._refuse("unauthorized", _status(2), config.latency)
         if not isinstance(payload, dict):
             return self._refuse("bad_request", _status(3, "request body is not a JSON object"), config.latency)
@@ -494,7 +524,7 @@ class FakeViber(FakeServer[ViberConfig, Call]):
             config = self._config
             self._seq += 1
             problem = _invalid(payload, api, receivers, size, config)
-            http_status, token_value = 200, None
+            http_status, token_value, lost_answer = 200, None, None
             if problem is not None:
                 status, detail = problem
                 outcomes = dict.fromkeys(receivers, status)
@@ -504,6 +534,9 @@ class FakeViber(FakeServer[ViberConfig, Call]):
                     http_status = 502
                 elif status == 0:
                     token_value = new_message_token()
+                    lost_answer = self._lose_answer()
+                    if lost_answer is not None:
+                        http_status = lost_status(lost_answer)
             call = Call(
                 seq=self._seq,
                 method=api,
@@ -520,11 +553,16 @@ class FakeViber(FakeServer[ViberConfig, Call]):
                 status_message=STATUS_MESSAGES.get(status, "Bad Gateway") + (f": {detail}" if detail else ""),
                 message_token=token_value,
                 outcomes=outcomes,
+                lost_answer=lost_answer,
             )
             self._calls.append(call)
             if call.accepted:
                 self._note_accepted(len(call.accepted))
 
+        posts = self._callbacks(config, call, token) if token_value is not None else []
+        after = (lambda: self._queue_webhooks(posts)) if posts else None
+        if lost_answer is not None:
+            return lost(lost_answer, config.latency, after)
         if http_status != 200:
             body = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
             return Answer(http_status, body, config.latency, content_type="text/html")
@@ -536,14 +574,15 @@ class FakeViber(FakeServer[ViberConfig, Call]):
             answer["failed_list"] = [
                 {"receiver": r, "status": s, "status_message": STATUS_MESSAGES[s]} for r, s in outcomes.items() if s != 0
             ]
-        posts = self._callbacks(config, call, token) if token_value is not None else []
-        return json_answer(200, answer, config.latency, after=(lambda: self._queue_webhooks(posts)) if posts else None)
+        return json_answer(200, answer, config.latency, after=after)
 
     def _decide(
         self, config: ViberConfig, api: str, receivers: tuple[str, ...], now: float
     ) -> tuple[int, str | None, dict[str, int]]:
         """(status, detail, outcome per receiver) of one valid request; called with the lock
         held, in arrival order."""
+        if config.account_status is not None:
+            return config.account_status, None, dict.fromkeys(receivers, config.account_status)
         if not self._admitted.admit(now, config.max_requests, config.window_seconds):
             return 12, None, dict.fromkeys(receivers, 12)
         if config.rate_12 or config.rate_5xx:

@@ -16,6 +16,14 @@ In a test process::
         httpx.post(f"{fake.base_url}/{PHONE_ID}/messages", json={...}, headers={...})
         assert [c.wa_id for c in fake.sent()] == [...]
 
+Platform failures: ``recipient_rules`` answer a Graph error at once (131049 marketing limit,
+131050 stopped marketing, 131048 spam limit, 132015 template paused, 131042 payment issue,
+...), ``async_failures`` accept the message and report the error later in a failed status
+webhook; ``account_error`` answers one code to every message; ``token_revoked`` answers
+HTTP 401 with code 190 to everything until set back to False; ``lose_next`` / ``lose_every``
+take a message (recorded as sent, status webhooks posted) and lose its answer
+(``lost_answer``: "502", "reset" or "close").
+
 The module also builds (without sending) the payloads WhatsApp would post to the
 application, for webhook tests: ``inbound_text``, ``status_payload``,
 ``user_preferences_payload``, with ``encode``, ``sign`` and ``signed``.
@@ -56,7 +64,10 @@ from tests.fakes.http import (
     config_to_json,
     draw,
     hmac_sha256_hex,
+    check_losses,
     json_answer,
+    lost,
+    lost_status,
     main_for,
     max_in_any_window,
 )
@@ -92,7 +103,38 @@ ERRORS: dict[int, tuple[int, str, str]] = {
     ),
     131051: (400, "Unsupported message type", "Message type is not currently supported."),
     100: (400, "Invalid parameter", "Invalid parameter"),
+    131048: (
+        400,
+        "Spam rate limit hit",
+        "Message failed to send because there are restrictions on how many messages can be sent from "
+        "this phone number. This may be because too many previous messages were blocked or flagged as spam.",
+    ),
+    131049: (
+        400,
+        "This message was not delivered to maintain healthy ecosystem engagement.",
+        "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+    ),
+    131050: (
+        400,
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages "
+        "on WhatsApp from your business.",
+        "The user has stopped marketing messages from this business.",
+    ),
+    131042: (
+        400,
+        "Business eligibility payment issue",
+        "Message failed to send because there were one or more errors related to your payment method.",
+    ),
+    132015: (
+        400,
+        "Template is Paused",
+        "Template is paused due to low quality so it cannot be sent in a template message.",
+    ),
 }
+REVOKED = (
+    "Error validating access token: The session has been invalidated because the user changed their "
+    "password or Facebook has changed the session for security reasons."
+)
 # Server errors: rule code -> (HTTP status, Graph code, message).
 SERVER_ERRORS: dict[int, tuple[int, int, str]] = {
     500: (500, 1, "An unknown error occurred"),
@@ -110,13 +152,15 @@ STATUSES = ("sent", "delivered", "read")
 class WhatsAppConfig:
     """What the fake does wrong, and when. Replace it whole or with ``configure(**changes)``."""
 
-    # wa_id -> Graph error code for every message to it: 130429, 131056, 131026, 131047,
-    # 131051, 100, or 500 / 503 (HTTP 5xx with Graph code 1 / 2).
+    # wa_id -> Graph error code for every message to it: a code of ERRORS (130429, 131056,
+    # 131026, 131047, 131048, 131049, 131050, 131042, 132015, 131051, 100), or 500 / 503
+    # (HTTP 5xx with Graph code 1 / 2).
     recipient_rules: Mapping[str, int] = field(default_factory=dict)
     # wa_id -> codes for its next messages, one each, before the rules apply; 0 accepts.
     queued: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     # wa_id -> error code: the message is accepted (200), then its only status webhook is
-    # "failed" with that error, as WhatsApp reports 131026 and 131047 in practice.
+    # "failed" with that error, as WhatsApp reports 131026, 131047, 131049 and 131050 in
+    # practice.
     async_failures: Mapping[str, int] = field(default_factory=dict)
     # wa_ids whose requests close the connection without an answer; nothing is sent.
     disconnect: frozenset[str] = frozenset()
@@ -150,8 +194,22 @@ class WhatsAppConfig:
     display_phone_number: str = DISPLAY_PHONE_NUMBER
     # conversation.origin.type and pricing.category of templates (other messages: "service").
     template_category: str = "marketing"
+    # A code of ERRORS or SERVER_ERRORS answered to every valid message, whoever it is for
+    # (131048 spam limit, 132015 template paused, 131042 payment issue, ...).
+    account_error: int | None = None
+    # Lost answers: the next `lose_next` messages the fake takes, or every `lose_every`-th,
+    # are accepted (recorded, webhooks posted) but answered `lost_answer` instead: "502" (an
+    # HTML 502 from a proxy), "reset" (TCP RST) or "close" (closed without an answer).
+    lose_every: int | None = None
+    lose_next: int = 0
+    lost_answer: str = "502"
+    # A revoked token: every request answers HTTP 401 with code 190 until set back to False.
+    token_revoked: bool = False
 
     def __post_init__(self) -> None:
+        check_losses(self.lose_every, self.lose_next, self.lost_answer)
+        if self.account_error is not None and self.account_error not in CODES:
+            raise ValueError(f"account_error: unknown code {self.account_error!r}, expected one of {sorted(CODES)}")
         for name, codes, allowed in (
             ("recipient_rules", self.recipient_rules, CODES),
             ("async_failures", self.async_failures, frozenset(ERRORS)),
@@ -212,12 +270,14 @@ class Call:
     wall: float  # time.time() at arrival
     status: int  # HTTP status answered (0: connection dropped, no answer)
     code: int | None  # Graph error code answered; None on 200
-    message_id: str | None  # the wamid, set only on a 200 answer
+    message_id: str | None  # the wamid, set when the message was accepted
+    # "502", "reset" or "close" when the message was accepted but its answer lost
+    lost_answer: str | None = None
 
     @property
     def delivered(self) -> bool:
-        """True when the fake answered 200: the message was accepted."""
-        return self.status == 200
+        """True when the message was accepted: answered 200, or taken and the answer lost."""
+        return self.status == 200 or self.lost_answer is not None
 
     def to_json(self) -> JSONDict:
         """The call as JSON-ready values."""
@@ -442,9 +502,9 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
     # ---- recorded calls --------------------------------------------------------------
 
     def sent(self) -> list[Call]:
-        """The message requests answered 200."""
+        """The message requests accepted (answered 200, or answer lost)."""
         with self._lock:
-            return [c for c in self._calls if c.status == 200]
+            return [c for c in self._calls if c.delivered]
 
     def count_by_recipient(self, *, delivered_only: bool = True) -> dict[str, int]:
         """Messages per wa_id: accepted ones, or every call with delivered_only=False."""
@@ -462,11 +522,12 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
     def stats(self) -> JSONDict:
         """Counts for the control endpoint and the dump file."""
         calls = self.calls()
-        sent = [c for c in calls if c.status == 200]
+        sent = [c for c in calls if c.delivered]
         webhooks = self.webhooks()
         return {
             "calls": len(calls),
             "sent": len(sent),
+            "lost_answers": dict(Counter(c.lost_answer for c in calls if c.lost_answer)),
             "codes": {str(k): v for k, v in Counter(c.code for c in calls if c.code is not None).items()},
             "count_by_recipient": count_by_recipient(sent),
             "max_in_any_window": max_in_any_window(c.monotonic for c in calls),
@@ -484,6 +545,7 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
             return self._control(method, parts.path, body)
         with self._lock:
             latency = self._config.latency
+            revoked = self._config.token_revoked
         match = _MESSAGES_PATH.fullmatch(parts.path)
         if method != "POST" or not match:
             return self._refuse("unknown", 400, 100, f"Unsupported {method.lower()} request.", latency)
@@ -494,6 +556,8 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
             return self._refuse("unauthorized", 401, 190, "An access token is required to request this resource.", latency)
         if self.token is not None and token != self.token:
             return self._refuse("unauthorized", 401, 190, "Invalid OAuth access token - Cannot parse access token", latency)
+        if revoked:
+            return self._refuse("unauthorized", 401, 190, REVOKED, latency, error_subcode=460)
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
@@ -505,11 +569,11 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
             return json_answer(200, {"success": True}, latency)
         return self._send(match.group(1), payload)
 
-    def _refuse(self, kind: str, status: int, code: int, message: str, latency: float) -> Answer:
+    def _refuse(self, kind: str, status: int, code: int, message: str, latency: float, **extra: object) -> Answer:
         """A Graph error for a request that is not recorded as a message."""
         self._count_request(kind)
         prefix = "" if code == 190 else f"(#{code}) "
-        error = {"message": prefix + message, "type": "OAuthException", "code": code, "fbtrace_id": "AFakeTraceId"}
+        error = {"message": prefix + message, "type": "OAuthException", "code": code, **extra, "fbtrace_id": "AFakeTraceId"}
         return json_answer(status, {"error": error}, latency)
 
     def _send(self, phone_number_id: str, payload: JSONDict) -> Answer:
@@ -535,9 +599,11 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
                 code, details = self._decide(config, wa_id, kind, arrived), None
             delay = config.slow_latency if wa_id in config.slow_recipients else config.latency
             message_id = None
+            lost_answer = None
             error_body: JSONDict = {}
             if code == 0:
-                status = 200
+                lost_answer = self._lose_answer()
+                status = 200 if lost_answer is None else lost_status(lost_answer)
                 message_id = new_wamid(wa_id)
                 self._last_accepted[wa_id] = arrived
             elif code == -1:
@@ -559,9 +625,10 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
                     status=status,
                     code=code if code > 0 else None,
                     message_id=message_id,
+                    lost_answer=lost_answer,
                 )
             )
-            if status == 200:
+            if message_id is not None:
                 self._note_accepted()
 
         if code == -1:
@@ -577,11 +644,16 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
             "messages": [message],
         }
         posts = self._status_posts(config, phone_number_id, message_id, wa_id, kind)
-        return json_answer(200, answer, delay, after=(lambda: self._queue_webhooks(posts)) if posts else None)
+        after = (lambda: self._queue_webhooks(posts)) if posts else None
+        if lost_answer is not None:
+            return lost(lost_answer, delay, after)
+        return json_answer(200, answer, delay, after=after)
 
     def _decide(self, config: WhatsAppConfig, wa_id: str, kind: str, now: float) -> int:
         """The Graph code of one valid message (0: accepted, -1: disconnect); called with the
         lock held, in arrival order."""
+        if config.account_error is not None:
+            return config.account_error
         # Throughput first: a refused request is not admitted and does not count.
         if not self._admitted.admit(now, config.ceiling, 1.0):
             return 130429
@@ -683,8 +755,8 @@ class RemoteFakeWhatsApp(RemoteFake[Call]):
         return f"{self.url}/{GRAPH_VERSION}"
 
     def sent(self) -> list[Call]:
-        """The message requests answered 200."""
-        return [c for c in self.calls() if c.status == 200]
+        """The message requests accepted (answered 200, or answer lost)."""
+        return [c for c in self.calls() if c.delivered]
 
     def count_by_recipient(self, *, delivered_only: bool = True) -> dict[str, int]:
         """Messages per wa_id."""

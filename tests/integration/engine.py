@@ -28,8 +28,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
 
 
 class Engine:
-    """Worker and beat as separate OS processes, configured like production (Redis broker,
-    PostgreSQL, threads pool), with short leases so crash recovery shows within seconds."""
+    """Worker and beat as separate OS processes, started as the README says and configured
+    through its environment variables (Redis broker, PostgreSQL), with short leases so crash
+    recovery shows within seconds."""
 
     def __init__(self, tmp: Path, env: dict[str, str]):
         db = settings.DATABASES["default"]
@@ -47,6 +48,7 @@ class Engine:
             "TACT_LIST_LEASE_SECONDS": "3",
             "TACT_SENDING_LEASE_SECONDS": "5",
             "TACT_RETRY_BACKOFF_SECONDS": "0.2",
+            "TACT_PLATFORM_RETRY_SECONDS": "1",
             "DATABASE_CONN_MAX_AGE": "0",
             "PYTHONUNBUFFERED": "1",
             **env,
@@ -64,13 +66,11 @@ class Engine:
             cwd=ROOT, env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
+    def start_worker(self) -> subprocess.Popen:
+        """`celery -A config worker` exactly as the README tells users: default (prefork)
+        pool, every queue, no flags but the log level."""
         n = len(self.workers)
-        worker = self._spawn(f"worker{n}", [
-            "worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", str(concurrency),
-            "--queues", "celery,telegram,whatsapp,viber", "--hostname", f"w{n}-{os.getpid()}@%h",
-            "--without-mingle", "--without-gossip", "--without-heartbeat",
-        ])
+        worker = self._spawn(f"worker{n}", ["worker", "--loglevel", "INFO"])
         self.workers.append(worker)
         log = self._logs[-1]
         wait_until(lambda: " ready." in log.read_text() or worker.poll() is not None, 60, "the worker to be ready")

@@ -319,29 +319,31 @@ def test_adding_a_subscription_to_an_existing_subscriber(api):
     assert anna.subscriptions.count() == 2
 
 
-def test_sending_an_opted_out_subscription_again_with_new_consent_opts_it_in(api):
-    # given: Anna stopped Telegram on Nov 10 and says yes again, same chat id
+def test_new_consent_through_the_api_does_not_opt_in_someone_who_opted_out_themselves(api, db_state):
+    # given: Anna sent /stop on Nov 10; a CRM script later sends a newer consent for her chat
     anna = SubscriberFactory()
-    telegram = opted_out(subscribe(anna, "telegram", "123456789", at=NOV_1_10H))
-    new_consent = {"source": "telegram_start", "text": "/start", "at": "2026-11-20T08:00:00Z"}
+    subscribe(anna, "telegram", "123456789", at=NOV_1_10H)
+    services.person_opt_out("telegram", "123456789",
+                            consent=services.Consent(source="telegram_stop", text="/stop", at=NOV_10))
+    before = db_state()
+    new_consent = {"source": "crm", "text": "Yes, send me offers", "at": "2026-11-20T08:00:00Z"}
 
     # when
     response = api.patch(
         f"/api/subscribers/{anna.pk}/",
-        {"subscriptions": [{"platform": "telegram", "address": "123456789", "consent": new_consent}]},
+        {"name": "Anna K.",
+         "subscriptions": [{"platform": "telegram", "address": "123456789", "consent": new_consent}]},
         format="json",
     )
 
-    # then
-    assert response.status_code == 200, response.json()
-    assert response.json()["subscriptions"] == [
-        {"platform": "telegram", "address": "123456789", "status": "opted_in", "consent": new_consent}
-    ]
-    telegram.refresh_from_db()
-    assert telegram.status == "opted_in"
-    assert list(telegram.consent_events.values_list("kind", "source")) == [
-        ("opt_in", "test"), ("opt_out", "api"), ("opt_in", "telegram_start")
-    ]
+    # then: refused on the consent, with the date of her opt-out; nothing changed
+    assert response.status_code == 400
+    assert response.json() == {"subscriptions": [{"consent": [
+        "Telegram 123456789 opted out themselves on 2026-11-10 12:00 UTC (via telegram_stop); "
+        "only their own opt-in (/start, START, Viber subscribe) brings them back"
+    ]}]}
+    assert db_state() == before
+    assert Subscription.objects.get().status == "opted_out"
 
 
 def test_a_consent_older_than_the_opt_out_does_not_opt_in_again(api, db_state):
@@ -359,10 +361,153 @@ def test_a_consent_older_than_the_opt_out_does_not_opt_in_again(api, db_state):
 
     # then
     assert response.status_code == 400
-    assert response.json() == {"subscriptions": [{"address": [
-        "Telegram 123456789 was opted out at 2026-11-10 12:00 UTC, "
+    assert response.json() == {"subscriptions": [{"consent": [
+        "Telegram 123456789 was opted out on 2026-11-10 12:00 UTC (via api); "
+        "only their own opt-in (/start, START, Viber subscribe) brings them back"
+    ]}]}
+    assert db_state() == before
+
+
+def test_a_refused_opt_in_leaves_the_other_subscriptions_of_the_request_unwritten(api, db_state):
+    # given: Anna's Telegram opted out; the request also adds her WhatsApp
+    anna = SubscriberFactory()
+    opted_out(subscribe(anna, "telegram", "123456789", at=NOV_1_10H), at=NOV_10)
+    before = db_state()
+
+    # when
+    response = api.patch(
+        f"/api/subscribers/{anna.pk}/",
+        {"subscriptions": [
+            {"platform": "whatsapp", "address": "+79990001122", "consent": {**CONSENT, "at": "2026-11-20T08:00:00Z"}},
+            {"platform": "telegram", "address": "123456789", "consent": {**CONSENT, "at": "2026-11-20T08:00:00Z"}},
+        ]},
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"subscriptions": [{}, {"consent": [
+        "Telegram 123456789 was opted out on 2026-11-10 12:00 UTC (via api); "
+        "only their own opt-in (/start, START, Viber subscribe) brings them back"
+    ]}]}
+    assert db_state() == before
+
+
+def test_new_consent_through_the_api_opts_in_again_a_subscription_that_bounced(api):
+    # given: Telegram said the chat was unreachable on Nov 10 (a bounce, not a "stop")
+    anna = SubscriberFactory()
+    telegram = subscribe(anna, "telegram", "123456789", at=NOV_1_10H)
+    services.person_opt_out("telegram", "123456789", consent=services.Consent(source="telegram_error", at=NOV_10),
+                            status="unreachable")
+    new_consent = {"source": "crm", "text": "Yes, send me offers", "at": "2026-11-20T08:00:00Z"}
+
+    # when
+    response = api.patch(
+        f"/api/subscribers/{anna.pk}/",
+        {"subscriptions": [{"platform": "telegram", "address": "123456789", "consent": new_consent}]},
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 200, response.json()
+    assert response.json()["subscriptions"] == [
+        {"platform": "telegram", "address": "123456789", "status": "opted_in", "consent": new_consent}
+    ]
+    telegram.refresh_from_db()
+    assert telegram.status == "opted_in"
+    assert list(telegram.consent_events.order_by("id").values_list("kind", "status", "source", "by_person")) == [
+        ("opt_in", "opted_in", "test", False),
+        ("suppress", "unreachable", "telegram_error", False),
+        ("opt_in", "opted_in", "crm", False),
+    ]
+
+
+def test_a_consent_older_than_the_bounce_does_not_opt_in_again(api, db_state):
+    # given
+    anna = SubscriberFactory()
+    subscribe(anna, "telegram", "123456789", at=NOV_1_10H)
+    services.person_opt_out("telegram", "123456789", consent=services.Consent(source="telegram_error", at=NOV_10),
+                            status="unreachable")
+    before = db_state()
+
+    # when
+    response = api.patch(
+        f"/api/subscribers/{anna.pk}/",
+        {"subscriptions": [{"platform": "telegram", "address": "123456789", "consent": CONSENT}]},
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"subscriptions": [{"consent": [
+        "Telegram 123456789 was unreachable at 2026-11-10 12:00 UTC, "
         "after this consent (2026-11-01 10:00 UTC); not opted in again"
     ]}]}
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        pytest.param("0001-01-01T00:00:00Z", "consent time 1-01-01 is before 2000-01-01", id="year-0001"),
+        pytest.param("1999-12-31T23:59:59Z", "consent time 1999-12-31 is before 2000-01-01", id="before-2000"),
+        pytest.param("2099-01-01T00:00:00Z", "consent time 2099-01-01 00:00 UTC is in the future", id="future"),
+        pytest.param("0001-01-01T00:00:00+05:00", "Datetime value out of range.", id="year-0001-east-of-utc"),
+        pytest.param("2026-02-30T10:00:00Z",
+                     "Datetime has wrong format. Use one of these formats instead: "
+                     "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].", id="no-such-day"),
+    ],
+)
+def test_a_consent_date_that_cannot_be_true_is_a_400_on_its_field(api, db_state, at, expected):
+    # given
+    before = db_state()
+    payload = anna_payload(subscriptions=[
+        {"platform": "telegram", "address": "123456789", "consent": CONSENT},
+        {"platform": "whatsapp", "address": "+79990001122", "consent": {**CONSENT, "at": at}},
+    ])
+
+    # when
+    response = api.post("/api/subscribers/", payload, format="json")
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"subscriptions": {"1": {"consent": {"at": [expected]}}}}
+    assert db_state() == before
+
+
+def test_a_consent_date_minutes_ahead_of_our_clock_is_accepted(api):
+    # given: the sender's clock runs 2 minutes ahead of ours
+    ahead = timezone.now() + timedelta(minutes=2)
+
+    # when
+    response = api.post("/api/subscribers/", anna_payload(subscriptions=[
+        {"platform": "telegram", "address": "123456789", "consent": {**CONSENT, "at": iso(ahead)}},
+    ]), format="json")
+
+    # then
+    assert response.status_code == 201, response.json()
+    assert ConsentEvent.objects.get().at == ahead
+
+
+def test_a_consent_date_of_year_0001_on_an_existing_subscription_is_a_400(api, db_state):
+    # given
+    anna = SubscriberFactory()
+    opted_out(subscribe(anna, "telegram", "123456789", at=NOV_1_10H), at=NOV_10)
+    before = db_state()
+
+    # when
+    response = api.put(
+        f"/api/subscribers/{anna.pk}/",
+        anna_payload(subscriptions=[{"platform": "telegram", "address": "123456789",
+                                     "consent": {**CONSENT, "at": "0001-01-01T00:00:00Z"}}]),
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"subscriptions": {"0": {"consent": {"at": [
+        "consent time 1-01-01 is before 2000-01-01"
+    ]}}}}
     assert db_state() == before
 
 
@@ -856,7 +1001,8 @@ def test_creating_a_draft_answers_its_previews(api):
         format="json",
     )
 
-    # then: 29 characters of push, 45 of body
+    # then: 29 characters of push, 45 of body; WhatsApp gets the button appended as a line
+    # ("\nShop: https://example.com", 26 more), and its length is checked on that
     assert response.status_code == 201
     draft = Draft.objects.get()
     preview = {"push": "−30% on everything today only", "shown": "−30% on everything today only", "length": 29,
@@ -869,7 +1015,7 @@ def test_creating_a_draft_answers_its_previews(api):
         "whatsapp_template": {"name": "black_friday", "language": "ru", "parameters": ["−30%"]},
         "previews": {
             "telegram": {**preview, "body_limit": 4096},
-            "whatsapp": {**preview, "body_limit": 4096},
+            "whatsapp": {**preview, "body_length": 71, "body_limit": 4096},
             "viber": {**preview, "body_limit": 7000},
         },
         "created_at": iso(draft.created_at),
@@ -891,7 +1037,8 @@ def test_a_first_line_of_130_characters_is_cut_in_the_preview(api):
                "body_length": 145, "body_fits": True}
     assert response.json()["previews"] == {
         "telegram": {**preview, "body_limit": 4096},
-        "whatsapp": {**preview, "body_limit": 4096},
+        # the factory's button "Shop" is appended for WhatsApp: "\nShop: https://example.com"
+        "whatsapp": {**preview, "body_length": 171, "body_limit": 4096},
         "viber": {**preview, "body_limit": 7000},
     }
 

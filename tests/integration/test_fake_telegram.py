@@ -22,12 +22,16 @@ from telegram.error import (
     BadRequest,
     EndPointNotFound,
     Forbidden,
+    InvalidToken,
     NetworkError,
     RetryAfter,
     TimedOut,
 )
 
-from tests.fakes.telegram import FakeTelegram, RemoteFakeTelegram, max_in_any_window
+from channels.base import AccountRefused, OutboundMessage, TemporaryFailure, Uncertain
+from channels.telegram import TelegramChannel
+from tests.fakes.http import free_port
+from tests.fakes.telegram import FakeTelegram, FaultConfig, RemoteFakeTelegram, max_in_any_window
 
 # RetryAfter warns on its own retry_after access in PTB 22 unless PTB_TIMEDELTA is set.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -328,3 +332,150 @@ def test_command_line_fake_is_configured_and_read_over_http_and_dumps_on_sigterm
     dumped = json.loads(dump.read_text())
     assert [(c["chat_id"], c["text"], c["status"]) for c in dumped["calls"]] == [(30, "to 30", 200), (31, "to 31", 403)]
     assert dumped["stats"]["sent"] == 1
+
+
+# ---- platform failures: lost answers, a revoked token, a server not there yet ----------
+
+
+def test_a_lost_answer_is_a_502_to_the_client_but_the_message_was_delivered(fake: FakeTelegram) -> None:
+    fake.configure(lose_next=1)
+
+    with pytest.raises(NetworkError) as raised:
+        send(fake, chat_id=40, text="taken")
+    message = send(fake, chat_id=41, text="answered")
+
+    assert type(raised.value) is NetworkError
+    assert raised.value.message.startswith("Bad Gateway (502). Parsing the server response b'<html>")
+    assert message.message_id == 2
+    taken, answered = fake.calls()
+    assert (taken.chat_id, taken.status, taken.outcome, taken.message_id, taken.lost_answer) == (40, 502, "ok", 1, "502")
+    assert (answered.status, answered.lost_answer) == (200, None)
+    assert taken.delivered
+    assert [c.chat_id for c in fake.sent()] == [40, 41]
+    assert fake.stats()["lost_answers"] == {"502": 1}
+
+
+@pytest.mark.parametrize(("how", "error"), [("reset", httpx.ReadError), ("close", httpx.RemoteProtocolError)])
+def test_a_lost_answer_can_be_a_reset_or_a_closed_connection(fake: FakeTelegram, how: str, error: type) -> None:
+    fake.configure(lose_next=2, lost_answer=how)
+
+    with httpx.Client(base_url=fake.url) as client:
+        for chat_id in (50, 51):
+            with pytest.raises(error):
+                client.post(f"/bot{TOKEN}/sendMessage", data={"chat_id": chat_id, "text": "x"})
+        answered = client.post(f"/bot{TOKEN}/sendMessage", data={"chat_id": 52, "text": "x"})
+
+    assert answered.status_code == 200
+    assert [(c.chat_id, c.status, c.lost_answer) for c in fake.calls()] == [(50, 0, how), (51, 0, how), (52, 200, None)]
+    assert [c.chat_id for c in fake.sent()] == [50, 51, 52]
+
+
+def test_every_nth_taken_message_loses_its_answer_and_reset_starts_over(fake: FakeTelegram) -> None:
+    fake.configure(lose_every=3, chat_rules={99: "blocked"})
+
+    def statuses() -> list[int]:
+        with httpx.Client(base_url=fake.url) as client:
+            for chat_id in (1, 99, 2, 3, 4, 5, 6, 7):  # 99 is refused: not taken, not counted
+                client.post(f"/bot{TOKEN}/sendMessage", data={"chat_id": chat_id, "text": "x"})
+        return [c.status for c in fake.calls()]
+
+    assert statuses() == [200, 403, 200, 502, 200, 200, 502, 200]
+    assert len(fake.sent()) == 7
+    fake.reset()
+    assert statuses() == [200, 403, 200, 502, 200, 200, 502, 200]
+
+
+def test_the_adapter_reads_a_lost_answer_as_uncertain_and_nothing_else(fake: FakeTelegram) -> None:
+    fake.configure(lose_every=2, lost_answer="reset")
+    session = TelegramChannel(TOKEN, fake.base_url, max_in_flight=1).open()  # one connection: arrival in order
+
+    outcomes = session.send([OutboundMessage(i, str(100 + i), f"m{i}") for i in range(1, 5)])
+    session.close()
+
+    assert [o.sent for o in outcomes] == [True, False, True, False]
+    assert [type(o.error) for o in outcomes if o.error] == [Uncertain, Uncertain]
+    assert outcomes[1].error.reason == "no answer from Telegram; it may have been sent (httpx.ReadError: )"
+    assert sorted(c.chat_id for c in fake.sent()) == [101, 102, 103, 104]  # all four were delivered
+
+
+def test_a_revoked_token_answers_401_to_everything_until_restored(fake: FakeTelegram) -> None:
+    session = TelegramChannel(TOKEN, fake.base_url).open()
+    fake.configure(token_revoked=True)
+
+    [refused] = session.send([OutboundMessage(1, "7", "hi")])
+    with pytest.raises(InvalidToken):
+        send(fake, chat_id=7, text="hi")
+    with pytest.raises(AccountRefused) as cannot_open:
+        TelegramChannel(TOKEN, fake.base_url).open()
+    raw = httpx.post(f"{fake.base_url}{TOKEN}/sendMessage", data={"chat_id": "7", "text": "x"})
+    fake.configure(token_revoked=False)
+    [restored] = session.send([OutboundMessage(2, "7", "hi again")])
+    session.close()
+
+    assert (raw.status_code, raw.json()) == (401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+    assert type(refused.error) is AccountRefused
+    assert refused.error.reason == "Telegram refused the bot token: Unauthorized"
+    assert cannot_open.value.reason == "Telegram refused the bot token: Unauthorized"
+    assert restored.sent
+    assert [(c.chat_id, c.text) for c in fake.calls()] == [(7, "hi again")]  # nothing else was recorded
+
+
+def test_a_fake_made_with_a_port_is_unreachable_until_started_on_it() -> None:
+    fake = FakeTelegram(port=free_port())
+    url = fake.base_url
+
+    with pytest.raises(TemporaryFailure) as unreachable:
+        TelegramChannel(TOKEN, url).open()
+    fake.start()
+    try:
+        session = TelegramChannel(TOKEN, url).open()
+        [outcome] = session.send([OutboundMessage(1, "8", "now")])
+        session.close()
+    finally:
+        fake.stop()
+
+    assert unreachable.value.reason.startswith("Telegram not reached: httpx.ConnectError:")
+    assert fake.base_url == url
+    assert outcome.platform_message_id == "1"
+    assert [c.chat_id for c in fake.sent()] == [8]
+
+
+def test_a_stopped_fake_starts_again_on_the_same_port_with_its_recordings(fake: FakeTelegram) -> None:
+    send(fake, chat_id=1, text="before")
+    url = fake.base_url
+
+    fake.stop()
+    with pytest.raises(NetworkError) as down:
+        send(fake, chat_id=2, text="while down")
+    fake.start()
+    send(fake, chat_id=3, text="after")
+
+    assert down.value.message.startswith("httpx.ConnectError")
+    assert fake.base_url == url
+    assert [c.text for c in fake.sent()] == ["before", "after"]
+
+
+def test_the_root_url_is_the_base_url_without_bot(fake: FakeTelegram) -> None:
+    message = send_via(fake.root_url + "/bot", chat_id=5, text="root")
+
+    assert fake.base_url == fake.root_url + "/bot"
+    assert fake.root_url == fake.url
+    assert message.chat.id == 5
+
+
+def send_via(base_url: str, **kwargs: object) -> Message:
+    async def go() -> Message:
+        async with Bot(TOKEN, base_url=base_url) as bot:
+            return await bot.send_message(**kwargs)  # type: ignore[arg-type]
+
+    return asyncio.run(go())
+
+
+def test_loss_settings_are_checked_and_remote_configurable() -> None:
+    with pytest.raises(ValueError, match="lost_answer"):
+        FaultConfig(lost_answer="timeout")
+    with pytest.raises(ValueError, match="lose_every"):
+        FaultConfig(lose_every=0)
+    assert FaultConfig().updated({"lose_next": 2, "lost_answer": "reset", "token_revoked": True}) == FaultConfig(
+        lose_next=2, lost_answer="reset", token_revoked=True
+    )

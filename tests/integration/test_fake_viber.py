@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.http import Receiver, fake_process
+from channels.base import AccountRefused, OutboundMessage, TemporaryFailure, Uncertain
+from channels.viber import ViberChannel
+from tests.fakes.http import Receiver, fake_process, free_port
 from tests.fakes.viber import (
     AVATAR,
     CHAT_HOSTNAME,
@@ -427,3 +429,142 @@ def test_command_line_fake_is_configured_and_read_over_http_and_dumps_on_sigterm
     dumped = json.loads(dump.read_text())
     assert [(c["receivers"], c["status"]) for c in dumped["calls"]] == [(["u3"], 0)]
     assert dumped["stats"]["delivered"] == 1
+
+
+# ---- platform failures: lost answers, a revoked token, the account, a server not there yet
+
+
+def test_a_lost_answer_is_a_502_to_the_client_but_the_broadcast_was_delivered(fake: FakeViber, client: httpx.Client) -> None:
+    with Receiver() as app:
+        fake.configure(lose_next=1, webhook_url=app.url, receiver_rules={"u2": 6})
+        lost = client.post("/broadcast_message", json=many(["u1", "u2", "u3"]))
+        answered = client.post("/send_message", json=one("u4"))
+        callbacks = app.wait_for(3)
+
+    assert (lost.status_code, lost.headers["content-type"]) == (502, "text/html")
+    assert answered.json()["status"] == 0
+    taken, other = fake.calls()
+    assert (taken.http_status, taken.status, taken.lost_answer, taken.accepted) == (502, 0, "502", ("u1", "u3"))
+    assert taken.message_token is not None
+    assert other.lost_answer is None
+    assert fake.delivered() == ["u1", "u3", "u4"]
+    # the callbacks still come, with the token the client never saw
+    assert [(r.payload["event"], r.payload["user_id"], r.payload["message_token"]) for r in callbacks] == [
+        ("delivered", "u1", taken.message_token), ("delivered", "u3", taken.message_token),
+        ("delivered", "u4", answered.json()["message_token"]),
+    ]
+    assert fake.stats()["lost_answers"] == {"502": 1}
+
+
+@pytest.mark.parametrize(("how", "error"), [("reset", httpx.ReadError), ("close", httpx.RemoteProtocolError)])
+def test_a_lost_answer_can_be_a_reset_or_a_closed_connection(
+    fake: FakeViber, client: httpx.Client, how: str, error: type
+) -> None:
+    fake.configure(lose_next=1, lost_answer=how)
+
+    with pytest.raises(error):
+        client.post("/broadcast_message", json=many(["u1", "u2"]))
+
+    [call] = fake.calls()
+    assert (call.http_status, call.status, call.lost_answer) == (0, 0, how)
+    assert fake.delivered() == ["u1", "u2"]
+
+
+def test_every_nth_taken_request_loses_its_answer(fake: FakeViber, client: httpx.Client) -> None:
+    fake.configure(lose_every=2, receiver_rules={"gone": 5})
+
+    statuses = [client.post("/send_message", json=one(r)).status_code for r in ("a", "gone", "b", "c", "d")]
+
+    assert statuses == [200, 200, 502, 200, 502]  # "gone" answered status 5: not taken, not counted
+    assert fake.delivered() == ["a", "b", "c", "d"]
+
+
+def test_the_adapter_makes_every_receiver_of_a_lost_broadcast_uncertain(fake: FakeViber) -> None:
+    fake.configure(lose_next=1, lost_answer="reset")
+    session = ViberChannel(TOKEN, fake.base_url, "Shop").open()
+
+    lost = session.send([OutboundMessage(i, f"u{i}", "Sale") for i in range(300)])
+    answered = session.send([OutboundMessage(300, "u300", "Sale")])
+    session.close()
+
+    assert {type(o.error) for o in lost} == {Uncertain}
+    assert lost[0].error.reason.startswith("no answer from Viber; it may have been sent (ReadError(")
+    assert answered[0].sent
+    assert len(fake.delivered()) == 301
+
+
+def test_a_revoked_token_answers_status_2_to_everything_until_restored(fake: FakeViber, client: httpx.Client) -> None:
+    session = ViberChannel(TOKEN, fake.base_url, "Shop").open()
+    fake.configure(token_revoked=True)
+
+    refused = client.post("/send_message", json=one("u1"))
+    info = client.post("/get_account_info", json={})
+    outcomes = session.send([OutboundMessage(1, "u1", "Sale"), OutboundMessage(2, "u2", "Sale")])
+    fake.configure(token_revoked=False)
+    restored = client.post("/send_message", json=one("u3"))
+    session.close()
+
+    assert (refused.status_code, refused.json()) == (
+        200, {"status": 2, "status_message": "invalidAuthToken", "chat_hostname": CHAT_HOSTNAME}
+    )
+    assert info.json()["status"] == 2
+    assert {type(o.error) for o in outcomes} == {AccountRefused}
+    assert {o.error.reason for o in outcomes} == {"Viber 2: invalidAuthToken"}
+    assert restored.json()["status"] == 0
+    assert fake.delivered() == ["u3"]  # nothing else was taken
+    assert fake.request_counts() == {"unauthorized": 3, "send_message": 1}
+
+
+@pytest.mark.parametrize(("status", "message"), [(20, "broadcastNotAllowed"), (23, "freeMessagesExceeded"), (24, "noBalance")])
+def test_an_account_status_answers_every_message_and_the_adapter_reads_account_refused(
+    fake: FakeViber, status: int, message: str
+) -> None:
+    fake.configure(account_status=status)
+    session = ViberChannel(TOKEN, fake.base_url, "Shop").open()
+
+    outcomes = session.send([OutboundMessage(1, "u1", "A"), OutboundMessage(2, "u2", "B")])
+    session.close()
+
+    assert {type(o.error) for o in outcomes} == {AccountRefused}
+    assert {o.error.reason for o in outcomes} == {f"Viber {status}: {message}"}
+    assert sorted(c.status for c in fake.calls()) == [status, status]
+    assert fake.delivered() == []
+
+
+def test_a_fake_made_with_a_port_is_unreachable_until_started_on_it() -> None:
+    fake = FakeViber(token=TOKEN, port=free_port())
+    session = ViberChannel(TOKEN, fake.base_url, "Shop").open()
+
+    before = session.send([OutboundMessage(1, "u1", "Sale"), OutboundMessage(2, "u2", "Sale")])
+    with fake:
+        after = session.send([OutboundMessage(3, "u1", "Sale")])
+    session.close()
+
+    assert {type(o.error) for o in before} == {TemporaryFailure}
+    assert before[0].error.reason.startswith("Viber not reached (ConnectError(")
+    assert after[0].sent
+    assert fake.delivered() == ["u1"]
+
+
+def test_a_stopped_fake_starts_again_on_the_same_port_with_its_recordings(fake: FakeViber) -> None:
+    url = f"{fake.base_url}/send_message"
+    httpx.post(url, json=one("u1"), headers=AUTH)
+
+    fake.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(url, json=one("u2"), headers=AUTH)
+    fake.start()
+    again = httpx.post(url, json=one("u3"), headers=AUTH)
+
+    assert again.json()["status"] == 0
+    assert fake.delivered() == ["u1", "u3"]
+
+
+def test_new_settings_are_checked_and_remote_configurable() -> None:
+    with pytest.raises(ValueError, match="account_status"):
+        ViberConfig(account_status=5)
+    with pytest.raises(ValueError, match="lose_next"):
+        ViberConfig(lose_next=-1)
+    assert ViberConfig().updated({"lose_next": 1, "lost_answer": "close", "account_status": 24}) == ViberConfig(
+        lose_next=1, lost_answer="close", account_status=24
+    )

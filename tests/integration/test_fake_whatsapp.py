@@ -17,8 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.http import Receiver, fake_process
+from channels.base import AccountRefused, OutboundMessage, RecipientGone, RecipientLimited, TemporaryFailure, Uncertain
+from channels.whatsapp import WhatsAppChannel
+from tests.fakes.http import Received, Receiver, fake_process, free_port
 from tests.fakes.whatsapp import (
+    ERRORS,
     PHONE_NUMBER_ID,
     WABA_ID,
     FakeWhatsApp,
@@ -634,3 +637,192 @@ def test_command_line_fake_is_configured_and_read_over_http_and_dumps_on_sigterm
     dumped = json.loads(dump.read_text())
     assert [(c["wa_id"], c["status"]) for c in dumped["calls"]] == [("79990001144", 200)]
     assert dumped["stats"]["sent"] == 1
+
+
+# ---- platform failures: lost answers, a revoked token, Meta's limits, a server not there yet
+
+
+def status_of(request: Received) -> dict[str, object]:
+    result: dict[str, object] = request.payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    return result
+
+
+def test_a_lost_answer_is_a_502_to_the_client_but_the_message_was_sent_and_reported(
+    fake: FakeWhatsApp, client: httpx.Client
+) -> None:
+    with Receiver() as app:
+        fake.configure(lose_next=1, webhook_url=app.url, statuses=["sent", "delivered"])
+        lost = send(client, text("79990001122"))
+        answered = send(client, text("79990001133"))
+        received = app.wait_for(4)
+
+    assert (lost.status_code, lost.headers["content-type"]) == (502, "text/html")
+    assert b"502 Bad Gateway" in lost.content
+    assert answered.status_code == 200
+    taken, other = fake.calls()
+    assert (taken.wa_id, taken.status, taken.code, taken.lost_answer) == ("79990001122", 502, None, "502")
+    assert taken.message_id is not None and WAMID.fullmatch(taken.message_id)
+    assert other.lost_answer is None
+    assert [c.wa_id for c in fake.sent()] == ["79990001122", "79990001133"]
+    # the status webhooks still come, with the wamid the client never saw
+    assert [(status_of(r)["id"], status_of(r)["status"]) for r in received[:2]] == [
+        (taken.message_id, "sent"), (taken.message_id, "delivered")
+    ]
+    assert fake.stats()["lost_answers"] == {"502": 1}
+
+
+@pytest.mark.parametrize(("how", "error"), [("reset", httpx.ReadError), ("close", httpx.RemoteProtocolError)])
+def test_a_lost_answer_can_be_a_reset_or_a_closed_connection(
+    fake: FakeWhatsApp, client: httpx.Client, how: str, error: type
+) -> None:
+    fake.configure(lose_next=1, lost_answer=how)
+
+    with pytest.raises(error):
+        send(client, text("79990001122"))
+
+    [call] = fake.calls()
+    assert (call.status, call.lost_answer, call.delivered) == (0, how, True)
+
+
+def test_every_nth_taken_message_loses_its_answer(fake: FakeWhatsApp, client: httpx.Client) -> None:
+    fake.configure(lose_every=2, recipient_rules={"79990009999": 131026})
+
+    statuses = [send(client, text(to)).status_code for to in
+                ("79990000001", "79990009999", "79990000002", "79990000003", "79990000004")]
+
+    assert statuses == [200, 400, 502, 200, 502]  # the refused one is not taken, not counted
+    assert len(fake.sent()) == 4
+
+
+def test_the_adapter_reads_a_lost_answer_as_uncertain(fake: FakeWhatsApp) -> None:
+    fake.configure(lose_next=1)
+    session = WhatsAppChannel(TOKEN, fake.base_url, PHONE_NUMBER_ID).open()
+
+    [lost] = session.send([OutboundMessage(1, "+79990001122", "Sale")])
+    [answered] = session.send([OutboundMessage(2, "+79990001133", "Sale")])
+    session.close()
+
+    assert type(lost.error) is Uncertain
+    assert lost.error.reason == "no answer from WhatsApp; it may have been sent (HTTP 502)"
+    assert answered.sent
+    assert [c.wa_id for c in fake.sent()] == ["79990001122", "79990001133"]
+
+
+def test_a_revoked_token_answers_401_code_190_to_everything_until_restored(fake: FakeWhatsApp, client: httpx.Client) -> None:
+    session = WhatsAppChannel(TOKEN, fake.base_url, PHONE_NUMBER_ID).open()
+    fake.configure(token_revoked=True)
+
+    refused = send(client, text("79990001122"))
+    [outcome] = session.send([OutboundMessage(1, "+79990001122", "Sale")])
+    fake.configure(token_revoked=False)
+    restored = send(client, text("79990001133"))
+    session.close()
+
+    assert refused.status_code == 401
+    assert refused.json() == {"error": {
+        "message": "Error validating access token: The session has been invalidated because the user changed their "
+                   "password or Facebook has changed the session for security reasons.",
+        "type": "OAuthException",
+        "code": 190,
+        "error_subcode": 460,
+        "fbtrace_id": "AFakeTraceId",
+    }}
+    assert type(outcome.error) is AccountRefused
+    assert outcome.error.reason.startswith("WhatsApp 190: Error validating access token")
+    assert restored.status_code == 200
+    assert [c.wa_id for c in fake.calls()] == ["79990001133"]  # nothing else was recorded
+    assert fake.request_counts() == {"unauthorized": 2, "message": 1}
+
+
+@pytest.mark.parametrize(("code", "title", "kind"), [
+    (131049, "This message was not delivered to maintain healthy ecosystem engagement.", RecipientLimited),
+    (131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on "
+             "WhatsApp from your business.", RecipientGone),
+])
+def test_meta_marketing_limits_answer_at_once_for_given_recipients(
+    fake: FakeWhatsApp, code: int, title: str, kind: type
+) -> None:
+    fake.configure(recipient_rules={"79990001122": code})
+    session = WhatsAppChannel(TOKEN, fake.base_url, PHONE_NUMBER_ID).open()
+
+    refused = httpx.post(fake.messages_url(), json=template("79990001122"), headers=AUTH)
+    limited, other = session.send([OutboundMessage(1, "+79990001122", "Sale"), OutboundMessage(2, "+79990001133", "Sale")])
+    session.close()
+
+    assert refused.status_code == 400
+    assert (refused.json()["error"]["code"], refused.json()["error"]["message"]) == (code, f"(#{code}) {title}")
+    assert type(limited.error) is kind
+    assert limited.error.reason.startswith(f"WhatsApp {code}: ")
+    assert other.sent
+    assert [c.wa_id for c in fake.sent()] == ["79990001133"]
+
+
+@pytest.mark.parametrize("code", [131049, 131050])
+def test_meta_marketing_limits_also_come_later_as_failed_status_webhooks(fake: FakeWhatsApp, client: httpx.Client, code: int) -> None:
+    with Receiver() as app:
+        fake.configure(webhook_url=app.url, app_secret=SECRET, async_failures={"79990001122": code})
+        response = send(client, template("79990001122"))
+        [request] = app.wait_for(1)
+        assert fake.wait_for_webhooks(1)
+
+    assert response.status_code == 200
+    status = status_of(request)
+    assert (status["id"], status["status"], status["recipient_id"]) == (
+        response.json()["messages"][0]["id"], "failed", "79990001122"
+    )
+    [error] = status["errors"]
+    assert (error["code"], error["title"]) == (code, ERRORS[code][1])
+    check_signature(request.body, request.headers["x-hub-signature-256"])
+
+
+@pytest.mark.parametrize("code", [131048, 132015, 131042])
+def test_an_account_error_answers_every_message_and_the_adapter_reads_account_refused(fake: FakeWhatsApp, code: int) -> None:
+    fake.configure(account_error=code)
+    session = WhatsAppChannel(TOKEN, fake.base_url, PHONE_NUMBER_ID).open()
+
+    outcomes = session.send([OutboundMessage(i, f"+7999000000{i}", "Sale") for i in range(3)])
+    session.close()
+
+    assert {type(o.error) for o in outcomes} == {AccountRefused}
+    assert {o.error.reason for o in outcomes} == {f"WhatsApp {code}: {ERRORS[code][2]}"}
+    assert [c.code for c in fake.calls()] == [code] * 3
+    assert fake.sent() == []
+
+
+def test_a_fake_made_with_a_port_is_unreachable_until_started_on_it() -> None:
+    fake = FakeWhatsApp(token=TOKEN, port=free_port())
+    session = WhatsAppChannel(TOKEN, fake.base_url, PHONE_NUMBER_ID).open()
+
+    [before] = session.send([OutboundMessage(1, "+79990001122", "Sale")])
+    with fake:
+        [after] = session.send([OutboundMessage(2, "+79990001122", "Sale")])
+    session.close()
+
+    assert type(before.error) is TemporaryFailure
+    assert before.error.reason.startswith("WhatsApp not reached (ConnectError(")
+    assert after.sent
+    assert [c.wa_id for c in fake.sent()] == ["79990001122"]
+
+
+def test_a_stopped_fake_starts_again_on_the_same_port_with_its_recordings(fake: FakeWhatsApp) -> None:
+    url = fake.messages_url()
+    httpx.post(url, json=text("79990001122"), headers=AUTH)
+
+    fake.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(url, json=text("79990001133"), headers=AUTH)
+    fake.start()
+    again = httpx.post(url, json=text("79990001144"), headers=AUTH)
+
+    assert again.status_code == 200
+    assert [c.wa_id for c in fake.sent()] == ["79990001122", "79990001144"]
+
+
+def test_new_settings_are_checked_and_remote_configurable() -> None:
+    with pytest.raises(ValueError, match="account_error"):
+        WhatsAppConfig(account_error=404)
+    with pytest.raises(ValueError, match="lost_answer"):
+        WhatsAppConfig(lost_answer="slow")
+    assert WhatsAppConfig().updated(
+        {"lose_every": 5, "account_error": 131048, "token_revoked": True, "recipient_rules": {"+79990001122": 131049}}
+    ) == WhatsAppConfig(lose_every=5, account_error=131048, token_revoked=True, recipient_rules={"79990001122": 131049})

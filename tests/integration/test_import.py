@@ -25,6 +25,7 @@ COLUMNS = (
 NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
 NOV_1_10H = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 NOV_10 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+NOV_15 = datetime(2026, 11, 15, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -155,12 +156,11 @@ def test_importing_the_same_file_again_updates_and_records_no_new_consent(api):
 
 
 def test_an_older_consent_does_not_opt_in_someone_who_opted_out(api, db_state):
-    # given: imported with consent of Nov 1, then "stop" on Nov 10
+    # given: imported with consent of Nov 1, then Anna sent /stop on Nov 10
     data = csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,import,Yes,2026-11-01T10:00:00Z")
     upload(api, data)
-    services.subscription_opt_out(
-        subscription=Subscription.objects.get(), consent=services.Consent(source="telegram_stop", at=NOV_10)
-    )
+    services.person_opt_out("telegram", "123456789",
+                            consent=services.Consent(source="telegram_stop", text="/stop", at=NOV_10))
     before = db_state()
 
     # when: the same CRM export again, with a new name
@@ -169,18 +169,65 @@ def test_an_older_consent_does_not_opt_in_someone_who_opted_out(api, db_state):
     # then
     assert response.status_code == 200
     assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
-        "Telegram 123456789 was opted out at 2026-11-10 12:00 UTC, "
-        "after this consent (2026-11-01 10:00 UTC); not opted in again"
+        "Telegram 123456789 opted out themselves on 2026-11-10 12:00 UTC (via telegram_stop); "
+        "only their own opt-in (/start, START, Viber subscribe) brings them back"
     )}]}
     assert db_state() == before
     assert Subscription.objects.get().status == "opted_out"
 
 
-def test_a_newer_consent_opts_in_again_someone_who_opted_out(api):
-    # given
+def test_a_newer_consent_does_not_opt_in_again_someone_who_opted_out(api, db_state):
+    # given: Anna opted out on Nov 10; the CRM has a newer consent for her
     upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,import,Yes,2026-11-01T10:00:00Z"))
     subscription = Subscription.objects.get()
     services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="api", at=NOV_10))
+    before = db_state()
+
+    # when
+    response = upload(api, csv_file(HEADER, "crm-1,Anna K.,,,vip,telegram,123456789,,form,Yes again,2026-11-20"))
+
+    # then: the row is reported with its line and the date of her opt-out; she stays opted out
+    assert response.status_code == 200
+    assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
+        "Telegram 123456789 was opted out on 2026-11-10 12:00 UTC (via api); "
+        "only their own opt-in (/start, START, Viber subscribe) brings them back"
+    )}]}
+    assert db_state() == before
+    subscription.refresh_from_db()
+    assert subscription.status == "opted_out"
+    assert list(subscription.consent_events.order_by("id").values_list("kind", "source", "at")) == [
+        ("opt_in", "import", NOV_1_10H),
+        ("opt_out", "api", NOV_10),
+    ]
+
+
+def test_the_persons_own_opt_in_brings_them_back_and_a_later_import_updates_them(api):
+    # given: Anna stopped on Nov 10 and sent /start herself on Nov 15
+    upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,import,Yes,2026-11-01T10:00:00Z"))
+    services.person_opt_out("telegram", "123456789", consent=services.Consent(source="telegram_stop", at=NOV_10))
+    services.person_opt_in("telegram", "123456789",
+                           consent=services.Consent(source="telegram_start", text="/start", at=NOV_15))
+
+    # when
+    response = upload(api, csv_file(HEADER, "crm-1,Anna K.,,,,telegram,123456789,,form,Yes again,2026-11-20"))
+
+    # then: she is opted in already, so the row updates her and records no new consent
+    assert response.json() == {"created": 0, "updated": 1, "errors": []}
+    subscription = Subscription.objects.get()
+    assert (subscription.status, subscription.subscriber.name) == ("opted_in", "Anna K.")
+    assert list(subscription.consent_events.order_by("id").values_list("kind", "source", "by_person")) == [
+        ("opt_in", "import", False),
+        ("opt_out", "telegram_stop", True),
+        ("opt_in", "telegram_start", True),
+    ]
+
+
+def test_a_newer_consent_opts_in_again_a_subscription_that_bounced(api):
+    # given: Telegram said on Nov 10 that the chat is unreachable (a bounce, not a "stop")
+    upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,import,Yes,2026-11-01T10:00:00Z"))
+    subscription = Subscription.objects.get()
+    services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="telegram_error", at=NOV_10),
+                                  status="unreachable")
 
     # when
     response = upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,form,Yes again,2026-11-20"))
@@ -189,11 +236,30 @@ def test_a_newer_consent_opts_in_again_someone_who_opted_out(api):
     assert response.json() == {"created": 0, "updated": 1, "errors": []}
     subscription.refresh_from_db()
     assert subscription.status == "opted_in"
-    assert list(subscription.consent_events.order_by("id").values_list("kind", "source", "at")) == [
-        ("opt_in", "import", NOV_1_10H),
-        ("opt_out", "api", NOV_10),
-        ("opt_in", "form", datetime(2026, 11, 20, tzinfo=UTC)),
+    assert list(subscription.consent_events.order_by("id").values_list("kind", "status", "source", "at")) == [
+        ("opt_in", "opted_in", "import", NOV_1_10H),
+        ("suppress", "unreachable", "telegram_error", NOV_10),
+        ("opt_in", "opted_in", "form", datetime(2026, 11, 20, tzinfo=UTC)),
     ]
+
+
+def test_a_consent_older_than_the_bounce_does_not_opt_in_again(api, db_state):
+    # given
+    upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,import,Yes,2026-11-01T10:00:00Z"))
+    services.subscription_opt_out(subscription=Subscription.objects.get(),
+                                  consent=services.Consent(source="telegram_error", at=NOV_10), status="unreachable")
+    before = db_state()
+
+    # when
+    response = upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,import,Yes,2026-11-01T10:00:00Z"))
+
+    # then
+    assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
+        "Telegram 123456789 was unreachable at 2026-11-10 12:00 UTC, "
+        "after this consent (2026-11-01 10:00 UTC); not opted in again"
+    )}]}
+    assert db_state() == before
+    assert Subscription.objects.get().status == "unreachable"
 
 
 def test_an_address_of_another_subscriber_is_reported(api, db_state):
@@ -232,6 +298,22 @@ def test_an_address_of_another_subscriber_is_reported_when_both_are_known(api, d
     ("row", "error"),
     [
         ("crm-2,N,,,,telegram,222222,,import,Yes,2099-11-01", "consent_at '2099-11-01' is in the future"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,0001-01-01T00:00:00Z",
+         "consent_at '0001-01-01T00:00:00Z' is before 2000-01-01; no consent can be that old"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,0001-01-01",
+         "consent_at '0001-01-01' is before 2000-01-01; no consent can be that old"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,0001-01-01T00:00:00+05:00",
+         "consent_at '0001-01-01T00:00:00+05:00' is before 2000-01-01; no consent can be that old"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,1999-12-31T23:59:59Z",
+         "consent_at '1999-12-31T23:59:59Z' is before 2000-01-01; no consent can be that old"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,9999-12-31T23:59:59-05:00",
+         "consent_at '9999-12-31T23:59:59-05:00' is in the future"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,2026-02-30",
+         "consent_at '2026-02-30' is not a real date or time (day is out of range for month)"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,0000-01-01",
+         "consent_at '0000-01-01' is not a real date or time (year 0 is out of range)"),
+        ("crm-2,N,,,,telegram,222222,,import,Yes,2026-11-01T25:00:00Z",
+         "consent_at '2026-11-01T25:00:00Z' is not a real date or time (hour must be in 0..23)"),
         ("crm-2,N,,,,telegram,222222,,import,Yes,yesterday",
          "consent_at 'yesterday' is not a date or time (use ISO 8601, e.g. 2026-11-01T10:00:00Z)"),
         ("crm-2,N,,,,telegram,222222,,,Yes,2026-11-01",

@@ -171,17 +171,22 @@ def test_setting_an_opted_out_subscription_back_to_opted_in_without_a_new_opt_in
 
 @pytest.mark.django_db(transaction=True)
 def test_the_services_path_passes_the_consent_trigger_at_commit():
-    # given / when: each service call commits on its own
+    # given / when: each service call commits on its own: a stop, the person's /start, a
+    # bounce, and an import with newer consent after the bounce
     subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
-    services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="api", at=NOV_10))
+    services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="api", at=NOV_5))
     services.subscription_opt_in(
-        subscription=subscription, consent=services.Consent(source="telegram_start", text="/start", at=NOV_20)
+        subscription=subscription,
+        consent=services.Consent(source="telegram_start", text="/start", at=NOV_10, by_person=True),
     )
+    services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="telegram_error", at=NOV_10),
+                                  status="unreachable")
+    services.subscription_opt_in(subscription=subscription, consent=services.Consent(source="import", at=NOV_20))
 
     # then
     subscription.refresh_from_db()
     assert subscription.status == "opted_in"
-    assert [kind for kind, *_ in events_of(subscription)] == ["opt_in", "opt_out", "opt_in"]
+    assert [kind for kind, *_ in events_of(subscription)] == ["opt_in", "opt_out", "opt_in", "suppress", "opt_in"]
 
 
 def test_consent_events_cannot_be_updated():
@@ -313,14 +318,15 @@ def test_subscription_opt_out_refuses_to_leave_the_subscription_opted_in():
     assert [kind for kind, *_ in events_of(subscription)] == ["opt_in"]
 
 
-def test_subscription_opt_in_after_an_opt_out_records_a_new_event():
+def test_the_persons_own_opt_in_after_an_opt_out_records_a_new_event():
     # given
     subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
     services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="api", at=NOV_10))
 
     # when
     event = services.subscription_opt_in(
-        subscription=subscription, consent=services.Consent(source="telegram_start", text="/start", at=NOV_20)
+        subscription=subscription,
+        consent=services.Consent(source="telegram_start", text="/start", at=NOV_20, by_person=True),
     )
     check_deferred_constraints()
 
@@ -333,6 +339,156 @@ def test_subscription_opt_in_after_an_opt_out_records_a_new_event():
         ("opt_out", "opted_out", "api", "", NOV_10),
         ("opt_in", "opted_in", "telegram_start", "/start", NOV_20),
     ]
+    assert event.by_person is True
+
+
+@pytest.mark.parametrize(
+    ("opt_out", "expected"),
+    [
+        pytest.param(
+            lambda: services.person_opt_out("telegram", "123456789",
+                                            consent=services.Consent(source="telegram_stop", text="/stop", at=NOV_10)),
+            "Telegram 123456789 opted out themselves on 2026-11-10 12:00 UTC (via telegram_stop); "
+            "only their own opt-in (/start, START, Viber subscribe) brings them back",
+            id="the-persons-stop",
+        ),
+        pytest.param(
+            lambda: services.person_opt_out("telegram", "123456789",
+                                            consent=services.Consent(source="telegram_blocked", at=NOV_10),
+                                            status="blocked"),
+            "Telegram 123456789 blocked us on 2026-11-10 12:00 UTC (via telegram_blocked); "
+            "only their own opt-in (/start, START, Viber subscribe) brings them back",
+            id="the-person-blocked-the-bot",
+        ),
+        pytest.param(
+            lambda: services.subscription_opt_out(subscription=Subscription.objects.get(),
+                                                  consent=services.Consent(source="admin:boss", at=NOV_10)),
+            "Telegram 123456789 was opted out on 2026-11-10 12:00 UTC (via admin:boss); "
+            "only their own opt-in (/start, START, Viber subscribe) brings them back",
+            id="opted-out-by-the-brand",
+        ),
+    ],
+)
+def test_subscription_opt_in_on_the_persons_behalf_after_a_withdrawal_is_refused(db_state, opt_out, expected):
+    # given: a withdrawal on Nov 10, then an import with consent of Nov 20
+    subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
+    opt_out()
+    before = db_state()
+
+    # when / then
+    with pytest.raises(services.ServiceError) as refused:
+        services.subscription_opt_in(subscription=subscription, consent=services.Consent(source="import", at=NOV_20))
+    assert refused.value.messages == [expected]
+    assert db_state() == before
+
+
+def test_a_bounce_is_recorded_as_a_suppression_and_skips_the_waiting_deliveries():
+    # given
+    subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
+    planned = add_delivery(CampaignFactory(), subscription, "planned")
+
+    # when
+    event = services.subscription_opt_out(
+        subscription=subscription, consent=services.Consent(source="telegram_error", text="chat not found", at=NOV_10),
+        status="unreachable",
+    )
+    check_deferred_constraints()
+
+    # then
+    subscription.refresh_from_db()
+    assert subscription.status == "unreachable"
+    assert (event.kind, event.by_person) == ("suppress", False)
+    assert events_of(subscription) == [
+        ("opt_in", "opted_in", "test", "Yes, send me offers", NOV_1),
+        ("suppress", "unreachable", "telegram_error", "chat not found", NOV_10),
+    ]
+    planned.refresh_from_db()
+    assert (planned.status, planned.reason) == ("skipped", "unreachable via telegram_error")
+
+
+def test_the_platforms_bounce_through_person_opt_out_is_a_suppression_not_the_persons_act():
+    # given
+    subscription = subscribe(SubscriberFactory(), "whatsapp", "+79990001122", at=NOV_1)
+
+    # when
+    change = services.person_opt_out("whatsapp", "+79990001122",
+                                     consent=services.Consent(source="whatsapp_131026", at=NOV_10),
+                                     status="unreachable")
+
+    # then
+    assert change.changed is True
+    last = subscription.consent_events.order_by("id").last()
+    assert (last.kind, last.status, last.source, last.by_person) == ("suppress", "unreachable", "whatsapp_131026", False)
+
+
+def test_an_import_with_consent_newer_than_a_bounce_opts_in_again():
+    # given
+    subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
+    services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="telegram_error", at=NOV_10),
+                                  status="unreachable")
+
+    # when
+    event = services.subscription_opt_in(
+        subscription=subscription, consent=services.Consent(source="import", text="Yes again", at=NOV_20)
+    )
+    check_deferred_constraints()
+
+    # then
+    subscription.refresh_from_db()
+    assert subscription.status == "opted_in"
+    assert event is not None
+    assert events_of(subscription) == [
+        ("opt_in", "opted_in", "test", "Yes, send me offers", NOV_1),
+        ("suppress", "unreachable", "telegram_error", "", NOV_10),
+        ("opt_in", "opted_in", "import", "Yes again", NOV_20),
+    ]
+
+
+def test_a_withdrawal_after_a_bounce_replaces_it_and_then_only_the_person_brings_them_back(db_state):
+    # given: a bounce on Nov 5, then the person blocks the bot on Nov 10
+    subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
+    services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="telegram_error", at=NOV_5),
+                                  status="unreachable")
+    services.person_opt_out("telegram", "123456789", consent=services.Consent(source="telegram_blocked", at=NOV_10),
+                            status="blocked")
+    before = db_state()
+
+    # when / then
+    with pytest.raises(services.ServiceError) as refused:
+        services.subscription_opt_in(subscription=subscription, consent=services.Consent(source="import", at=NOV_20))
+    assert refused.value.messages == [
+        "Telegram 123456789 blocked us on 2026-11-10 12:00 UTC (via telegram_blocked); "
+        "only their own opt-in (/start, START, Viber subscribe) brings them back"
+    ]
+    assert db_state() == before
+    subscription.refresh_from_db()
+    assert subscription.status == "blocked"
+    assert [(kind, status) for kind, status, *_ in events_of(subscription)] == [
+        ("opt_in", "opted_in"), ("suppress", "unreachable"), ("opt_out", "blocked"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        pytest.param(datetime(1, 1, 1, tzinfo=UTC), "consent time 1-01-01 is before 2000-01-01", id="year-0001"),
+        pytest.param(datetime(1999, 12, 31, 23, 59, tzinfo=UTC), "consent time 1999-12-31 is before 2000-01-01",
+                     id="before-2000"),
+        pytest.param(datetime(2099, 1, 1, tzinfo=UTC), "consent time 2099-01-01 00:00 UTC is in the future",
+                     id="future"),
+    ],
+)
+def test_subscription_add_refuses_a_consent_date_that_cannot_be_true(db_state, at, expected):
+    # given
+    anna = SubscriberFactory()
+    before = db_state()
+
+    # when / then
+    with pytest.raises(services.ServiceError) as refused:
+        services.subscription_add(subscriber=anna, platform="telegram", address="123456789",
+                                  consent=services.Consent(source="import", text="Yes", at=at))
+    assert refused.value.by_field == {"consent_at": [expected]}
+    assert db_state() == before
 
 
 def test_subscription_opt_in_of_an_opted_in_subscription_records_nothing():
@@ -350,14 +506,17 @@ def test_subscription_opt_in_of_an_opted_in_subscription_records_nothing():
 
 
 def test_subscription_opt_in_refuses_a_consent_older_than_the_last_opt_out(db_state):
-    # given: consent on Nov 1, "stop" on Nov 10, and an old CRM record from Nov 5
+    # given: consent on Nov 1, "stop" on Nov 10, and the person's /start of Nov 5 that the
+    # platform delivers late, after the stop
     subscription = subscribe(SubscriberFactory(), "telegram", "123456789", at=NOV_1)
     services.subscription_opt_out(subscription=subscription, consent=services.Consent(source="api", at=NOV_10))
     before = db_state()
 
     # when / then
     with pytest.raises(services.ServiceError) as refused:
-        services.subscription_opt_in(subscription=subscription, consent=services.Consent(source="import", at=NOV_5))
+        services.subscription_opt_in(
+            subscription=subscription, consent=services.Consent(source="telegram_start", at=NOV_5, by_person=True)
+        )
     assert refused.value.messages == [
         "Telegram 123456789 was opted out at 2026-11-10 12:00 UTC, "
         "after this consent (2026-11-05 12:00 UTC); not opted in again"

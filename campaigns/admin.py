@@ -529,8 +529,8 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ["draft", "segment"]
     date_hierarchy = "send_at"
     actions = ["schedule", "pause", "resume", "cancel"]
-    readonly_fields = ["status", "stats_table", "forecast_link", "channels_in_use", "frozen_content", "scheduled_at",
-                       "started_at", "finished_at", "cancelled_at"]
+    readonly_fields = ["status", "problem", "problem_since", "stats_table", "forecast_link", "channels_in_use",
+                       "frozen_content", "scheduled_at", "started_at", "finished_at", "cancelled_at"]
 
     def get_urls(self):
         return [

@@ -317,11 +317,12 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = Campaign
         fields = [
             "id", "name", "draft", "segment", "platforms", "send_at", "local_time", "expires_at",
-            "status", "stats", "content", "scheduled_at", "started_at", "finished_at",
+            "status", "problem", "problem_since", "stats", "content", "scheduled_at", "started_at", "finished_at",
             "cancelled_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
-            "status", "scheduled_at", "started_at", "finished_at", "cancelled_at", "created_at", "updated_at",
+            "status", "problem", "problem_since", "scheduled_at", "started_at", "finished_at", "cancelled_at",
+            "created_at", "updated_at",
         ]  # fmt: skip
 
     def to_representation(self, instance: Campaign) -> dict:

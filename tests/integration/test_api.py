@@ -1117,6 +1117,8 @@ def test_creating_a_campaign_answers_the_api_md_shape(api):
         "local_time": False,
         "expires_at": "2030-01-02T09:00:00Z",
         "status": "draft",
+        "problem": "",
+        "problem_since": None,
         "stats": NO_STATS,
         "content": None,
         "scheduled_at": None,

@@ -6,12 +6,12 @@ import re
 import warnings
 from datetime import timedelta
 
-import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from .transport import NOT_SENT
 from .aio import LoopSession
 from .base import (
     AccountRefused,
@@ -28,7 +28,6 @@ from .base import (
 # httpx errors raised before a byte of the request reached Telegram. PTB 22 wraps them
 # (telegram/request/_httpxrequest.py): PoolTimeout and ConnectTimeout as TimedOut, the
 # others as NetworkError("httpx.<Name>: ..."), each `from` the httpx error.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _NOT_SENT_MESSAGES = ("httpx.ConnectError:", "httpx.ConnectTimeout:", "httpx.PoolTimeout:", "Pool timeout:")
 _TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
@@ -42,7 +41,7 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 def _never_left(exc: NetworkError) -> bool:
     """True when the request provably never reached Telegram (connect error or timeout, pool timeout)."""
-    return isinstance(exc.__cause__, _NOT_SENT) or exc.message.startswith(_NOT_SENT_MESSAGES)
+    return isinstance(exc.__cause__, NOT_SENT) or exc.message.startswith(_NOT_SENT_MESSAGES)
 
 
 def _not_json(exc: TelegramError) -> bool:

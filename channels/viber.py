@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from . import transport
 from .aio import LoopSession, unexpected
 from .base import (
     AccountRefused,
@@ -17,7 +18,6 @@ from .base import (
     PermanentFailure,
     RateLimited,
     RecipientGone,
-    TemporaryFailure,
     Uncertain,
 )
 
@@ -33,7 +33,6 @@ NO_BALANCE = 24
 ACCOUNT_STATUSES = frozenset({BAD_AUTH, BROADCAST_NOT_ALLOWED, FREE_MESSAGES_EXCEEDED, NO_BALANCE})
 
 # httpx errors raised before a byte of the request reached Viber: sending again is safe.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def error_from(status: int, message: str) -> ChannelError:
@@ -51,16 +50,12 @@ def error_from(status: int, message: str) -> ChannelError:
 
 
 def no_answer(detail: str) -> Uncertain:
-    return Uncertain(f"no answer from Viber; it may have been sent ({detail})")
+    return transport.no_answer("Viber", detail)
 
 
 def transport_error(exc: httpx.HTTPError) -> ChannelError:
-    """An httpx error instead of an answer: safe to send again only when the request never
-    left (connect error or timeout, pool timeout); after it was written (read timeout,
-    reset, dropped connection) Viber may have taken it."""
-    if isinstance(exc, NOT_SENT):
-        return TemporaryFailure(f"Viber not reached ({exc!r})")
-    return no_answer(repr(exc))
+    """An httpx error instead of an answer (channels/transport.py)."""
+    return transport.transport_error("Viber", exc)
 
 
 def answer_from(http_status: int, content: bytes) -> dict | ChannelError:

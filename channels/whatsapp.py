@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from .limits import Platform, text_as_sent
+from . import transport
 from .aio import LoopSession
 from .base import (
     AccountRefused,
@@ -15,7 +16,6 @@ from .base import (
     RateLimited,
     RecipientGone,
     RecipientLimited,
-    TemporaryFailure,
     Uncertain,
     WindowClosed,
 )
@@ -34,7 +34,6 @@ TEMPLATE_PAUSED = 132015
 ACCOUNT_CODES = frozenset({AUTH, SPAM_LIMIT, PAYMENT_ISSUE, TEMPLATE_PAUSED})
 
 # httpx errors raised before a byte of the request reached Meta: sending again is safe.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def wa_id(address: str) -> str:
@@ -43,16 +42,12 @@ def wa_id(address: str) -> str:
 
 
 def no_answer(detail: str) -> Uncertain:
-    return Uncertain(f"no answer from WhatsApp; it may have been sent ({detail})")
+    return transport.no_answer("WhatsApp", detail)
 
 
 def transport_error(exc: httpx.HTTPError) -> ChannelError:
-    """An httpx error instead of an answer: safe to send again only when the request never
-    left (connect error or timeout, pool timeout); after it was written (read timeout,
-    reset, dropped connection) WhatsApp may have taken it."""
-    if isinstance(exc, NOT_SENT):
-        return TemporaryFailure(f"WhatsApp not reached ({exc!r})")
-    return no_answer(repr(exc))
+    """An httpx error instead of an answer (channels/transport.py)."""
+    return transport.transport_error("WhatsApp", exc)
 
 
 def error_from(status: int, body: object) -> ChannelError:

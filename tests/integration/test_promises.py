@@ -14,7 +14,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -278,8 +277,7 @@ def test_the_sweeper_does_not_enqueue_a_plan_that_is_still_running(settings):
     # then: not enqueued while it runs; enqueued once it is gone
     assert report["replanned"] == 0 and enqueued == []
     report = delivery.sweep(now=timezone.now(), enqueue_send=lambda *a: None, enqueue_plan=enqueued.append)
-    assert enqueued == [campaign.pk]
-    assert connection.vendor == "postgresql"
+    assert report["replanned"] == 1 and enqueued == [campaign.pk]
 
 
 def test_whatsapp_length_is_checked_on_what_is_sent_with_its_buttons():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time
 from typing import ClassVar
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -41,6 +42,9 @@ class Subscriber(models.Model):
     language = models.CharField(max_length=16, default="en")
     tags = models.ManyToManyField(Tag, blank=True, related_name="subscribers")
     attributes = models.JSONField(default=dict, blank=True)
+    # Set when the person was erased (GDPR art. 17, 152-FZ art. 21): nothing identifying
+    # is left on the row or its subscriptions; only the pseudonymous consent trail remains.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,6 +54,11 @@ class Subscriber(models.Model):
             models.UniqueConstraint(
                 fields=["external_id"], condition=~Q(external_id=""), name="subscriber_external_id_unique"
             )
+        ]
+        permissions = [
+            ("import_subscribers", "Can import subscribers from a CSV file"),
+            ("erase_subscriber", "Can erase a person (right to erasure)"),
+            ("export_subscriber", "Can export everything held about a person (right of access)"),
         ]
 
     def __str__(self) -> str:
@@ -98,6 +107,9 @@ class Subscription(models.Model):
         null=True, blank=True, editable=False,
         help_text="When the person last wrote to us (WhatsApp: free text only within 24 hours of it).",
     )
+    # After erasure: a keyed hash (HMAC-SHA256) of platform and address, so that the consent
+    # trail can be matched to an address someone presents, without storing the address.
+    address_hash = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -108,6 +120,10 @@ class Subscription(models.Model):
             models.UniqueConstraint(fields=["subscriber", "platform"], name="subscription_one_per_platform"),
         ]
         indexes = [models.Index(fields=["platform", "status"])]
+        permissions = [
+            ("opt_out_subscription", "Can opt a subscription out"),
+            ("view_address", "Can see full phone numbers and chat ids (others see them masked)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} {self.address}"
@@ -120,6 +136,7 @@ class ConsentEvent(models.Model):
         OPT_IN = "opt_in", "opt-in"
         OPT_OUT = "opt_out", "opt-out (consent withdrawn)"
         SUPPRESSION = "suppress", "suppression (delivery bounce, not a withdrawal of consent)"
+        ERASED = "erased", "erased (the person's data was removed on request)"
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="consent_events")
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -199,6 +216,7 @@ class Campaign(models.Model):
         PAUSED = "paused"
         COMPLETED = "completed"
         CANCELLED = "cancelled"
+        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
 
     name = models.CharField(max_length=200)
     draft = models.ForeignKey(Draft, on_delete=models.PROTECT, related_name="campaigns")
@@ -211,7 +229,18 @@ class Campaign(models.Model):
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="Messages not sent by then are skipped."
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False)
+    # Maker-checker (TACT_REQUIRE_APPROVAL): who asked for scheduling, and who approved it.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", editable=False)
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", editable=False)
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The campaign's counts, kept when the retention purge removes its ledger rows.
+    stats_archive = models.JSONField(null=True, blank=True, editable=False)
     # The content as it was when scheduled: later edits of the draft do not change it.
     content_title = models.CharField(max_length=200, blank=True, default="", editable=False)
     content_body = models.TextField(blank=True, default="", editable=False)
@@ -238,6 +267,12 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-send_at", "-id"]
         indexes = [models.Index(fields=["status", "send_at"])]
+        permissions = [
+            ("schedule_campaign", "Can schedule a campaign (or ask for approval when approval is required)"),
+            ("approve_campaign", "Can approve a campaign another user asked to schedule"),
+            ("pause_campaign", "Can pause and resume a campaign"),
+            ("cancel_campaign", "Can cancel a campaign"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(expires_at__isnull=True) | Q(expires_at__gt=models.F("send_at")),
@@ -341,6 +376,7 @@ class FrequencyPolicy(models.Model):
     class Meta:
         verbose_name = "frequency policy and quiet hours"
         verbose_name_plural = "frequency policy and quiet hours"
+        permissions = [("view_system_status", "Can see the system status (workers, queues, beat)")]
 
     def __str__(self) -> str:
         day = self.max_per_day if self.max_per_day is not None else "any"
@@ -365,3 +401,35 @@ class FrequencyPolicy(models.Model):
         if self.quiet_start == self.quiet_end:
             return None
         return rules.QuietHours(self.quiet_start, self.quiet_end)
+
+
+class ImportJob(models.Model):
+    """A CSV import run in the background: its progress and the rows it refused."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    # The uploaded bytes, removed once the import is done (they hold personal data).
+    data = models.BinaryField(null=True, blank=True, editable=False)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text='[{"line": 7, "error": "..."}]')
+    problem = models.TextField(blank=True, default="", help_text="Why the whole file failed, if it did.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.file_name or 'CSV'}, {self.state})"

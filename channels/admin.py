@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from campaigns.admin import ReadOnlyAdmin
+from campaigns.admin.common import ReadOnlyAdmin
 
 from .models import OutboxMessage
 

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from campaigns import api
+from campaigns.api import audience, campaigns
 from channels import webhooks
 
 
@@ -19,17 +19,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 router = DefaultRouter()
-router.register("subscribers", api.SubscriberViewSet, basename="subscriber")
-router.register("segments", api.SegmentViewSet, basename="segment")
-router.register("drafts", api.DraftViewSet, basename="draft")
-router.register("campaigns", api.CampaignViewSet, basename="campaign")
-router.register("deliveries", api.DeliveryViewSet, basename="delivery")
+router.register("subscribers", audience.SubscriberViewSet, basename="subscriber")
+router.register("segments", audience.SegmentViewSet, basename="segment")
+router.register("drafts", campaigns.DraftViewSet, basename="draft")
+router.register("campaigns", campaigns.CampaignViewSet, basename="campaign")
+router.register("deliveries", campaigns.DeliveryViewSet, basename="delivery")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
-    path("api/opt-out/", api.OptOutView.as_view(), name="opt-out"),
+    path("api/opt-out/", audience.OptOutView.as_view(), name="opt-out"),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -97,11 +97,14 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
 @pytest.fixture
 def admin_client_api(db, django_user_model):
-    """A DRF client authenticated with a staff user's token, as scripts use the API."""
+    """A DRF client authenticated with a staff user's token, as scripts use the API: a
+    member of the Approver group (a marketer who may also pause and cancel)."""
+    from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     user = django_user_model.objects.create_user("marketer", password="x-secret-123", is_staff=True)
+    user.groups.add(Group.objects.get(name="Approver"))
     token = Token.objects.create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

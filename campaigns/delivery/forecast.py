@@ -12,8 +12,9 @@ from channels.registry import channel_for
 
 from .. import rules
 from ..models import Campaign, Delivery, Subscription
-from .common import COUNTED, PAGE, WHATSAPP_WINDOW, packing_size, current_policy, zone
+from .common import COUNTED, PAGE, WHATSAPP_WINDOW, current_policy, packing_size, zone
 from .planning import Choice, SendTimes, audience_choices
+
 
 def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
     """Before sending: who will receive it per platform, who is held back and why, how many

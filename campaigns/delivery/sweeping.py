@@ -13,6 +13,7 @@ from .common import PENDING, S
 from .planning import PLAN_LOCK
 from .sending import campaign_complete_if_done
 
+
 def sweep(*, now: datetime, enqueue_send: Callable[[int, str], None], enqueue_plan: Callable[[int], None]) -> dict[str, int]:
     """Repair what dead workers and a lost broker leave behind; nothing is resent silently."""
     report: dict[str, int] = {}

@@ -2,7 +2,14 @@
 through here (shared/STYLE.md: `<entity>_<action>`, keyword-only)."""
 
 from .audience import subscription_add, tags_set
-from .campaigns import CANCELLABLE, campaign_cancel, campaign_pause, campaign_problems, campaign_resume, campaign_schedule
+from .campaigns import (
+    CANCELLABLE,
+    campaign_cancel,
+    campaign_pause,
+    campaign_problems,
+    campaign_resume,
+    campaign_schedule,
+)
 from .consent import (
     WITHDRAWN,
     Change,

@@ -1,0 +1,210 @@
+"""Campaigns in the admin: schedule, pause, resume, cancel; the ledger and the policy."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from channels.limits import PLATFORMS
+from channels.registry import channel_for
+
+from .. import delivery, selectors, services
+from ..models import (
+    Campaign,
+    Delivery,
+    FrequencyPolicy,
+    PlatformChoices,
+    SendList,
+)
+from .common import ReadOnlyAdmin, _table
+from .content import _previews_table
+
+
+class CampaignForm(forms.ModelForm):
+    platforms = forms.MultipleChoiceField(choices=PlatformChoices.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "draft", "segment", "platforms", "send_at", "local_time", "expires_at"]
+
+    def clean_platforms(self):
+        return [p for p in PLATFORMS if p in self.cleaned_data["platforms"]]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("send_at") and data.get("expires_at") and data["expires_at"] <= data["send_at"]:
+            self.add_error("expires_at", "expires_at must be after send_at")
+        return data
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ["name", "status", "send_at", "platform_list", "segment", "draft", "progress", "reception"]
+    list_filter = ["status", "local_time", "send_at"]
+    search_fields = ["name", "draft__title", "segment__name"]
+    list_select_related = ["draft", "segment"]
+    autocomplete_fields = ["draft", "segment"]
+    date_hierarchy = "send_at"
+    actions = ["schedule", "pause", "resume", "cancel"]
+
+    def has_schedule_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.schedule_campaign")
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.pause_campaign")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.cancel_campaign")
+    readonly_fields = ["status", "problem", "problem_since", "stats_table", "forecast_link", "channels_in_use",
+                       "frozen_content", "scheduled_at", "started_at", "finished_at", "cancelled_at"]
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/forecast/", self.admin_site.admin_view(self.forecast_view), name="campaigns_campaign_forecast"),
+            *super().get_urls(),
+        ]
+
+    def forecast_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self.get_object(request, str(pk))
+        if campaign is None:
+            return redirect("admin:campaigns_campaign_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": f"Forecast: {campaign}",
+            "forecast": delivery.campaign_forecast(campaign=campaign, now=timezone.now()),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/forecast.html", context)
+
+    @admin.display(description="forecast")
+    def forecast_link(self, obj: Campaign) -> SafeString | str:
+        if obj.pk is None:
+            return "Save the campaign to see its forecast."
+        return format_html("<a href='{}'>Who will receive it, who is held back and why, how long it takes</a>",
+                           reverse("admin:campaigns_campaign_forecast", args=[obj.pk]))
+
+    @admin.display(description="channels")
+    def channels_in_use(self, obj: Campaign) -> SafeString:
+        rows = []
+        for platform in obj.platforms or PLATFORMS:
+            sandbox = channel_for(platform).sandbox
+            rows.append([platform, "SANDBOX: no credentials, messages go to the outbox" if sandbox else "live"])
+        return _table(["platform", "sends through"], rows)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return [*CampaignForm.Meta.fields, *self.readonly_fields]
+        return self.readonly_fields
+
+    @admin.display(description="platforms")
+    def platform_list(self, obj: Campaign) -> str:
+        return ", ".join(obj.platforms)
+
+    @staticmethod
+    def _stats(obj: Campaign) -> dict[str, int]:
+        if not hasattr(obj, "_stats"):
+            obj._stats = selectors.campaign_stats(obj)  # one count per row, not one per column
+        return obj._stats
+
+    @admin.display(description="planned / sent / failed / held / skipped / uncertain")
+    def progress(self, obj: Campaign) -> str:
+        s = self._stats(obj)
+        return f"{s['planned']} / {s['sent']} / {s['failed']} / {s['held']} / {s['skipped']} / {s['uncertain']}"
+
+    @admin.display(description="delivered / read / opted out within 48 h")
+    def reception(self, obj: Campaign) -> str:
+        s = self._stats(obj)
+        return f"{s['delivered']} / {s['read']} / {s['opted_out_48h']}"
+
+    @admin.display(description="progress")
+    def stats_table(self, obj: Campaign) -> SafeString:
+        stats = self._stats(obj)
+        url = reverse("admin:campaigns_delivery_changelist") + f"?campaign__id__exact={obj.pk}"
+        return format_html("{}<p><a href='{}'>Open the delivery ledger</a></p>",
+                           _table(list(stats), [list(stats.values())]), url)
+
+    @admin.display(description="content (frozen when scheduled)")
+    def frozen_content(self, obj: Campaign) -> SafeString | str:
+        if obj.status == Campaign.Status.DRAFT:
+            return "Taken from the draft when the campaign is scheduled."
+        return format_html("<strong>{}</strong><pre style='white-space:pre-wrap'>{}</pre>{}",
+                           obj.content_title, obj.content_body, _previews_table(obj.content_body))
+
+    @admin.action(description="Schedule the selected campaigns", permissions=["schedule"])
+    def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        for campaign in queryset:
+            try:
+                services.campaign_schedule(campaign=campaign)
+            except services.ServiceError as exc:
+                self.message_user(request, f"“{campaign}” not scheduled: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"“{campaign}” scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+
+    @admin.action(description="Pause the selected campaigns", permissions=["pause"])
+    def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._transition(request, queryset, services.campaign_pause, "paused")
+
+    @admin.action(description="Resume the selected campaigns", permissions=["pause"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._transition(request, queryset, services.campaign_resume, "resumed")
+
+    def _transition(self, request, queryset, service, done: str) -> None:
+        for campaign in queryset:
+            try:
+                service(campaign=campaign)
+            except services.ServiceError as exc:
+                self.message_user(request, f"“{campaign}”: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"“{campaign}” {done}.")
+
+    @admin.action(description="Cancel the selected campaigns", permissions=["cancel"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        for campaign in queryset:
+            try:
+                services.campaign_cancel(campaign=campaign)
+            except services.ServiceError as exc:
+                self.message_user(request, f"“{campaign}” not cancelled: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"“{campaign}” cancelled.")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "subscriber", "platform", "list_number", "status", "reason", "send_after", "sent_at",
+                    "delivered_at", "read_at"]
+    list_filter = ["status", "platform", "campaign"]
+    search_fields = ["subscriber__name", "subscription__address", "reason"]
+    list_select_related = ["campaign", "subscriber"]
+    show_full_result_count = False
+
+
+@admin.register(FrequencyPolicy)
+class FrequencyPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        policy = FrequencyPolicy.current()
+        return redirect("admin:campaigns_frequencypolicy_change", policy.pk)
+
+
+@admin.register(SendList)
+class SendListAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "number", "platform", "size", "state", "next_due", "heartbeat_at"]
+    list_filter = ["platform", "state", "campaign"]
+    list_select_related = ["campaign"]

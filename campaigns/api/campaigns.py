@@ -1,0 +1,109 @@
+"""Drafts, campaigns and the delivery ledger over REST."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import delivery, services
+from ..models import (
+    Campaign,
+    Delivery,
+    Draft,
+)
+from ..serializers import (
+    PLATFORM_CHOICES,
+    CampaignSerializer,
+    DeliverySerializer,
+    DraftSerializer,
+)
+
+
+class DraftViewSet(viewsets.ModelViewSet):
+    queryset = Draft.objects.order_by("-id")
+    serializer_class = DraftSerializer
+    search_fields = ["title", "body"]
+
+
+class CampaignFilter(django_filters.FilterSet):
+    platform = django_filters.ChoiceFilter(choices=PLATFORM_CHOICES, method="filter_platform")
+
+    class Meta:
+        model = Campaign
+        fields = ["status", "draft", "segment"]
+
+    def filter_platform(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # A JSON list of names: a quoted-name match works on SQLite and PostgreSQL alike.
+        return queryset.filter(platforms__icontains=f'"{value}"')
+
+
+class CampaignViewSet(viewsets.ModelViewSet):
+    queryset = Campaign.objects.select_related("draft", "segment").order_by("-id")
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilter
+    search_fields = ["name"]
+    ordering_fields = ["send_at", "id"]
+    action_permissions = {
+        "schedule": ["campaigns.schedule_campaign"],
+        "cancel": ["campaigns.cancel_campaign"],
+        "pause": ["campaigns.pause_campaign"],
+        "resume": ["campaigns.pause_campaign"],
+        "forecast": ["campaigns.view_campaign"],
+    }
+
+    def perform_destroy(self, instance: Campaign) -> None:
+        if instance.status != Campaign.Status.DRAFT:
+            raise ValidationError({"status": [f"a {instance.status} campaign is kept; cancel it instead"]})
+        instance.delete()
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, pk: str) -> Response:
+        """draft -> scheduled; refused (400, by field) when a limit or date does not allow it."""
+        campaign = services.campaign_schedule(campaign=self.get_object(), now=timezone.now())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Stop for good: nothing still waiting is sent."""
+        campaign = services.campaign_cancel(campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        """Stop sending within seconds; resume continues without resending."""
+        campaign = services.campaign_pause(campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        campaign = services.campaign_resume(campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(responses={200: {"type": "object"}})
+    @action(detail=True, methods=["get"])
+    def forecast(self, request: Request, pk: str) -> Response:
+        """Receivers per platform, who is held back and why, lists, and the time it takes."""
+        return Response(delivery.campaign_forecast(campaign=self.get_object(), now=timezone.now()))
+
+
+class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Delivery.objects.select_related("subscription").order_by("campaign_id", "list_number", "id")
+    serializer_class = DeliverySerializer
+    filterset_fields = ["campaign", "status", "platform", "subscriber", "list_number"]
+
+    @extend_schema(parameters=[OpenApiParameter("campaign", int, description="Campaign id")])
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+

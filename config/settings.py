@@ -286,3 +286,24 @@ TACT_PENDING_RETRY_MAX_SECONDS = env.float("TACT_PENDING_RETRY_MAX_SECONDS", def
 TACT_PLATFORM_RETRY_SECONDS = env.float("TACT_PLATFORM_RETRY_SECONDS", default=60.0)
 # Local-time campaigns read each zone's audience this long before the zone's send time.
 TACT_PLAN_AHEAD_SECONDS = env.float("TACT_PLAN_AHEAD_SECONDS", default=300.0)
+
+# --- Roles, privacy and retention ---------------------------------------------------
+# Maker-checker: a campaign asked to be scheduled waits for another user's approval.
+TACT_REQUIRE_APPROVAL = env.bool("TACT_REQUIRE_APPROVAL", default=False)
+# Key of the keyed hash (HMAC-SHA256) kept of an erased person's addresses. Changing it
+# means old hashes no longer match an address presented later; keep it with the backups.
+TACT_PSEUDONYM_KEY = env.str("TACT_PSEUDONYM_KEY", default="") or SECRET_KEY
+# How long records about people are kept, in days; a daily task purges what is older.
+# Consent events are kept (pseudonymised after an erasure): they are the proof.
+TACT_RETAIN_DELIVERIES_DAYS = env.int("TACT_RETAIN_DELIVERIES_DAYS", default=365)
+TACT_RETAIN_OUTBOX_DAYS = env.int("TACT_RETAIN_OUTBOX_DAYS", default=30)
+TACT_RETAIN_INBOUND_KEYS_DAYS = env.int("TACT_RETAIN_INBOUND_KEYS_DAYS", default=30)
+TACT_RETAIN_EARLY_RECEIPTS_DAYS = env.int("TACT_RETAIN_EARLY_RECEIPTS_DAYS", default=7)
+TACT_RETAIN_IMPORT_JOBS_DAYS = env.int("TACT_RETAIN_IMPORT_JOBS_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["purge"] = {"task": "campaigns.tasks.purge", "schedule": 24 * 3600.0,
+                                 "options": {"expires": 3600}}
+# CSV imports: the largest file and the most rows accepted; files with more rows than
+# TACT_IMPORT_SYNC_MAX_ROWS go through a background job (POST /api/imports/).
+TACT_IMPORT_MAX_BYTES = env.int("TACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+TACT_IMPORT_MAX_ROWS = env.int("TACT_IMPORT_MAX_ROWS", default=200_000)
+TACT_IMPORT_SYNC_MAX_ROWS = env.int("TACT_IMPORT_SYNC_MAX_ROWS", default=5_000)

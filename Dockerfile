@@ -49,7 +49,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinpu
 
 EXPOSE 8000
 
-# Needs 127.0.0.1 in DJANGO_ALLOWED_HOSTS.
+# Needs 127.0.0.1 in DJANGO_ALLOWED_HOSTS; /healthz/ is exempt from the HTTPS redirect.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz/', timeout=4)"]
 
@@ -58,4 +58,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 #   beat:   celery -A config beat -l info --schedule /app/var/celerybeat-schedule
 # Tune gunicorn with GUNICORN_CMD_ARGS, e.g. "--workers 4". The 120 s timeout leaves room
 # for a campaign forecast over a million people (about 36 s here).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "120", "--access-logfile", "-"]
+# The access log leaves out query strings and referrers (they can carry personal data).
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "120", "--access-logfile", "-", \
+     "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)ss"]

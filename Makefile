@@ -14,6 +14,13 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 .PHONY: install run test bench services clean
 N ?= 100000
 
+# The demo runs with DJANGO_DEBUG=true: plain http, a key kept in var/secret-key.
+DEMO_ENV = DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
+# The suite and the bench run as production does (DJANGO_DEBUG=false), with this
+# checkout's key (var/secret-key, made once) and plain http on loopback (no redirect).
+KEY_FILE := var/secret-key
+TEST_ENV = DJANGO_SECRET_KEY="$$(cat $(KEY_FILE))" DJANGO_SECURE_SSL_REDIRECT=false
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -24,19 +31,23 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: install
-	@$(BIN)/python manage.py migrate --noinput -v 0
-	@$(BIN)/python manage.py tact_demo
-	@$(BIN)/python manage.py tact_admin --url http://127.0.0.1:$(TACT_PORT)/admin/
+	@$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
+	@$(DEMO_ENV) $(BIN)/python manage.py tact_demo
+	@$(DEMO_ENV) $(BIN)/python manage.py tact_admin --url http://127.0.0.1:$(TACT_PORT)/admin/
 	@echo "  Starting web, worker and beat (Ctrl-C stops all three) ..."
-	@PATH="$(BIN):$$PATH" DJANGO_DEBUG=$${DJANGO_DEBUG:-true} TACT_PORT=$(TACT_PORT) \
+	@PATH="$(BIN):$$PATH" $(DEMO_ENV) TACT_PORT=$(TACT_PORT) \
 		exec $(BIN)/honcho -f Procfile.dev start
 
-test: install services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install services $(KEY_FILE)
+	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Figures, not assertions: planning rate, send throughput, ceiling use, worker memory.
-bench: install services
-	N=$(N) $(BIN)/python tests/bench/run.py
+bench: install services $(KEY_FILE)
+	$(TEST_ENV) N=$(N) $(BIN)/python tests/bench/run.py
+
+$(KEY_FILE): | $(STAMP)
+	@mkdir -p $(@D)
+	@umask 077 && $(BIN)/python -c "from django.core.management.utils import get_random_secret_key as k; print(k())" > $@
 
 services:
 	@scripts/services

@@ -6,6 +6,20 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns and audience"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from .audit import register_models
 
         register_models()
+        post_migrate.connect(_roles_ensure, sender=self)
+
+
+def _roles_ensure(sender, **kwargs) -> None:
+    """After migrate or flush (which a transactional test runs), the four roles exist again."""
+    from django.apps import apps as global_apps
+
+    from .roles import roles_ensure
+
+    apps = kwargs.get("apps") or global_apps
+    if apps.is_installed("django.contrib.auth") and apps.is_installed("auditlog") and apps.is_installed("axes"):
+        roles_ensure(apps=apps)

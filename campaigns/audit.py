@@ -20,6 +20,11 @@ from django.utils.functional import SimpleLazyObject
 
 VERB_BY_ACTION = {LogEntry.Action.CREATE: "created", LogEntry.Action.UPDATE: "changed",
                   LogEntry.Action.DELETE: "deleted", LogEntry.Action.ACCESS: "accessed"}
+# The maker-checker steps of a campaign, as `audit_record` verbs.
+APPROVAL_VERBS = ("submitted", "approved", "rejected", "approval withdrawn")
+# Every verb the log knows (the audit page filters by them); a new `audit_record` verb goes here.
+VERBS = (*VERB_BY_ACTION.values(), "scheduled", *APPROVAL_VERBS, "paused", "resumed", "cancelled",
+         "opted out", "suppressed", "imported", "erased")
 
 
 class AuditActorMiddleware(AuditlogMiddleware):

@@ -6,6 +6,8 @@ No ORM and no I/O here, so every rule is unit-tested with its edge cases
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -405,3 +407,80 @@ def consent_time_problem(at: datetime, now: datetime) -> str | None:
     if at < EARLIEST_CONSENT:
         return f"consent time {at:%Y-%m-%d} is before 2000-01-01"
     return None
+
+
+# --- privacy: masked addresses, keyed hashes, spreadsheet-safe cells ---------------
+
+ERASED_PREFIX = "erased:"
+_SPREADSHEET_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def mask_address(platform: str, address: str) -> str:
+    """An address for people who may not see it whole: `+7 999 ***-**-67` for a phone,
+    the first and last two characters of any other id; an erased one as it is."""
+    if address.startswith(ERASED_PREFIX):
+        return address
+    if platform == Platform.WHATSAPP or address.startswith("+"):
+        try:
+            number = phonenumbers.parse(address if address.startswith("+") else f"+{address}", None)
+        except phonenumbers.NumberParseException:
+            number = None
+        national = phonenumbers.national_significant_number(number) if number is not None else ""
+        if len(national) > 5:
+            return f"+{number.country_code} {national[:3]} {_masked_digits(national[3:])}"
+    return _masked_id(address)
+
+
+def _masked_digits(rest: str) -> str:
+    """All but the last two digits hidden, grouped from the right as 3-2-2: ***-**-67."""
+    hidden = "*" * (len(rest) - 2) + rest[-2:]
+    groups = [hidden[:-4], hidden[-4:-2], hidden[-2:]]
+    return "-".join(g for g in groups if g)
+
+
+def _masked_id(value: str) -> str:
+    if len(value) <= 4:
+        return "*" * len(value)
+    return value[:2] + "*" * (len(value) - 4) + value[-2:]
+
+
+def address_forms(address: str) -> tuple[str, ...]:
+    """The ways an address appears in platforms' payloads: as stored, and a phone also as
+    WhatsApp's wa_id (the digits without the plus)."""
+    return (address, address[1:]) if address.startswith("+") else (address,)
+
+
+def mask_within(value: object, platform: str, address: str) -> object:
+    """A JSON value (consent evidence) with every mention of `address` masked: inside
+    strings, and a numeric chat id given as a number."""
+    masked = mask_address(platform, address)
+    forms = sorted(address_forms(address), key=len, reverse=True)
+
+    def walk(item: object) -> object:
+        if isinstance(item, str):
+            for form in forms:
+                item = item.replace(form, masked)
+            return item
+        if isinstance(item, int) and not isinstance(item, bool) and str(item) in forms:
+            return masked
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
+
+
+def address_hash(key: str, platform: str, address: str) -> str:
+    """The keyed hash (HMAC-SHA256, hex) kept of an erased address: it matches the address
+    when someone presents it again, and cannot be turned back into it without the key."""
+    return hmac.new(key.encode(), f"{platform}:{address}".encode(), hashlib.sha256).hexdigest()
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (OWASP "CSV
+    injection"): text starting with = + - @, a tab or a carriage return gets a leading '."""
+    if isinstance(value, str) and value.startswith(_SPREADSHEET_FORMULA):
+        return "'" + value
+    return value

@@ -39,7 +39,7 @@ def segment_subscribers(segment: Segment) -> QuerySet[Subscriber]:
     if segment.kind == Segment.Kind.STATIC:
         return Subscriber.objects.filter(static_segments=segment)
     rules = segment.rules or {}
-    qs = Subscriber.objects.all()
+    qs = Subscriber.objects.filter(erased_at__isnull=True)
     for tag in rules.get("tags_all") or []:
         qs = qs.filter(_tagged([tag]))
     if rules.get("tags_any"):
@@ -91,7 +91,10 @@ def campaign_opt_outs_after(campaign: Campaign, window: timedelta = FATIGUE_WIND
 
 def campaign_stats(campaign: Campaign) -> dict[str, int]:
     """Ledger counts by outcome. `planned` counts every row planned; `sent` includes
-    those since delivered or read, `delivered` those since read."""
+    those since delivered or read, `delivered` those since read. Once the retention purge
+    removed the campaign's ledger, the counts it kept (`stats_archive`)."""
+    if campaign.stats_archive is not None:
+        return dict(campaign.stats_archive)
     by_status = dict(
         Delivery.objects.filter(campaign=campaign)
         .values_list("status")

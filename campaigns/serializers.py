@@ -10,12 +10,14 @@ from rest_framework import serializers
 
 from channels.limits import PLATFORMS
 
-from . import rules, selectors, services
+from . import addresses, rules, selectors, services
+from .api.parsers import body_problem
 from .models import (
     Campaign,
     ConsentEvent,
     Delivery,
     Draft,
+    ImportJob,
     PlatformChoices,
     Segment,
     Subscriber,
@@ -25,7 +27,29 @@ from .models import (
 PLATFORM_CHOICES = PlatformChoices.choices
 
 
-class ConsentSerializer(serializers.Serializer):
+class WholeMixin:
+    """A nested object is always whole. DRF's PATCH (partial) also skips the required
+    fields and defaults of nested serializers, which stored `{}` as a button or template
+    that no later read could show or send."""
+
+    def to_internal_value(self, data: object) -> dict:
+        value = super().to_internal_value(data)
+        if not getattr(self.root, "partial", False):
+            return value
+        missing = {}
+        for name, field in self.fields.items():
+            if field.read_only or field.source in value:
+                continue
+            if field.required:
+                missing[name] = [field.error_messages["required"]]
+            elif field.default is not serializers.empty:  # get_default() skips it when partial
+                value[field.source] = field.default() if callable(field.default) else field.default
+        if missing:
+            raise serializers.ValidationError(missing)
+        return value
+
+
+class ConsentSerializer(WholeMixin, serializers.Serializer):
     source = serializers.CharField(max_length=100)
     text = serializers.CharField(help_text="The wording the person agreed to.")
     at = serializers.DateTimeField(required=False, help_text="When they agreed; now if omitted.")
@@ -36,18 +60,12 @@ class ConsentSerializer(serializers.Serializer):
         return value
 
 
-def _no_nul(value: object, path: str = "") -> None:
-    """PostgreSQL's jsonb cannot hold U+0000: refuse it with the place it was found."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise serializers.ValidationError(f"{path or 'a value'} contains a NUL character")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key, f"{path}.{key}".lstrip(".") if isinstance(key, str) and "\x00" not in key else "a key")
-            _no_nul(item, f"{path}.{key}".lstrip("."))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _no_nul(item, f"{path}[{i}]")
+def _storable(value: object, field: str) -> None:
+    """Refuse, naming where, what jsonb or psycopg cannot take (NUL, lone surrogates) or what
+    nests deeper than 32 levels. JSON bodies are checked by their parser already; a JSON
+    value sent as a form field is checked only here."""
+    if found := body_problem({field: value}):
+        raise serializers.ValidationError(found[1])
 
 
 def _with_normalized_address(attrs: dict) -> dict:
@@ -60,7 +78,7 @@ def _with_normalized_address(attrs: dict) -> dict:
     return attrs
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
+class SubscriptionSerializer(WholeMixin, serializers.ModelSerializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     consent = ConsentSerializer(help_text="Required: no subscription without consent.")
 
@@ -76,20 +94,39 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return _with_normalized_address(attrs)
 
     def to_representation(self, instance: Subscription) -> dict:
+        masked = _addresses_masked(self.context)
         data = {
             "platform": instance.platform,
-            "address": instance.address,
+            "address": addresses.shown_address(instance, masked=masked),
             "status": instance.status,
         }
         if instance.platform == "whatsapp":
             data["saved_our_number"] = instance.saved_our_number
         event = _last_opt_in(instance)
         data["consent"] = (
-            {"source": event.source, "text": event.text, "at": serializers.DateTimeField().to_representation(event.at)}
+            {"source": event.source, "text": event.text, "at": serializers.DateTimeField().to_representation(event.at),
+             "evidence": addresses.shown_evidence(event.evidence, instance, masked=masked)}
             if event
             else None
         )
         return data
+
+
+def _addresses_masked(context: dict) -> bool:
+    """Addresses are masked for users without campaigns.view_address, and without a request."""
+    request = context.get("request")
+    return not addresses.sees_addresses(getattr(request, "user", None))
+
+
+@extend_schema_field({"type": "string"})
+class AddressField(serializers.Field):
+    """A subscription's address, masked for users who may not see it whole."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="subscription", read_only=True, **kwargs)
+
+    def to_representation(self, value: Subscription) -> str:
+        return addresses.shown_address(value, masked=_addresses_masked(self.context))
 
 
 def _last_opt_in(subscription: Subscription) -> ConsentEvent | None:
@@ -141,7 +178,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
     def validate_attributes(self, value: object) -> dict:
         if not isinstance(value, dict):
             raise serializers.ValidationError("attributes must be an object")
-        _no_nul(value)
+        _storable(value, "attributes")
         return value
 
     def validate_subscriptions(self, value: list[dict]) -> list[dict]:
@@ -218,6 +255,19 @@ class ImportReportSerializer(serializers.Serializer):
     errors = serializers.ListField(child=serializers.DictField())
 
 
+class ImportJobSerializer(serializers.ModelSerializer):
+    error_count = serializers.IntegerField(read_only=True, help_text="Rows refused; listed at errors_url.")
+    errors_url = serializers.HyperlinkedIdentityField(
+        view_name="importjob-errors", help_text="The refused rows as CSV: line,error."
+    )
+
+    class Meta:
+        model = ImportJob
+        fields = ["id", "state", "file_name", "total_rows", "processed_rows", "created", "updated", "error_count",
+                  "problem", "created_at", "started_at", "finished_at", "errors_url"]
+        read_only_fields = fields
+
+
 class OptOutSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     address = serializers.CharField(max_length=64)
@@ -231,7 +281,8 @@ class OptOutSerializer(serializers.Serializer):
 class SegmentSerializer(serializers.ModelSerializer):
     size = serializers.SerializerMethodField(help_text="People in the segment.")
     sizes = serializers.SerializerMethodField(help_text="People reachable (opted in) per platform.")
-    members = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=Subscriber.objects.all())
+    members = serializers.PrimaryKeyRelatedField(many=True, required=False,
+                                                 queryset=Subscriber.objects.filter(erased_at__isnull=True))
 
     class Meta:
         model = Segment
@@ -253,7 +304,7 @@ class SegmentSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         kind = attrs.get("kind", getattr(self.instance, "kind", Segment.Kind.DYNAMIC))
         try:
-            _no_nul(attrs.get("rules") or {})
+            _storable(attrs.get("rules") or {}, "rules")
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"rules": exc.detail}) from exc
         if kind == Segment.Kind.DYNAMIC:
@@ -270,7 +321,7 @@ class SegmentSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class ButtonSerializer(serializers.Serializer):
+class ButtonSerializer(WholeMixin, serializers.Serializer):
     text = serializers.CharField(max_length=64)
     url = serializers.URLField(max_length=2000)
 
@@ -280,7 +331,7 @@ class ButtonSerializer(serializers.Serializer):
         return value
 
 
-class WhatsAppTemplateSerializer(serializers.Serializer):
+class WhatsAppTemplateSerializer(WholeMixin, serializers.Serializer):
     name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="Approved template name.")
     language = serializers.CharField(max_length=16)
     parameters = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, default=list)
@@ -312,17 +363,25 @@ class CampaignSerializer(serializers.ModelSerializer):
     platforms = serializers.MultipleChoiceField(choices=PLATFORM_CHOICES)
     stats = serializers.SerializerMethodField()
     content = serializers.SerializerMethodField(help_text="What is sent: frozen when scheduled.")
+    # Maker-checker: usernames, null when nobody.
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                              help_text="Who created it.")
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                                help_text="Who asked for scheduling (approval required).")
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                               help_text="Who approved it: another user than the submitter.")
 
     class Meta:
         model = Campaign
         fields = [
             "id", "name", "draft", "segment", "platforms", "send_at", "local_time", "expires_at",
             "status", "problem", "problem_since", "stats", "content", "scheduled_at", "started_at", "finished_at",
-            "cancelled_at", "created_at", "updated_at",
+            "cancelled_at", "created_by", "submitted_by", "submitted_at", "approved_by", "approved_at",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
             "status", "problem", "problem_since", "scheduled_at", "started_at", "finished_at", "cancelled_at",
-            "created_at", "updated_at",
+            "submitted_at", "approved_at", "created_at", "updated_at",
         ]  # fmt: skip
 
     def to_representation(self, instance: Campaign) -> dict:
@@ -362,8 +421,12 @@ class CampaignSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class CampaignRejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why: the marketer reads it in the audit log.")
+
+
 class DeliverySerializer(serializers.ModelSerializer):
-    address = serializers.CharField(source="subscription.address", read_only=True)
+    address = AddressField()
 
     class Meta:
         model = Delivery
@@ -372,3 +435,9 @@ class DeliverySerializer(serializers.ModelSerializer):
             "send_after", "attempts", "sent_at", "delivered_at", "read_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class ErasureReportSerializer(serializers.Serializer):
+    subscriber = serializers.IntegerField()
+    erased_at = serializers.DateTimeField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="What was scrubbed or deleted.")

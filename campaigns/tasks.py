@@ -7,6 +7,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import delivery
+from .services import import_jobs, privacy
 
 
 def _enqueue_plan(campaign_id: int) -> None:
@@ -41,3 +42,25 @@ def send_list(list_id: int) -> None:
 @shared_task(ignore_result=True)
 def sweep() -> None:
     delivery.sweep(now=timezone.now(), enqueue_send=_enqueue_send, enqueue_plan=_enqueue_plan)
+
+
+def _enqueue_import(job_id: int) -> None:
+    import_run.apply_async((job_id,), queue="celery")
+
+
+@shared_task(ignore_result=True, acks_late=True, autoretry_for=(OperationalError, InterfaceError),
+             retry_backoff=True, max_retries=5)
+def import_run(job_id: int) -> None:
+    """Import a CSV job's file; a rerun continues after the last committed chunk."""
+    import_jobs.import_job_run(job_id=job_id)
+
+
+@shared_task(ignore_result=True)
+def import_sweep() -> None:
+    import_jobs.import_jobs_sweep(now=timezone.now(), enqueue=_enqueue_import)
+
+
+@shared_task(ignore_result=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
+def purge() -> None:
+    """Delete what is older than the retention settings (beat, daily; safe to run again)."""
+    privacy.retention_purge(now=timezone.now())

@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns.logs import masked, masked_digits
+
 from .base import RateLimited, TemporaryFailure
 from .models import InboundEvent
 from .ratelimit import limiter_from_settings
@@ -60,16 +62,38 @@ TEXTS = {
         "ru": "Добро пожаловать! Нажмите «Подписаться», чтобы получать наши предложения. Отписаться можно в любой момент.",
     },
 }
-# The wording a person agrees to when they subscribe through a platform: kept as proof.
+# The wording a person is shown BEFORE subscribing through a platform, stored with their
+# opt-in as proof (ConsentEvent.text): on Telegram the bot's description above the Start
+# button (manage.py telegram_set_webhook sets it), on Viber the welcome message shown with
+# Subscribe, on WhatsApp the invitation to write START (publish the same words with the
+# number). TACT_CONSENT_TEXT_<PLATFORM>_<LANG> (EN, RU) replaces each; README lists them.
 CONSENT_TEXT = {
-    "telegram": "Pressed Start in the bot: 'You are subscribed to our offers. Send /stop at any time to unsubscribe.'",
-    "whatsapp": "Wrote START to our WhatsApp number: 'Reply STOP at any time to unsubscribe.'",
-    "viber": "Pressed Subscribe in our Viber bot after: 'Press Subscribe to get our offers.'",
+    "telegram": {
+        "en": "We send our offers to people who ask for them. Press Start to subscribe; "
+              "send /stop at any time to unsubscribe.",
+        "ru": "Мы присылаем наши предложения тем, кто о них просит. Нажмите «Старт», чтобы подписаться; "
+              "чтобы отписаться, отправьте /stop в любой момент.",
+    },
+    "whatsapp": {
+        "en": "Write START to our WhatsApp number to get our offers. Reply STOP at any time to unsubscribe.",
+        "ru": "Напишите СТАРТ на наш номер WhatsApp, чтобы получать наши предложения. "
+              "Чтобы отписаться, ответьте СТОП в любой момент.",
+    },
+    "viber": TEXTS["viber_welcome"],
 }
+LANGUAGES = ("en", "ru")
+# Telegram shows a bot's description in the app's language: these see the Russian one.
+RUSSIAN_CODES = ("ru", "uk", "be", "kk")
 
 
 def language_of(code: str | None) -> str:
-    return "ru" if (code or "").lower().startswith(("ru", "uk", "be", "kk")) else "en"
+    return "ru" if (code or "").lower().startswith(RUSSIAN_CODES) else "en"
+
+
+def consent_text(platform: str, language: str | None) -> str:
+    """The invitation shown before subscribing on `platform`, in the person's language."""
+    lang = language_of(language)
+    return settings.TACT_CONSENT_TEXT.get(f"{platform}_{lang}") or CONSENT_TEXT[platform][lang]
 
 
 def text(key: str, language: str | None) -> str:
@@ -120,12 +144,31 @@ def clean(value: object) -> object:
     return value
 
 
+# No platform nests its payload half as deep; deeper would exhaust the recursion of clean()
+# or of the JSON encoder while storing evidence, a failure no retry can pass.
+MAX_DEPTH = 32
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether `value` nests objects or lists more than `limit` levels (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def parse(body: bytes) -> dict:
     """A callback's body as a sanitised JSON object, or Malformed."""
     try:
         data = json.loads(body)
         if not isinstance(data, dict):
             raise Malformed(f"a JSON {type(data).__name__}, not an object")
+        if _deeper_than(data, MAX_DEPTH):
+            raise Malformed(f"JSON nested deeper than {MAX_DEPTH} levels")
         return clean(data)
     except RecursionError as exc:  # nested deeper than any platform's payload
         raise Malformed("JSON nested too deep") from exc
@@ -177,7 +220,9 @@ def reply_later(platform: str, address: str, text: str) -> None:
     from .tasks import send_reply
 
     def enqueue() -> None:
-        send_reply.apply_async((platform, address, text), queue=platform)
+        # argsrepr: what Celery logs and shows to monitors instead of the address and text.
+        send_reply.apply_async((platform, address, text), queue=platform,
+                               argsrepr=repr((platform, masked(address), f"<{len(text)} characters>")))
 
     transaction.on_commit(enqueue, robust=True)
 
@@ -212,4 +257,4 @@ def reply_send(*, platform: str, address: str, text: str) -> None:
         raise error
     if isinstance(error, TemporaryFailure):
         raise error
-    log.warning("%s reply to %s not sent: %s", platform, address, error.reason)
+    log.warning("%s reply to %s not sent: %s", platform, masked(address), masked_digits(error.reason))

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, transaction
 from django.utils import timezone
 
+from campaigns.logs import reason
 from campaigns.rules import AddressError
 from campaigns.services import ServiceError
 
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 # the platform with (None: an empty 200). It raises Malformed for what can never be handled.
 Handler = Callable[[dict], dict | None]
 # Refusals that no retry can change: the callback's data is not allowed (an address that is
-# no phone number, ...). Logged like a malformed item.
-REFUSED = (inbound.Malformed, ServiceError, AddressError)
+# no phone number, a value longer than its column or out of its range: DataError, ...).
+# Logged like a malformed item, never kept to be retried.
+REFUSED = (inbound.Malformed, ServiceError, AddressError, DataError, OverflowError)
 
 
 class NotKept(Exception):
@@ -61,7 +63,7 @@ def each_item(platform: str, items: list[tuple[str, Callable[[], None]]]) -> Non
         try:
             handle()
         except REFUSED as exc:
-            log.warning("%s %s skipped, it can never be handled: %s", platform, what, exc)
+            log.warning("%s %s skipped, it can never be handled: %s", platform, what, reason(exc))
         except Exception as exc:
             log.exception("%s %s not handled now", platform, what)
             failures.append(f"{what}: {exc!r}")
@@ -75,7 +77,7 @@ def receive(platform: str, body: bytes) -> dict | None:
     try:
         return handler_for(platform)(inbound.parse(body))
     except REFUSED as exc:
-        log.warning("%s callback dropped, it can never be handled: %s; body %r", platform, exc, body[:500])
+        log.warning("%s callback dropped, it can never be handled: %s (%s bytes)", platform, reason(exc), len(body))
         return None
     except Exception as exc:
         log.exception("%s callback not handled now; keeping it", platform)
@@ -114,7 +116,8 @@ def pending_retry_due(*, now: datetime, limit: int = 200) -> int:
                 # batch that were handled stay handled when another one fails.
                 handler_for(row.platform)(inbound.parse(bytes(row.body)))
             except REFUSED as exc:
-                log.warning("kept %s callback %s dropped, it can never be handled: %s", row.platform, row.pk, exc)
+                log.warning("kept %s callback %s dropped, it can never be handled: %s", row.platform, row.pk,
+                            reason(exc))
             except Exception as exc:
                 log.exception("kept %s callback %s not handled (attempt %s)", row.platform, row.pk, row.attempts + 1)
                 row.attempts += 1

@@ -12,6 +12,7 @@ import logging
 from django.db import transaction
 
 from campaigns import services
+from campaigns.logs import masked
 from campaigns.models import Subscription
 
 from . import inbound
@@ -60,7 +61,7 @@ def _message(update_id: int, message: dict) -> None:
         return  # not a command of ours: nothing to record
     if chat_type != "private":
         log.info("telegram /%s in %s chat %s ignored: commands act in private chats only", command, chat_type,
-                 chat_id)
+                 masked(chat_id))
         return
     user = message.get("from") if isinstance(message.get("from"), dict) else {}
     at = inbound.moment(message.get("date"))
@@ -72,7 +73,7 @@ def _message(update_id: int, message: dict) -> None:
         if command == "start":
             name = " ".join(p for p in (_text(user, "first_name"), _text(user, "last_name")) if p)
             change = services.person_opt_in("telegram", address, name=name, language=language, consent=services.Consent(
-                source="telegram_start", text=inbound.CONSENT_TEXT["telegram"], at=at,
+                source="telegram_start", text=inbound.consent_text("telegram", language), at=at,
                 evidence={"payload": args[0] if args else "", **_person(user)}))
             if change.opted_in:  # not an old /start that a later /stop overrides
                 reply = inbound.text("welcome" if change.changed else "already", language or change.language)
@@ -92,10 +93,10 @@ def _chat_member(update_id: int, member: dict) -> None:
     chat_id, chat_type = need(chat, "id", int), need(chat, "type", str)
     status = need(need(member, "new_chat_member", dict), "status", str)
     if chat_type != "private":
-        log.info("telegram bot's status in %s chat %s is now %r", chat_type, chat_id, status)
+        log.info("telegram bot's status in %s chat %s is now %r", chat_type, masked(chat_id), status)
         return
     if status != "kicked":
-        log.info("telegram chat %s: the bot's status is now %r (no consent change)", chat_id, status)
+        log.info("telegram chat %s: the bot's status is now %r (no consent change)", masked(chat_id), status)
         return
     user = member.get("from") if isinstance(member.get("from"), dict) else {}
     at = inbound.moment(member.get("date"))

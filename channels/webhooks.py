@@ -171,7 +171,8 @@ def _whatsapp_message(message: object, contacts: list[dict]) -> None:
                 inbound.reply_later("whatsapp", address, inbound.text("wa_stopped", language))
         elif word in inbound.START_WORDS:
             change = services.person_opt_in("whatsapp", address, name=name, consent=services.Consent(
-                source="whatsapp_start", text=inbound.CONSENT_TEXT["whatsapp"], evidence=evidence, at=at))
+                source="whatsapp_start", evidence=evidence, at=at,
+                text=inbound.consent_text("whatsapp", "ru" if word in {"старт", "подписаться"} else "en")))
             services.note_inbound("whatsapp", address, at)  # a new subscription: its window opens too
             if change.opted_in:  # not a stale START that a later STOP overrides
                 language = "ru" if word in {"старт", "подписаться"} else change.language
@@ -265,7 +266,7 @@ def viber_handle(data: dict) -> dict | None:
         # Viber shows the answer to this callback as the bot's first message: ask for consent.
         user = data.get("user") if isinstance(data.get("user"), dict) else {}
         return {"sender": {"name": settings.VIBER_SENDER_NAME}, "type": "text",
-                "text": inbound.text("viber_welcome", _string(user, "language"))}
+                "text": inbound.consent_text("viber", _string(user, "language"))}
     at = inbound.moment(data.get("timestamp"), per_second=1000)
     if event == "subscribed":
         user = need(data, "user", dict)
@@ -287,7 +288,8 @@ def viber_handle(data: dict) -> dict | None:
         if event == "subscribed":
             services.person_opt_in("viber", user_id, name=_string(user, "name"),
                                    language=_string(user, "language") or None, consent=services.Consent(
-                                       source="viber_subscribed", text=inbound.CONSENT_TEXT["viber"],
+                                       source="viber_subscribed",
+                                       text=inbound.consent_text("viber", _string(user, "language")),
                                        evidence={"user": user}, at=at))
         elif event == "unsubscribed":
             services.person_opt_out("viber", user_id, consent=services.Consent(

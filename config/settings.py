@@ -4,9 +4,11 @@ The defaults give the embedded demo (`make run`): SQLite and a file-based Celery
 broker under `var/`, sandbox channels. Production sets DATABASE_URL and REDIS_URL.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,7 +20,14 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
-    # A local key, made once per checkout and kept out of the code.
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. With DJANGO_DEBUG=false (the default) Tact does not start without "
+            "a secret key: set DJANGO_SECRET_KEY to 50 or more random characters, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`. "
+            "For the local demo only, DJANGO_DEBUG=true keeps a generated key in var/secret-key."
+        )
+    # The demo's key, made once per checkout and kept out of the code.
     key_file = VAR_DIR / "secret-key"
     if not key_file.exists():
         from django.core.management.utils import get_random_secret_key
@@ -28,6 +37,41 @@ if not SECRET_KEY:
     SECRET_KEY = key_file.read_text().strip()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS, cookies and headers: secure by default, relaxed only for DEBUG (the demo is
+# plain http://127.0.0.1). `manage.py check --deploy` passes with these defaults.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Health checks come over plain http from inside the container or the load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^health/$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=True)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("DJANGO_SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+SECURE_REFERRER_POLICY = env.str("DJANGO_SECURE_REFERRER_POLICY", default="same-origin")
+X_FRAME_OPTIONS = env.str("DJANGO_X_FRAME_OPTIONS", default="DENY")
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """DJANGO_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https": the header by which the
+    TLS-terminating proxy says a request came over HTTPS. Only behind a proxy that sets it."""
+    raw = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="").strip()
+    if not raw:
+        return None
+    header, _, value = (part.strip() for part in raw.partition(","))
+    if not header.startswith("HTTP_") or not value:
+        raise ImproperlyConfigured(f"DJANGO_SECURE_PROXY_SSL_HEADER must read HEADER,value "
+                                   f"(e.g. HTTP_X_FORWARDED_PROTO,https), not {raw!r}")
+    return header, value
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For
+# (one nginx: 1). 0: clients connect directly and X-Forwarded-For is ignored (it could be
+# forged). Throttling and the login lockout both count per client address.
+TACT_PROXY_COUNT = env.int("TACT_PROXY_COUNT", default=0)
 
 INSTALLED_APPS = [
     # Ours first, so that our admin templates (the channels banner) extend Django's.
@@ -53,6 +97,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the path or query: NUL or bytes that are not UTF-8 answer 400.
+    "config.middleware.BadInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +117,17 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# django-axes: after TACT_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is locked out for TACT_LOGIN_COOLOFF_HOURS (0: until an operator
+# deletes the attempt under Axes > Access attempts), even with the right password.
+AXES_FAILURE_LIMIT = env.int("TACT_LOGIN_FAILURE_LIMIT", default=5)
+_cooloff_hours = env.float("TACT_LOGIN_COOLOFF_HOURS", default=1.0)
+AXES_COOLOFF_TIME = timedelta(hours=_cooloff_hours) if _cooloff_hours > 0 else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "tact/login_locked.html"
+# The same client address as the API's throttling (TACT_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "campaigns.api.auth.client_ip"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -131,16 +188,27 @@ STORAGES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # A safety net under the log calls (which log ids and masked addresses): any run of 7+
+    # digits left in a message or traceback (a phone number, a chat id) is masked.
+    "filters": {"redact": {"()": "campaigns.logs.RedactFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # runserver's request lines, through the same filter.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # httpx logs each request's URL at INFO, and the Bot API's URL holds the bot token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 # --- REST API -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's tokens, refused after TACT_TOKEN_TTL_HOURS.
+        "campaigns.api.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # The admin's permissions: view_/add_/change_/delete_ per model, one per custom action.
@@ -152,25 +220,56 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON deeper than 32 levels, NUL or lone surrogates anywhere in it: 400 naming the field.
+    "DEFAULT_PARSER_CLASSES": [
+        "campaigns.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # drf-spectacular's, plus the 4xx answers every operation can give (for clients and
+    # for schemathesis's status-code check).
+    "DEFAULT_SCHEMA_CLASS": "campaigns.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "campaigns.api.errors.exception_handler",
+    # POST /api/auth/token/ per client address (429 with Retry-After past it); counted in
+    # the shared cache, so the limit holds across web processes.
+    "DEFAULT_THROTTLE_RATES": {"auth": env.str("TACT_TOKEN_RATE", default="10/min")},
+    "NUM_PROXIES": TACT_PROXY_COUNT,
 }
+# Hours an API token stays valid after it is issued (0: until revoked).
+TACT_TOKEN_TTL_HOURS = env.float("TACT_TOKEN_TTL_HOURS", default=720)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tact API",
     "DESCRIPTION": "Subscribers, consent, segments, drafts, campaigns and the delivery ledger.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are for logged-in staff (session or token).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    # Swagger UI and Redoc from our own static files: the docs load nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "PlatformEnum": "campaigns.models.PlatformChoices",
         "SubscriptionStatusEnum": "campaigns.models.Subscription.Status",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "DeliveryStatusEnum": "campaigns.models.Delivery.Status",
+        "ImportJobStateEnum": "campaigns.models.ImportJob.State",
     },
 }
 
 # --- Celery -------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# The cache holds the API's throttle counts: shared by every web process through Redis;
+# the demo's processes share files under var/.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "tact-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
@@ -302,8 +401,21 @@ TACT_RETAIN_EARLY_RECEIPTS_DAYS = env.int("TACT_RETAIN_EARLY_RECEIPTS_DAYS", def
 TACT_RETAIN_IMPORT_JOBS_DAYS = env.int("TACT_RETAIN_IMPORT_JOBS_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["purge"] = {"task": "campaigns.tasks.purge", "schedule": 24 * 3600.0,
                                  "options": {"expires": 3600}}
+# The wording a person is shown before subscribing through a bot, stored with their opt-in
+# as proof: TACT_CONSENT_TEXT_<PLATFORM>_<LANG> (TELEGRAM, WHATSAPP, VIBER; EN, RU) replaces
+# the default in channels/inbound.py (CONSENT_TEXT).
+TACT_CONSENT_TEXT = {
+    f"{platform}_{language}": text
+    for platform in ("telegram", "whatsapp", "viber") for language in ("en", "ru")
+    if (text := env.str(f"TACT_CONSENT_TEXT_{platform.upper()}_{language.upper()}", default="").strip())
+}
 # CSV imports: the largest file and the most rows accepted; files with more rows than
 # TACT_IMPORT_SYNC_MAX_ROWS go through a background job (POST /api/imports/).
 TACT_IMPORT_MAX_BYTES = env.int("TACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 TACT_IMPORT_MAX_ROWS = env.int("TACT_IMPORT_MAX_ROWS", default=200_000)
 TACT_IMPORT_SYNC_MAX_ROWS = env.int("TACT_IMPORT_SYNC_MAX_ROWS", default=5_000)
+# An import job queued this long without a worker taking it (a lost message) is enqueued
+# again; a running job whose worker died is enqueued again at the next sweep.
+TACT_IMPORT_LEASE_SECONDS = env.float("TACT_IMPORT_LEASE_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["import-sweep"] = {"task": "campaigns.tasks.import_sweep", "schedule": TACT_SWEEP_SECONDS,
+                                        "options": {"expires": TACT_SWEEP_SECONDS * 2}}

@@ -3,11 +3,13 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api import audience, campaigns
+from campaigns.api import docs as api_docs
+from campaigns.api import imports as api_imports
+from campaigns.api import tokens as api_tokens
 from channels import webhooks
 
 
@@ -24,17 +26,25 @@ router.register("segments", audience.SegmentViewSet, basename="segment")
 router.register("drafts", campaigns.DraftViewSet, basename="draft")
 router.register("campaigns", campaigns.CampaignViewSet, basename="campaign")
 router.register("deliveries", campaigns.DeliveryViewSet, basename="delivery")
+router.register("imports", api_imports.ImportJobViewSet, basename="importjob")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/opt-out/", audience.OptOutView.as_view(), name="opt-out"),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", api_tokens.TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs/", api_docs.SwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", api_docs.RedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz/", healthz),
     path("webhooks/telegram/", webhooks.telegram, name="webhook-telegram"),
     path("webhooks/whatsapp/", webhooks.whatsapp, name="webhook-whatsapp"),
     path("webhooks/viber/", webhooks.viber, name="webhook-viber"),
 ]
+
+# JSON instead of Django's HTML error pages under /api/ (config/handlers.py).
+handler400 = "config.handlers.bad_request"
+handler403 = "config.handlers.permission_denied"
+handler404 = "config.handlers.page_not_found"
+handler500 = "config.handlers.server_error"

@@ -149,3 +149,13 @@ def db_state():
 def _fast_password_hashing(settings):
     """Hashing test users' passwords with PBKDF2 costs seconds per file; MD5 is fine here."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_throttle():
+    """Every test client calls from 127.0.0.1: one test's token requests must not count
+    against the next test's limit (the throttle's own tests fill it on purpose)."""
+    from django.core.cache import cache
+
+    cache.delete("throttle_auth_127.0.0.1")
+    yield

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db.models import BooleanField, Exists, OuterRef, QuerySet, Value
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
-from .. import rules, services
+from .. import addresses, rules, services
 from ..models import (
     ConsentEvent,
     PlatformChoices,
@@ -24,8 +25,15 @@ from ..models import (
     Subscription,
     Tag,
 )
-from ..services import imports
+from ..services import import_jobs, imports
 from .common import ReadOnlyAdmin, _table
+from .privacy import (
+    AddressMasking,
+    erase_selected,
+    export_response,
+    masked_on,
+    subscription_label,
+)
 
 
 class SubscriptionFilter(admin.SimpleListFilter):
@@ -74,13 +82,22 @@ def _consent_event_label(event: ConsentEvent) -> str:
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
     extra = 0
-    fields = ["platform", "address", "status", "saved_our_number", "updated_at"]
-    readonly_fields = ["platform", "address", "status", "updated_at"]
+    fields = ["platform", "shown_address", "status", "saved_our_number", "updated_at"]
+    readonly_fields = ["platform", "shown_address", "status", "updated_at"]
     can_delete = False
     show_change_link = True
+    template = "admin/campaigns/edit_inline/tabular_unlabelled.html"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False  # a subscription needs consent: add it from the subscription page
+
+    def get_queryset(self, request):
+        masked = Value(not addresses.sees_addresses(request.user), output_field=BooleanField())
+        return super().get_queryset(request).annotate(addresses_masked=masked)
+
+    @admin.display(description="address")
+    def shown_address(self, obj: Subscription) -> str:
+        return addresses.shown_address(obj, masked=masked_on(obj))
 
 
 @admin.register(Tag)
@@ -94,7 +111,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(AddressMasking, admin.ModelAdmin):
     list_display = ["__str__", "external_id", "channels", "tag_list", "timezone", "language", "created_at"]
     list_filter = [SubscriptionFilter, SubscriptionStatusFilter, "tags", "language"]
     search_fields = ["name", "external_id", "subscriptions__address"]
@@ -103,9 +120,28 @@ class SubscriberAdmin(admin.ModelAdmin):
     autocomplete_fields = ["tags"]
     inlines = [SubscriptionInline]
     change_list_template = "admin/campaigns/subscriber/change_list.html"
+    change_form_template = "admin/campaigns/subscriber/change_form.html"
+    actions = ["erase"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("tags", "subscriptions")
+        # Erased people are gone from the admin; their pseudonymous consent events remain.
+        return super().get_queryset(request).filter(erased_at__isnull=True).prefetch_related("tags", "subscriptions")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.erase_subscriber")
+
+    @admin.action(description="Erase the selected people", permissions=["erase"])
+    def erase(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> TemplateResponse | None:
+        return erase_selected(self, request, queryset)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.user.has_perm("campaigns.export_subscriber") and str(object_id).isdigit():
+            extra_context = {**(extra_context or {}),
+                             "export_url": reverse("admin:campaigns_subscriber_export", args=[object_id])}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return export_response(self, request, pk)
 
     @admin.display(description="subscriptions")
     def channels(self, obj: Subscriber) -> SafeString:
@@ -120,53 +156,78 @@ class SubscriberAdmin(admin.ModelAdmin):
     @admin.display(description="consent history")
     def consent_history(self, obj: Subscriber) -> SafeString:
         events = ConsentEvent.objects.filter(subscription__subscriber=obj).select_related("subscription").order_by("id")
+        masked = masked_on(obj)
         return _table(
             ["when", "subscription", "event", "source", "wording shown", "recorded"],
-            [[e.at, e.subscription, _consent_event_label(e), e.source, e.text, e.recorded_at] for e in events],
+            [[e.at, subscription_label(e.subscription, masked=masked), _consent_event_label(e), e.source, e.text,
+              e.recorded_at] for e in events],
         )
 
     def get_urls(self):
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="campaigns_subscriber_import"),
+            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="campaigns_subscriber_export"),
+            path("import/sample.csv", self.admin_site.admin_view(self.import_sample_view),
+                 name="campaigns_subscriber_import_sample"),
             *super().get_urls(),
         ]
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
+    def _check_import_permission(self, request: HttpRequest) -> None:
         if not (self.has_add_permission(request) and request.user.has_perm("campaigns.import_subscribers")):
             raise PermissionDenied
-        report = None
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Start a background import and follow it on its progress page."""
+        self._check_import_permission(request)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
             try:
-                report = imports.subscribers_import_csv(data=form.cleaned_data["file"].read())
-            except imports.ImportFileError as exc:
+                job = import_jobs.import_job_create(
+                    data=import_jobs.import_upload_read(upload=upload), file_name=upload.name or "",
+                    actor=request.user,
+                )
+            except services.ServiceError as exc:
                 form.add_error("file", exc.messages)
             else:
-                level = messages.WARNING if report.errors else messages.SUCCESS
-                self.message_user(
-                    request,
-                    f"{report.created} subscription(s) created, {report.updated} updated, "
-                    f"{len(report.errors)} row(s) refused.",
-                    level,
-                )
+                return HttpResponseRedirect(reverse("admin:campaigns_importjob_change", args=[job.pk]))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Import subscribers from CSV",
             "form": form,
-            "report": report,
             "columns": imports.COLUMNS,
             "required": imports.REQUIRED_COLUMNS,
+            "max_bytes": settings.TACT_IMPORT_MAX_BYTES,
+            "max_rows": settings.TACT_IMPORT_MAX_ROWS,
+            "recent": import_jobs.import_jobs_listed().filter(created_by=request.user)[:5],
         }
         return TemplateResponse(request, "admin/campaigns/subscriber/import.html", context)
+
+    def import_sample_view(self, request: HttpRequest) -> HttpResponse:
+        """A CSV with the columns and one valid row per platform."""
+        self._check_import_permission(request)
+        response = HttpResponse(imports.SAMPLE_CSV, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="tact-import-sample.csv"'
+        return response
 
 
 class ConsentEventInline(admin.TabularInline):
     model = ConsentEvent
     extra = 0
-    fields = ["at", "kind", "status", "source", "text", "evidence", "recorded_at"]
+    fields = ["at", "kind", "status", "source", "text", "shown_evidence", "recorded_at"]
     readonly_fields = fields
     can_delete = False
+    template = "admin/campaigns/edit_inline/tabular_unlabelled.html"
+
+    def get_queryset(self, request):
+        masked = Value(not addresses.sees_addresses(request.user), output_field=BooleanField())
+        return super().get_queryset(request).select_related("subscription").annotate(addresses_masked=masked)
+
+    @admin.display(description="evidence")
+    def shown_evidence(self, obj: ConsentEvent) -> str:
+        return json.dumps(addresses.shown_evidence(obj.evidence, obj.subscription, masked=masked_on(obj)),
+                          ensure_ascii=False)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -209,8 +270,8 @@ class SubscriptionAddForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["address", "platform", "status", "saved_our_number", "subscriber", "updated_at"]
+class SubscriptionAdmin(AddressMasking, admin.ModelAdmin):
+    list_display = ["shown_address", "platform", "status", "saved_our_number", "subscriber", "updated_at"]
     list_filter = ["platform", "status", "saved_our_number"]
     search_fields = ["address", "subscriber__name", "subscriber__external_id"]
     list_select_related = ["subscriber"]
@@ -220,6 +281,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_opt_out_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.opt_out_subscription")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(subscriber__erased_at__isnull=True)
+
+    def hide_addresses(self, obj: Subscription) -> None:
+        addresses.hide_address(obj)
+
+    @admin.display(description="address", ordering="address")
+    def shown_address(self, obj: Subscription) -> str:
+        return addresses.shown_address(obj, masked=masked_on(obj))
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -235,8 +306,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return [] if obj is None else ["subscriber", "platform", "address", "status"]
 
     def save_model(self, request, obj: Subscription, form, change: bool) -> None:
-        if change:
-            obj.save(update_fields=["saved_our_number", "updated_at"])
+        if change:  # saved from a fresh copy: `obj` may show a masked address
+            fresh = Subscription.objects.get(pk=obj.pk)
+            fresh.saved_our_number = obj.saved_our_number
+            fresh.save(update_fields=["saved_our_number", "updated_at"])
             return
         data = form.cleaned_data
         created = services.subscription_add(
@@ -261,14 +334,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
             event = services.subscription_opt_out(
                 subscription=subscription,
                 consent=services.Consent(source=f"admin:{request.user.get_username()}", text="opted out by a marketer"),
+                actor=request.user,
             )
             changed += event is not None
         self.message_user(request, f"{changed} subscription(s) opted out; {queryset.count() - changed} already were not opted in.")
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "subscription", "kind", "status", "source", "short_text", "recorded_at"]
+class ConsentEventAdmin(AddressMasking, ReadOnlyAdmin):
+    list_display = ["at", "subscription_shown", "kind", "status", "source", "short_text", "recorded_at"]
     list_filter = ["kind", "status", "subscription__platform", "source"]
     search_fields = ["subscription__address", "subscription__subscriber__name", "source"]
     date_hierarchy = "at"
@@ -279,16 +353,31 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     def short_text(self, obj: ConsentEvent) -> str:
         return obj.text if len(obj.text) <= 60 else obj.text[:59] + "…"
 
+    @admin.display(description="subscription", ordering="subscription")
+    def subscription_shown(self, obj: ConsentEvent) -> str:
+        return subscription_label(obj.subscription, masked=masked_on(obj))
+
+    def hide_addresses(self, obj: ConsentEvent) -> None:
+        obj.evidence = addresses.shown_evidence(obj.evidence, obj.subscription, masked=True)
+        addresses.hide_address(obj.subscription)
+
     @admin.action(description="Export the selected events as CSV (proof of consent)", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[ConsentEvent]) -> HttpResponse:
+        """UTF-8 with a BOM (Excel reads it right), evidence as JSON, no cell a spreadsheet
+        would run as a formula, addresses masked for users who may not see them."""
+        masked = self.addresses_masked(request)
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="consent-events.csv"'
+        response.write("\ufeff")
         writer = csv.writer(response)
         writer.writerow(["id", "subscriber", "external_id", "platform", "address", "kind", "status", "source",
-                         "text", "evidence", "at", "recorded_at"])
+                         "text", "evidence", "by_person", "at", "recorded_at"])
         for e in queryset.select_related("subscription__subscriber").order_by("id"):
             s = e.subscription
-            writer.writerow([e.pk, s.subscriber, s.subscriber.external_id, s.platform, s.address, e.kind, e.status,
-                             e.source, e.text, e.evidence, e.at.isoformat(), e.recorded_at.isoformat()])
+            evidence = json.dumps(addresses.shown_evidence(e.evidence, s, masked=masked), ensure_ascii=False)
+            row = [e.pk, str(s.subscriber), s.subscriber.external_id, s.platform,
+                   addresses.shown_address(s, masked=masked), e.kind, e.status, e.source, e.text, evidence,
+                   e.by_person, e.at.isoformat(), e.recorded_at.isoformat()]
+            writer.writerow([rules.spreadsheet_safe(cell) for cell in row])
         return response
 

@@ -1,9 +1,11 @@
-"""Campaigns in the admin: schedule, pause, resume, cancel; the ledger and the policy."""
+"""Campaigns in the admin: schedule, approve, reject, pause, resume, cancel; the ledger and the policy."""
 
 from __future__ import annotations
 
+from auditlog.models import LogEntry
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -17,6 +19,8 @@ from channels.limits import PLATFORMS
 from channels.registry import channel_for
 
 from .. import delivery, selectors, services
+from ..addresses import hide_address
+from ..audit import APPROVAL_VERBS
 from ..models import (
     Campaign,
     Delivery,
@@ -26,6 +30,7 @@ from ..models import (
 )
 from .common import ReadOnlyAdmin, _table
 from .content import _previews_table
+from .privacy import AddressMasking
 
 
 class CampaignForm(forms.ModelForm):
@@ -45,6 +50,11 @@ class CampaignForm(forms.ModelForm):
         return data
 
 
+class RejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
+                             help_text="What to change before submitting again.")
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
@@ -54,10 +64,13 @@ class CampaignAdmin(admin.ModelAdmin):
     list_select_related = ["draft", "segment"]
     autocomplete_fields = ["draft", "segment"]
     date_hierarchy = "send_at"
-    actions = ["schedule", "pause", "resume", "cancel"]
+    actions = ["schedule", "approve", "reject", "pause", "resume", "cancel"]
 
     def has_schedule_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.schedule_campaign")
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.approve_campaign")
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.pause_campaign")
@@ -65,7 +78,28 @@ class CampaignAdmin(admin.ModelAdmin):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.cancel_campaign")
     readonly_fields = ["status", "problem", "problem_since", "stats_table", "forecast_link", "channels_in_use",
-                       "frozen_content", "scheduled_at", "started_at", "finished_at", "cancelled_at"]
+                       "frozen_content", "approval", "scheduled_at", "started_at", "finished_at", "cancelled_at"]
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="approval")
+    def approval(self, obj: Campaign) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        rows = [[f"{entry.timestamp:%Y-%m-%d %H:%M} UTC", entry.actor or "-", entry.additional_data["verb"],
+                 entry.additional_data.get("reason", "")]
+                for entry in LogEntry.objects.get_for_object(obj).select_related("actor").filter(
+                    additional_data__verb__in=APPROVAL_VERBS).order_by("timestamp", "pk")]
+        who = [f"created by {obj.created_by or 'nobody known'}"]
+        if obj.submitted_at:
+            who.append(f"submitted by {obj.submitted_by or 'nobody known'} at {obj.submitted_at:%Y-%m-%d %H:%M} UTC")
+        if obj.approved_at:
+            who.append(f"approved by {obj.approved_by or 'nobody known'} at {obj.approved_at:%Y-%m-%d %H:%M} UTC")
+        return format_html("<p>{}</p>{}", "; ".join(who),
+                           _table(["when", "who", "what", "why"], rows) if rows else "")
 
     def get_urls(self):
         return [
@@ -140,15 +174,50 @@ class CampaignAdmin(admin.ModelAdmin):
         return format_html("<strong>{}</strong><pre style='white-space:pre-wrap'>{}</pre>{}",
                            obj.content_title, obj.content_body, _previews_table(obj.content_body))
 
-    @admin.action(description="Schedule the selected campaigns", permissions=["schedule"])
+    @admin.action(description="Schedule the selected campaigns (or ask for approval)", permissions=["schedule"])
     def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             try:
-                services.campaign_schedule(campaign=campaign)
+                campaign = services.campaign_schedule(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
                 self.message_user(request, f"“{campaign}” not scheduled: {'; '.join(exc.messages)}", messages.ERROR)
             else:
-                self.message_user(request, f"“{campaign}” scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+                if campaign.status == Campaign.Status.AWAITING_APPROVAL:
+                    self.message_user(request, f"“{campaign}” awaits approval by another user.")
+                else:
+                    self.message_user(request, f"“{campaign}” scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+
+    @admin.action(description="Approve the selected campaigns (submitted by someone else)", permissions=["approve"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        for campaign in queryset:
+            try:
+                campaign = services.campaign_approve(campaign=campaign, actor=request.user)
+            except services.ServiceError as exc:
+                self.message_user(request, f"“{campaign}” not approved: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"“{campaign}” approved, scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+
+    @admin.action(description="Reject the selected campaigns (back to draft, saying why)", permissions=["approve"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> TemplateResponse | None:
+        form = RejectForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Reject campaigns awaiting approval",
+                "campaigns": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/campaigns/campaign/reject.html", context)
+        for campaign in queryset:
+            try:
+                services.campaign_reject(campaign=campaign, actor=request.user, reason=form.cleaned_data["reason"])
+            except services.ServiceError as exc:
+                self.message_user(request, f"“{campaign}” not rejected: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"“{campaign}” rejected: back to draft.")
+        return None
 
     @admin.action(description="Pause the selected campaigns", permissions=["pause"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
@@ -161,7 +230,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def _transition(self, request, queryset, service, done: str) -> None:
         for campaign in queryset:
             try:
-                service(campaign=campaign)
+                service(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
                 self.message_user(request, f"“{campaign}”: {'; '.join(exc.messages)}", messages.ERROR)
             else:
@@ -171,7 +240,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             try:
-                services.campaign_cancel(campaign=campaign)
+                services.campaign_cancel(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
                 self.message_user(request, f"“{campaign}” not cancelled: {'; '.join(exc.messages)}", messages.ERROR)
             else:
@@ -179,13 +248,16 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(AddressMasking, ReadOnlyAdmin):
     list_display = ["campaign", "subscriber", "platform", "list_number", "status", "reason", "send_after", "sent_at",
                     "delivered_at", "read_at"]
     list_filter = ["status", "platform", "campaign"]
     search_fields = ["subscriber__name", "subscription__address", "reason"]
     list_select_related = ["campaign", "subscriber"]
     show_full_result_count = False
+
+    def hide_addresses(self, obj: Delivery) -> None:
+        hide_address(obj.subscription)
 
 
 @admin.register(FrequencyPolicy)

@@ -167,6 +167,14 @@ class DraftAdmin(admin.ModelAdmin):
     readonly_fields = ["previews"]
     fields = ["title", "body", "previews", "buttons", "whatsapp_template"]
 
+    def save_model(self, request: HttpRequest, obj: Draft, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)  # the admin's change view runs in one transaction
+        if change:
+            withdrawn = services.campaigns_withdraw_approval(draft=obj, actor=request.user)
+            if withdrawn:
+                self.message_user(request, "Approval withdrawn, awaiting approval again with the new content: "
+                                  + ", ".join(f"“{c}”" for c in withdrawn), messages.WARNING)
+
     @admin.display(description="push preview")
     def opening(self, obj: Draft) -> str:
         return rules.first_line(obj.body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -13,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
+from .. import addresses, services
 from ..models import (
     ConsentEvent,
     Segment,
@@ -22,6 +23,7 @@ from ..models import (
 )
 from ..serializers import (
     PLATFORM_CHOICES,
+    ErasureReportSerializer,
     ImportReportSerializer,
     ImportSerializer,
     OptOutSerializer,
@@ -29,8 +31,9 @@ from ..serializers import (
     SubscriberSerializer,
     SubscriptionSerializer,
 )
-from ..services import imports
+from ..services import import_jobs, imports, privacy
 from .permissions import ActionPermissions
+from .schema import field_errors
 
 
 class SubscriberFilter(django_filters.FilterSet):
@@ -61,13 +64,25 @@ class SubscriberFilter(django_filters.FilterSet):
 class SubscriberViewSet(viewsets.ModelViewSet):
     serializer_class = SubscriberSerializer
     filterset_class = SubscriberFilter
-    search_fields = ["name", "external_id", "subscriptions__address"]
     ordering_fields = ["id", "name", "created_at"]
-    action_permissions = {"import_csv": ["campaigns.add_subscriber", "campaigns.import_subscribers"]}
+    action_permissions = {
+        "import_csv": ["campaigns.add_subscriber", "campaigns.import_subscribers"],
+        "erase": ["campaigns.erase_subscriber"],
+        "export": ["campaigns.export_subscriber"],
+    }
+
+    @property
+    def search_fields(self) -> list[str]:
+        """Searching by address only for those who may see addresses."""
+        request = getattr(self, "request", None)
+        if request is not None and addresses.sees_addresses(request.user):
+            return ["name", "external_id", "subscriptions__address"]
+        return ["name", "external_id"]
 
     def get_queryset(self) -> QuerySet[Subscriber]:
         opt_ins = ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_IN).order_by("id")
-        return Subscriber.objects.prefetch_related(
+        # Erased people are gone from the API: only their pseudonymous consent trail remains.
+        return Subscriber.objects.filter(erased_at__isnull=True).prefetch_related(
             "tags",
             Prefetch(
                 "subscriptions",
@@ -80,22 +95,48 @@ class SubscriberViewSet(viewsets.ModelViewSet):
     @extend_schema(request={"multipart/form-data": ImportSerializer}, responses={200: ImportReportSerializer})
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser], url_path="import")
     def import_csv(self, request: Request) -> Response:
-        """Import subscriptions from a CSV; bad rows come back with their line number."""
+        """Import subscriptions from a CSV; bad rows come back with their line number. At most
+        TACT_IMPORT_SYNC_MAX_ROWS rows; a larger file goes through POST /api/imports/."""
         serializer = ImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
+        data = import_jobs.import_upload_read(upload=upload)
+        limit = min(settings.TACT_IMPORT_SYNC_MAX_ROWS, settings.TACT_IMPORT_MAX_ROWS)
+        import_jobs.import_rows_check(data=data, limit=limit, advice=(
+            f" for this endpoint; import it in the background with POST /api/imports/ "
+            f"(up to {settings.TACT_IMPORT_MAX_ROWS:,} rows)"
+        ))
         try:
-            report = imports.subscribers_import_csv(data=upload.read())
+            report = imports.subscribers_import_csv(data=data)
         except imports.ImportFileError as exc:
             raise ValidationError({"file": exc.messages}) from exc
         return Response(report.as_dict())
+
+    @extend_schema(request=None, responses={200: ErasureReportSerializer})
+    @action(detail=True, methods=["post"])
+    def erase(self, request: Request, pk: str) -> Response:
+        """Erase the person (right to erasure): nothing identifying remains; a pseudonymous
+        consent trail does. The person is gone from the API afterwards."""
+        report = privacy.subscriber_erase(subscriber=self.get_object(), actor=request.user)
+        return Response(report.as_dict())
+
+    @extend_schema(responses={200: {"type": "object"}})
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk: str) -> Response:
+        """Everything held about the person, as JSON (right of access and portability)."""
+        subscriber = self.get_object()
+        data = privacy.subscriber_export(subscriber=subscriber, actor=request.user,
+                                         masked=not addresses.sees_addresses(request.user))
+        return Response(data, headers={
+            "Content-Disposition": f'attachment; filename="subscriber-{subscriber.pk}.json"'})
 
 
 class OptOutView(APIView):
     permission_classes = [ActionPermissions]
     required_permissions = {"POST": ["campaigns.opt_out_subscription"]}
 
-    @extend_schema(request=OptOutSerializer, responses={200: SubscriptionSerializer})
+    @extend_schema(request=OptOutSerializer, responses={
+        200: SubscriptionSerializer, 404: field_errors("No subscription with this address on this platform.")})
     def post(self, request: Request) -> Response:
         """Opt a subscription out at once; queued messages to it are skipped."""
         serializer = OptOutSerializer(data=request.data)
@@ -104,13 +145,15 @@ class OptOutView(APIView):
         subscription, changed = services.opt_out_address(
             platform=data["platform"], address=data["address"],
             consent=services.Consent(source=data["source"], text=data["text"], evidence={"api": True}),
+            actor=request.user,
         )
         if subscription is None:
             return Response(
                 {"address": [f"no {data['platform']} subscription with address {data['address']}"]},
                 status=status.HTTP_404_NOT_FOUND,
             )
-        return Response({**SubscriptionSerializer(subscription).data, "changed": changed})
+        return Response({**SubscriptionSerializer(subscription, context={"request": request}).data,
+                         "changed": changed})
 
 
 class SegmentViewSet(viewsets.ModelViewSet):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -20,6 +21,7 @@ from ..models import (
 )
 from ..serializers import (
     PLATFORM_CHOICES,
+    CampaignRejectSerializer,
     CampaignSerializer,
     DeliverySerializer,
     DraftSerializer,
@@ -30,6 +32,12 @@ class DraftViewSet(viewsets.ModelViewSet):
     queryset = Draft.objects.order_by("-id")
     serializer_class = DraftSerializer
     search_fields = ["title", "body"]
+
+    def perform_update(self, serializer: DraftSerializer) -> None:
+        # The edit and the withdrawal of the approvals it invalidates commit together.
+        with transaction.atomic():
+            draft = serializer.save()
+            services.campaigns_withdraw_approval(draft=draft, actor=self.request.user)
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -45,18 +53,24 @@ class CampaignFilter(django_filters.FilterSet):
 
 
 class CampaignViewSet(viewsets.ModelViewSet):
-    queryset = Campaign.objects.select_related("draft", "segment").order_by("-id")
+    queryset = Campaign.objects.select_related("draft", "segment", "created_by", "submitted_by", "approved_by").order_by(
+        "-id")
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     search_fields = ["name"]
     ordering_fields = ["send_at", "id"]
     action_permissions = {
         "schedule": ["campaigns.schedule_campaign"],
+        "approve": ["campaigns.approve_campaign"],
+        "reject": ["campaigns.approve_campaign"],
         "cancel": ["campaigns.cancel_campaign"],
         "pause": ["campaigns.pause_campaign"],
         "resume": ["campaigns.pause_campaign"],
         "forecast": ["campaigns.view_campaign"],
     }
+
+    def perform_create(self, serializer: CampaignSerializer) -> None:
+        serializer.save(created_by=self.request.user)
 
     def perform_destroy(self, instance: Campaign) -> None:
         if instance.status != Campaign.Status.DRAFT:
@@ -66,28 +80,46 @@ class CampaignViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses={200: CampaignSerializer})
     @action(detail=True, methods=["post"])
     def schedule(self, request: Request, pk: str) -> Response:
-        """draft -> scheduled; refused (400, by field) when a limit or date does not allow it."""
-        campaign = services.campaign_schedule(campaign=self.get_object(), now=timezone.now())
+        """draft -> scheduled (with approval required: awaiting_approval); refused (400, by
+        field) when a limit or date does not allow it."""
+        campaign = services.campaign_schedule(campaign=self.get_object(), actor=request.user, now=timezone.now())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """awaiting_approval -> scheduled, by another user than the one who submitted it."""
+        campaign = services.campaign_approve(campaign=self.get_object(), actor=request.user, now=timezone.now())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=CampaignRejectSerializer, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        """awaiting_approval -> draft, with the reason the marketer reads."""
+        serializer = CampaignRejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_reject(campaign=self.get_object(), actor=request.user,
+                                            reason=serializer.validated_data["reason"])
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(request=None, responses={200: CampaignSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         """Stop for good: nothing still waiting is sent."""
-        campaign = services.campaign_cancel(campaign=self.get_object())
+        campaign = services.campaign_cancel(campaign=self.get_object(), actor=request.user)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(request=None, responses={200: CampaignSerializer})
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
         """Stop sending within seconds; resume continues without resending."""
-        campaign = services.campaign_pause(campaign=self.get_object())
+        campaign = services.campaign_pause(campaign=self.get_object(), actor=request.user)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(request=None, responses={200: CampaignSerializer})
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
-        campaign = services.campaign_resume(campaign=self.get_object())
+        campaign = services.campaign_resume(campaign=self.get_object(), actor=request.user)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(responses={200: {"type": "object"}})

@@ -8,96 +8,13 @@ for the one scrub an erasure makes, inside a transaction that set `tact.erasure 
 text and evidence emptied, everything else unchanged.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-MODEL_ACTIONS = ("view", "add", "change", "delete")
-
-AUDIENCE = {
-    "campaigns.subscriber": MODEL_ACTIONS,
-    "campaigns.subscription": ("view", "add", "change"),
-    "campaigns.tag": MODEL_ACTIONS,
-    "campaigns.segment": MODEL_ACTIONS,
-    "campaigns.draft": MODEL_ACTIONS,
-    "campaigns.campaign": MODEL_ACTIONS,
-    "campaigns.consentevent": ("view",),
-    "campaigns.delivery": ("view",),
-    "campaigns.sendlist": ("view",),
-    "campaigns.importjob": ("view", "add"),
-    "campaigns.frequencypolicy": ("view",),
-}
-MARKETER_EXTRA = ["campaigns.import_subscribers", "campaigns.opt_out_subscription", "campaigns.schedule_campaign",
-                  "campaigns.view_address"]
-APPROVER_EXTRA = ["campaigns.approve_campaign", "campaigns.pause_campaign", "campaigns.cancel_campaign"]
-ANALYST = {
-    "campaigns.campaign": ("view",),
-    "campaigns.delivery": ("view",),
-    "campaigns.sendlist": ("view",),
-    "campaigns.segment": ("view",),
-    "campaigns.draft": ("view",),
-    "campaigns.subscriber": ("view",),
-    "campaigns.subscription": ("view",),
-    "campaigns.tag": ("view",),
-    "campaigns.frequencypolicy": ("view",),
-}
-OPERATOR = {
-    "campaigns.frequencypolicy": ("view", "change"),
-    "campaigns.subscriber": ("view",),
-    "campaigns.subscription": ("view",),
-    "campaigns.consentevent": ("view",),
-    "campaigns.campaign": ("view",),
-    "campaigns.delivery": ("view",),
-    "campaigns.sendlist": ("view",),
-    "campaigns.segment": ("view",),
-    "campaigns.draft": ("view",),
-    "campaigns.tag": ("view",),
-    "campaigns.importjob": ("view",),
-    "tact_channels.outboxmessage": ("view",),
-    "tact_channels.pendingupdate": ("view",),
-    "auth.user": MODEL_ACTIONS,
-    "auth.group": ("view",),
-    "authtoken.token": ("view", "delete"),
-    "authtoken.tokenproxy": ("view", "delete"),
-    "auditlog.logentry": ("view",),
-    "axes.accessattempt": ("view", "delete"),
-    "axes.accessfailurelog": ("view",),
-    "axes.accesslog": ("view",),
-}
-OPERATOR_EXTRA = ["campaigns.erase_subscriber", "campaigns.export_subscriber", "campaigns.view_address",
-                  "campaigns.view_system_status"]
-
-
-def _expand(table):
-    out = []
-    for label, actions in table.items():
-        app, model = label.split(".")
-        out += [f"{app}.{action}_{model}" for action in actions]
-    return out
-
-
-ROLES = {
-    "Marketer": _expand(AUDIENCE) + MARKETER_EXTRA,
-    "Approver": _expand(AUDIENCE) + MARKETER_EXTRA + APPROVER_EXTRA,
-    "Analyst": _expand(ANALYST),
-    "Operator": _expand(OPERATOR) + OPERATOR_EXTRA,
-}
+from campaigns.roles import ROLES, roles_ensure  # the role table lives with the app
 
 
 def create_roles(apps, schema_editor):
-    # Permissions are made after migrations; these ones are needed now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, perms in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        found = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        group.permissions.add(*found)
+    roles_ensure(apps=apps)
 
 
 def remove_roles(apps, schema_editor):

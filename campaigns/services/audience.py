@@ -60,7 +60,8 @@ def subscription_add(
 # --- VIP groups ----------------------------------------------------------------------
 
 # Campaigns in these states will still send to their segment: its members must not change.
-SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+SENDING = (Campaign.Status.AWAITING_APPROVAL, Campaign.Status.SCHEDULED, Campaign.Status.RUNNING,
+           Campaign.Status.PAUSED)
 _NAME_MAX = Segment._meta.get_field("name").max_length
 _VIP_SUFFIX = re.compile(r" — VIP (\d+)(?:/\d+)?")  # "/m" in names made before groups kept their number
 

@@ -1,18 +1,46 @@
-"""Campaign transitions: schedule, pause, resume, cancel."""
+"""Campaign transitions: schedule (or submit for approval), approve, reject, pause, resume,
+cancel; each one is a single audit entry with its actor, before and after."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from auditlog.context import disable_auditlog
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from channels.limits import PLATFORMS
 
 from .. import selectors
-from ..models import Campaign, Delivery, Segment, SendList
+from ..audit import audit_record
+from ..models import Campaign, Delivery, Draft, Segment, SendList
 from .content import content_problems
 from .errors import ServiceError
+
+# The content a campaign freezes from its draft: what an approver approves.
+CONTENT = {"content_title": "title", "content_body": "body", "content_buttons": "buttons",
+           "content_whatsapp_template": "whatsapp_template"}
+_USERS = ("created_by", "submitted_by", "approved_by")
+
+
+def _state(campaign: Campaign, *fields: str) -> dict[str, Any]:
+    """The named fields of `campaign` as the audit log shows them (users by username)."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(campaign, name)
+        out[name] = value.get_username() if name in _USERS and value is not None else value
+    return out
+
+
+def _save(campaign: Campaign, *, verb: str, actor: AbstractBaseUser | None, before: dict[str, Any],
+          update_fields: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
+    """Save a transition as one audit entry with its verb (not also as a plain "changed" one)."""
+    with disable_auditlog():
+        campaign.save(update_fields=update_fields)
+    audit_record(campaign, verb=verb, actor=actor, before=before, after=_state(campaign, *before), extra=extra)
 
 
 def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[str]]:
@@ -41,9 +69,16 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
     return problems
 
 
+def _freeze(campaign: Campaign, draft: Draft) -> None:
+    for field, source in CONTENT.items():
+        setattr(campaign, field, getattr(draft, source))
+
+
 @transaction.atomic
-def campaign_schedule(*, campaign: Campaign, now: datetime | None = None) -> Campaign:
-    """draft -> scheduled, freezing the draft's content; ServiceError says what is wrong."""
+def campaign_schedule(*, campaign: Campaign, actor: AbstractBaseUser | None = None,
+                      now: datetime | None = None) -> Campaign:
+    """draft -> scheduled, freezing the draft's content; with TACT_REQUIRE_APPROVAL, draft ->
+    awaiting_approval instead (another user approves). ServiceError says what is wrong."""
     now = now or timezone.now()
     campaign = Campaign.objects.select_for_update().select_related("draft", "segment").get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
@@ -51,30 +86,111 @@ def campaign_schedule(*, campaign: Campaign, now: datetime | None = None) -> Cam
     problems = campaign_problems(campaign, now=now)
     if problems:
         raise ServiceError(problems)
-    draft = campaign.draft
-    campaign.content_title = draft.title
-    campaign.content_body = draft.body
-    campaign.content_buttons = draft.buttons
-    campaign.content_whatsapp_template = draft.whatsapp_template
-    campaign.status = Campaign.Status.SCHEDULED
-    campaign.scheduled_at = now
-    campaign.save()
+    before = _state(campaign, "status")
+    _freeze(campaign, campaign.draft)
+    campaign.approved_by, campaign.approved_at = None, None
+    if settings.TACT_REQUIRE_APPROVAL:
+        before |= _state(campaign, "submitted_by")
+        campaign.status = Campaign.Status.AWAITING_APPROVAL
+        campaign.submitted_by, campaign.submitted_at = actor, now
+        _save(campaign, verb="submitted", actor=actor, before=before)
+    else:
+        campaign.status = Campaign.Status.SCHEDULED
+        campaign.scheduled_at = now
+        _save(campaign, verb="scheduled", actor=actor, before=before)
     return campaign
 
 
-CANCELLABLE = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+@transaction.atomic
+def campaign_approve(*, campaign: Campaign, actor: AbstractBaseUser, now: datetime | None = None) -> Campaign:
+    """awaiting_approval -> scheduled, by another user than the one who submitted it; the
+    checks of scheduling run again (send_at may have passed meanwhile)."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().select_related("draft", "segment").get(pk=campaign.pk)
+    if campaign.status != Campaign.Status.AWAITING_APPROVAL:
+        raise ServiceError(f"only a campaign awaiting approval can be approved; this one is {campaign.status}")
+    if actor is None or not actor.is_authenticated:
+        raise ServiceError({"approved_by": ["an approval needs a signed-in approver"]})
+    if campaign.submitted_by_id == actor.pk:
+        raise ServiceError({"approved_by": [
+            f"{actor.get_username()} submitted this campaign; another user must approve it"]})
+    problems = campaign_problems(campaign, now=now)
+    if problems:
+        raise ServiceError(problems)
+    before = _state(campaign, "status", "approved_by")
+    campaign.status = Campaign.Status.SCHEDULED
+    campaign.approved_by, campaign.approved_at = actor, now
+    campaign.scheduled_at = now
+    _save(campaign, verb="approved", actor=actor, before=before)
+    return campaign
 
 
 @transaction.atomic
-def campaign_cancel(*, campaign: Campaign) -> Campaign:
+def campaign_reject(*, campaign: Campaign, actor: AbstractBaseUser | None, reason: str) -> Campaign:
+    """awaiting_approval -> draft, saying why; the marketer edits it and submits it again."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != Campaign.Status.AWAITING_APPROVAL:
+        raise ServiceError(f"only a campaign awaiting approval can be rejected; this one is {campaign.status}")
+    reason = reason.strip()
+    if not reason:
+        raise ServiceError({"reason": ["say why the campaign is rejected"]})
+    before = _state(campaign, "status", "submitted_by")
+    campaign.status = Campaign.Status.DRAFT
+    campaign.submitted_by, campaign.submitted_at = None, None
+    _save(campaign, verb="rejected", actor=actor, before=before, extra={"reason": reason})
+    return campaign
+
+
+@transaction.atomic
+def campaigns_withdraw_approval(*, draft: Draft, actor: AbstractBaseUser | None = None,
+                                now: datetime | None = None) -> list[Campaign]:
+    """After `draft` was edited: its campaigns awaiting approval, or approved and not yet
+    started, take the new content and await approval again; the others keep what they froze.
+
+    Whoever edited the content submits it anew: they cannot approve their own edit.
+    """
+    now = now or timezone.now()
+    waiting = [Campaign.Status.AWAITING_APPROVAL]
+    if settings.TACT_REQUIRE_APPROVAL:
+        waiting += [Campaign.Status.SCHEDULED, Campaign.Status.PAUSED]
+    withdrawn = []
+    candidates = Campaign.objects.select_for_update().filter(
+        draft=draft, status__in=waiting, started_at__isnull=True).order_by("pk")
+    for campaign in candidates:
+        if campaign.status != Campaign.Status.AWAITING_APPROVAL and campaign.approved_by_id is None:
+            continue  # scheduled before approval was required: frozen, as without approval
+        changed = [field for field, source in CONTENT.items() if getattr(campaign, field) != getattr(draft, source)]
+        if not changed:
+            continue
+        before = _state(campaign, "status", "approved_by", "submitted_by", *changed)
+        _freeze(campaign, draft)
+        campaign.status = Campaign.Status.AWAITING_APPROVAL
+        campaign.approved_by, campaign.approved_at = None, None
+        campaign.scheduled_at, campaign.paused_at = None, None
+        if actor is not None and actor.is_authenticated:
+            campaign.submitted_by, campaign.submitted_at = actor, now
+        _save(campaign, verb="approval withdrawn", actor=actor, before=before,
+              extra={"reason": f"draft “{draft}” edited"})
+        withdrawn.append(campaign)
+    return withdrawn
+
+
+CANCELLABLE = (Campaign.Status.AWAITING_APPROVAL, Campaign.Status.SCHEDULED, Campaign.Status.RUNNING,
+               Campaign.Status.PAUSED)
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
     """Stop a campaign for good: nothing still waiting in its ledger will be sent."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in CANCELLABLE:
         raise ServiceError(f"a {campaign.status} campaign cannot be cancelled")
     now = timezone.now()
+    before = _state(campaign, "status")
     campaign.status = Campaign.Status.CANCELLED
     campaign.cancelled_at = now
-    campaign.save(update_fields=["status", "cancelled_at", "updated_at"])
+    _save(campaign, verb="cancelled", actor=actor, before=before,
+          update_fields=["status", "cancelled_at", "updated_at"])
     campaign.deliveries.filter(status__in=[Delivery.Status.PLANNED, Delivery.Status.HELD]).update(
         status=Delivery.Status.SKIPPED, reason="campaign cancelled", updated_at=now
     )
@@ -83,26 +199,29 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
-def campaign_pause(*, campaign: Campaign) -> Campaign:
+def campaign_pause(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
     """Stop sending within one chunk (a fraction of a second); nothing is lost or resent."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING):
         raise ServiceError(f"a {campaign.status} campaign cannot be paused")
+    before = _state(campaign, "status")
     campaign.status = Campaign.Status.PAUSED
     campaign.paused_at = timezone.now()
-    campaign.save(update_fields=["status", "paused_at", "updated_at"])
+    _save(campaign, verb="paused", actor=actor, before=before, update_fields=["status", "paused_at", "updated_at"])
     return campaign
 
 
 @transaction.atomic
-def campaign_resume(*, campaign: Campaign) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
     """Continue where it stopped: rows already sent are never sent again."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.PAUSED:
         raise ServiceError(f"only a paused campaign can be resumed; this one is {campaign.status}")
+    before = _state(campaign, "status")
     campaign.status = Campaign.Status.RUNNING if campaign.started_at else Campaign.Status.SCHEDULED
     campaign.paused_at = None
     # The marketer says it is fixed; the engine says so again if it is not.
     campaign.problem, campaign.problem_since = "", None
-    campaign.save(update_fields=["status", "paused_at", "problem", "problem_since", "updated_at"])
+    _save(campaign, verb="resumed", actor=actor, before=before,
+          update_fields=["status", "paused_at", "problem", "problem_since", "updated_at"])
     return campaign

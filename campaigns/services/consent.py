@@ -12,12 +12,15 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from auditlog.context import disable_auditlog
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import rules
+from .. import logs, rules
+from ..audit import audit_record
 from ..models import ConsentEvent, Delivery, Subscriber, Subscription
 from .errors import ServiceError
 
@@ -95,13 +98,15 @@ def subscription_opt_out(
     subscription: Subscription,
     consent: Consent,
     status: str = Subscription.Status.OPTED_OUT,
+    actor: AbstractBaseUser | None = None,
 ) -> ConsentEvent | None:
     """Stop all messages to this subscription at once; None when nothing changed.
 
     `unreachable` (a bounce) is recorded as a suppression; `opted_out` and `blocked` as a
     withdrawal, which also replaces an earlier suppression. Rows of the ledger still
     waiting to be sent are skipped in the same transaction, so a queued message never goes
-    out after this commits.
+    out after this commits. The audit log names `actor` (staff), or nobody (the person, a
+    platform).
     """
     if status == Subscription.Status.OPTED_IN:
         raise ValueError("an opt-out cannot leave the subscription opted in")
@@ -110,8 +115,12 @@ def subscription_opt_out(
     if not (subscription.status == Subscription.Status.OPTED_IN
             or (withdrawal and subscription.status == Subscription.Status.UNREACHABLE)):
         return None
+    before = {"status": subscription.status}
     subscription.status = status
-    subscription.save(update_fields=["status", "updated_at"])
+    with disable_auditlog():  # one entry below, with its verb, not also a plain "changed"
+        subscription.save(update_fields=["status", "updated_at"])
+    audit_record(subscription, verb="opted out" if withdrawal else "suppressed", actor=actor, before=before,
+                 after={"status": status}, extra={"source": consent.source, "by_person": consent.by_person})
     Delivery.objects.filter(
         subscription=subscription, status__in=[Delivery.Status.PLANNED, Delivery.Status.HELD]
     ).update(status=Delivery.Status.SKIPPED, reason=f"{subscription.get_status_display()} via {consent.source}",
@@ -121,14 +130,15 @@ def subscription_opt_out(
 
 
 def opt_out_address(
-    *, platform: str, address: str, consent: Consent, status: str = Subscription.Status.OPTED_OUT
+    *, platform: str, address: str, consent: Consent, status: str = Subscription.Status.OPTED_OUT,
+    actor: AbstractBaseUser | None = None,
 ) -> tuple[Subscription | None, bool]:
     """Opt out whoever has this stored `address` on `platform`: (their subscription or None
     when nobody has it, whether it changed)."""
     subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
     if subscription is None:
         return None, False
-    event = subscription_opt_out(subscription=subscription, consent=consent, status=status)
+    event = subscription_opt_out(subscription=subscription, consent=consent, status=status, actor=actor)
     subscription.refresh_from_db()
     return subscription, event is not None
 
@@ -171,7 +181,7 @@ def person_opt_in(platform: str, address: str, *, consent: Consent, name: str = 
     try:
         event = subscription_opt_in(subscription=subscription, consent=consent)
     except ServiceError as exc:
-        log.info("%s opt-in of %s not applied: %s", platform, address, exc)
+        log.info("%s opt-in of subscription %s not applied: %s", platform, subscription.pk, logs.reason(exc))
         event = None
     subscription.refresh_from_db()
     return Change(subscription, event is not None, subscription.subscriber.language)
@@ -186,7 +196,7 @@ def person_opt_out(platform: str, address: str, *, consent: Consent,
                       evidence=consent.evidence, by_person=by_person)
     subscription, changed = opt_out_address(platform=platform, address=address, status=status, consent=consent)
     if subscription is None:
-        log.info("%s opt-out from unknown address %s ignored", platform, address)
+        log.info("%s opt-out from unknown address %s ignored", platform, logs.masked(address))
         return Change(None, False)
     return Change(subscription, changed, subscription.subscriber.language)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -20,11 +22,23 @@ from .audience import subscription_add, tags_set
 from .consent import Consent, subscription_opt_in
 from .errors import ServiceError
 
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
+
 COLUMNS = (
     "external_id", "name", "timezone", "language", "tags", "platform", "address",
     "saved_our_number", "consent_source", "consent_text", "consent_at",
 )  # fmt: skip
 REQUIRED_COLUMNS = ("platform", "address", "consent_source", "consent_text", "consent_at")
+# One valid row per platform, offered for download next to the import form.
+SAMPLE_CSV = (
+    ",".join(COLUMNS) + "\r\n"
+    + 'crm-1001,Anna Petrova,Europe/Moscow,ru,vip;moscow,telegram,123456789,,website_form,'
+      '"Yes, send me offers in Telegram",2026-01-15T10:00:00Z\r\n'
+    + 'crm-1001,Anna Petrova,Europe/Moscow,ru,vip,whatsapp,+79990001122,yes,website_form,'
+      '"Yes, send me offers on WhatsApp",2026-01-15T10:00:00+03:00\r\n'
+    + "crm-1002,Boris,Asia/Yekaterinburg,en,,viber,+79980003344,,shop_checkout,Send me offers on Viber,2026-01-20\r\n"
+)
 TRUE = {"1", "true", "yes", "y"}
 FALSE = {"", "0", "false", "no", "n"}
 
@@ -172,16 +186,18 @@ def _apply(row: Row) -> bool:
     subscriber = by_external or (existing.subscriber if existing else None)
     if subscriber is None:
         subscriber = Subscriber(external_id=row.external_id)
-    if row.name:
-        subscriber.name = row.name
-    if row.timezone:
-        subscriber.timezone = row.timezone
-    if row.language:
-        subscriber.language = row.language
-    subscriber.save()
+    is_new = subscriber.pk is None
+    changed = False
+    for name, value in (("name", row.name), ("timezone", row.timezone), ("language", row.language)):
+        if value and getattr(subscriber, name) != value:
+            setattr(subscriber, name, value)
+            changed = True
+    if is_new or changed:  # a person's second and third rows usually change nothing: no write
+        subscriber.save()
     if row.tags:
-        current = list(subscriber.tags.values_list("name", flat=True))
-        tags_set(subscriber=subscriber, names=current + row.tags)
+        current = [] if is_new else list(subscriber.tags.values_list("name", flat=True))
+        if not set(row.tags) <= set(current):
+            tags_set(subscriber=subscriber, names=current + row.tags)
     if existing is None:
         subscription_add(
             subscriber=subscriber,
@@ -198,11 +214,14 @@ def _apply(row: Row) -> bool:
     return False
 
 
-def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> ImportReport:
-    """Import a CSV (API.md columns). Each row is written whole or not at all."""
-    now = now or timezone.now()
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
+def csv_reader(data: bytes) -> CsvReader:
+    """A CSV reader over the bytes, decoded as it goes (no second copy of the file); bytes
+    that are not UTF-8 come through as surrogates (see _undecodable), a leading BOM is dropped."""
+    return csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="surrogateescape", newline=""))
+
+
+def csv_header(reader: CsvReader) -> list[str]:
+    """The header row, checked, or ImportFileError saying why the file cannot be read."""
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
@@ -217,20 +236,22 @@ def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> Impor
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise ImportFileError(f"line 1: column(s) {', '.join(repeated)} appear more than once")
+    return header
 
-    report = ImportReport()
+
+def csv_rows(reader: CsvReader, header: list[str], *, now: datetime) -> Iterator[tuple[int, Row | None, str]]:
+    """Each non-blank row after the header: its line and the parsed row, or None and why it
+    is refused. Deterministic for the same file and `now`, so a resumed job can replay it."""
     seen: dict[tuple[str, str], int] = {}
     end_of_previous = reader.line_num
     while True:
         try:
             cells = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
-            report.errors.append(
-                {"line": end_of_previous + 1, "error": f"unreadable CSV ({exc}); the rest of the file was not read"}
-            )
-            break
+            yield end_of_previous + 1, None, f"unreadable CSV ({exc}); the rest of the file was not read"
+            return
         line, end_of_previous = end_of_previous + 1, reader.line_num
         if not any(c.strip() for c in cells):
             continue
@@ -249,18 +270,51 @@ def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> Impor
             if key in seen:
                 raise RowError(f"duplicate {row.platform} address {row.address}: already on line {seen[key]}")
             seen[key] = line
-            with transaction.atomic():
-                created = _apply(row)
         except (RowError, ServiceError) as exc:
-            report.errors.append({"line": line, "error": str(exc)})
+            yield line, None, str(exc)
             continue
-        except IntegrityError as exc:
-            report.errors.append({"line": line, "error": f"conflicts with data saved meanwhile ({exc})"})
-            continue
-        except DatabaseError as exc:  # a value the database refuses: this row only
-            report.errors.append({"line": line, "error": f"the database refused this row ({exc})"})
-            continue
-        if created:
+        yield line, row, ""
+
+
+def csv_row_count(data: bytes) -> int:
+    """How many rows csv_rows yields for this file (blank lines are not rows), without parsing them."""
+    reader = csv_reader(data)
+    count = 0
+    try:
+        next(reader)
+        for cells in reader:
+            count += any(c.strip() for c in cells)
+    except StopIteration:
+        return 0
+    except csv.Error:
+        return count + 1  # reported as one unreadable row; nothing after it is read
+    return count
+
+
+def row_apply(row: Row) -> tuple[bool, str]:
+    """Write one row whole or not at all: (created, "") or (False, why it was refused)."""
+    try:
+        with transaction.atomic():
+            return _apply(row), ""
+    except ServiceError as exc:
+        return False, str(exc)
+    except IntegrityError as exc:
+        return False, f"conflicts with data saved meanwhile ({exc})"
+    except DatabaseError as exc:  # a value the database refuses: this row only
+        return False, f"the database refused this row ({exc})"
+
+
+def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> ImportReport:
+    """Import a CSV (API.md columns). Each row is written whole or not at all."""
+    reader = csv_reader(data)
+    header = csv_header(reader)
+    report = ImportReport()
+    for line, row, error in csv_rows(reader, header, now=now or timezone.now()):
+        if row is not None:
+            created, error = row_apply(row)
+        if error:
+            report.errors.append({"line": line, "error": error})
+        elif created:
             report.created += 1
         else:
             report.updated += 1

@@ -291,6 +291,7 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         self._message_id = 0
         self._seq = 0
         self.webhook: dict[str, object] | None = None  # what setWebhook last registered
+        self.descriptions: dict[str, str] = {}  # setMyDescription: language_code ("" default) -> text
 
     @property
     def root_url(self) -> str:
@@ -375,6 +376,13 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         if api_method in ("setwebhook", "deletewebhook"):
             with self._lock:
                 self.webhook = dict(params) if api_method == "setwebhook" else None
+            return Answer(200, _ok(True), latency)
+        if api_method == "setmydescription":
+            description = str(params.get("description") or "")
+            if len(description) > 512:
+                return Answer(400, _error(400, "Bad Request: description is too long"), latency)
+            with self._lock:
+                self.descriptions[str(params.get("language_code") or "")] = description
             return Answer(200, _ok(True), latency)
         return Answer(404, _error(404, "Not Found"), latency)
 

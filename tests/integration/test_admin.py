@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns import services
 from campaigns.models import Campaign, ConsentEvent, Segment, Subscriber, Tag
+from campaigns.services import import_jobs
 from tests.conftest import CampaignFactory, DraftFactory, SegmentFactory, SubscriberFactory, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -64,9 +65,14 @@ def test_the_csv_import_page_reports_bad_rows_by_line(marketer):
         "c1,Anna,Europe/Moscow,ru,vip,telegram,123456,,form,Yes please,2026-11-01T10:00:00Z\n"
         "c2,Boris,Mars/Base,ru,,telegram,654321,,form,Yes please,2026-11-01T10:00:00Z\n"
     ).encode()
-    page = marketer.post("/admin/campaigns/subscriber/import/", {"file": SimpleUploadedFile("a.csv", csv)})
+    started = marketer.post("/admin/campaigns/subscriber/import/", {"file": SimpleUploadedFile("a.csv", csv)})
+    assert started.status_code == 302  # to the job's progress page; a worker imports it
+    assert Subscriber.objects.count() == 0
+    import_jobs.import_job_run(job_id=int(started["Location"].split("/")[-3]))  # a worker's part, in-process here
+    page = marketer.get(started["Location"])
     text = page.content.decode()
     assert page.status_code == 200
+    assert "Processed 2 of 2 rows." in text
     assert "1 created, 0 updated, 1 refused." in text
     assert "<td>3</td><td>unknown time zone &#x27;Mars/Base&#x27;" in text
     assert Subscriber.objects.count() == 1
@@ -366,7 +372,7 @@ def test_consent_events_cannot_be_edited_or_deleted_in_the_admin(marketer):
     export = marketer.post("/admin/campaigns/consentevent/", {"action": "export_csv", "_selected_action": [event.pk]})
     assert export["Content-Type"].startswith("text/csv")
     lines = export.content.decode().splitlines()
-    assert lines[0].startswith("id,subscriber,external_id,platform,address,kind,status,source,text")
+    assert lines[0].startswith("\ufeffid,subscriber,external_id,platform,address,kind,status,source,text")
     assert f",telegram,{subscription.address},opt_in,opted_in,test,\"Yes, send me offers\"," in lines[1]
 
 

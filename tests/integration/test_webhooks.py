@@ -388,7 +388,7 @@ def test_telegram_start_with_payload_subscribes_a_new_user_and_replies_in_russia
     event = ConsentEvent.objects.get()
     assert event.subscription_id == subscription.id
     assert (event.kind, event.status, event.source) == (KIND.OPT_IN, SUB.OPTED_IN, "telegram_start")
-    assert event.text == CONSENT_TEXT["telegram"]
+    assert event.text == CONSENT_TEXT["telegram"]["ru"]  # the bot description shown in Russian
     assert event.evidence == {"payload": "vip", "user_id": CHAT_RU, "username": "ivan_p", "language_code": "ru"}
     assert event.at == at(update["message"]["date"])  # when the person pressed Start, by Telegram's clock
     # Nothing was asked of the Bot API while the update was handled: the reply waits in
@@ -947,7 +947,7 @@ def test_whatsapp_start_after_stop_opts_back_in_with_a_new_event(web):
         (KIND.OPT_IN, SUB.OPTED_IN, "whatsapp_start"),
     ]
     event = subscription.consent_events.order_by("id").last()
-    assert event.text == CONSENT_TEXT["whatsapp"]
+    assert event.text == CONSENT_TEXT["whatsapp"]["en"]
     assert event.evidence == {"message_id": "wamid.A2", "text": "START"}
     assert event.at == at(TS + 600)
     assert send_replies() == 2
@@ -1685,7 +1685,7 @@ def test_viber_subscribed_creates_an_opted_in_subscription(web, settings):
     assert (event.subscription_id, event.kind, event.status, event.source) == (
         subscription.id, KIND.OPT_IN, SUB.OPTED_IN, "viber_subscribed",
     )
-    assert event.text == CONSENT_TEXT["viber"]
+    assert event.text == CONSENT_TEXT["viber"]["ru"] == TEXTS["viber_welcome"]["ru"]  # the welcome shown
     assert event.evidence == {"user": payload["user"]}
     assert event.at == at_ms(TS_MS)
     assert outbox() == []

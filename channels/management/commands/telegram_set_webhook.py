@@ -1,4 +1,5 @@
-"""Register this service's webhook with Telegram, with its secret token."""
+"""Register this service's webhook with Telegram, with its secret token, and set the bot's
+description (shown above the Start button) to the consent wording that /start records."""
 
 import asyncio
 
@@ -6,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from telegram import Bot
 
+from channels.inbound import RUSSIAN_CODES, consent_text
 from channels.telegram_bot import ALLOWED_UPDATES
 
 
@@ -27,8 +29,14 @@ class Command(BaseCommand):
             async with Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_URL) as bot:
                 if delete:
                     return await bot.delete_webhook()
-                return await bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+                # What a person sees before pressing Start is exactly what their opt-in records.
+                described = await bot.set_my_description(consent_text("telegram", "en"))
+                for code in RUSSIAN_CODES:
+                    described &= await bot.set_my_description(consent_text("telegram", code), language_code=code)
+                return described and await bot.set_webhook(url=url, secret_token=secret,
+                                                           allowed_updates=ALLOWED_UPDATES)
 
         if not asyncio.run(run()):
             raise CommandError("Telegram refused the request")
-        self.stdout.write("Webhook removed." if delete else f"Webhook set to {url} (with the secret token).")
+        self.stdout.write("Webhook removed." if delete else
+                          f"Webhook set to {url} (with the secret token); the bot's description is the consent text.")

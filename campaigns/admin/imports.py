@@ -1,0 +1,74 @@
+"""Background CSV imports in the admin: how far each is, and the rows it refused."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from ..models import ImportJob
+from ..services import import_jobs
+from .common import ReadOnlyAdmin
+
+SHOWN_REFUSED = 50
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ["id", "file_name", "state", "progress", "created", "updated", "refused", "created_by",
+                    "created_at", "finished_at"]
+    list_display_links = ["id", "file_name"]
+    list_filter = ["state"]
+    list_select_related = ["created_by"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
+        return import_jobs.import_jobs_listed().select_related("created_by")
+
+    @admin.display(description="progress")
+    def progress(self, obj: ImportJob) -> str:
+        return f"{obj.processed_rows} of {obj.total_rows}"
+
+    @admin.display(description="refused", ordering="error_count")
+    def refused(self, obj: ImportJob) -> int:
+        return obj.error_count
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/refused.csv", self.admin_site.admin_view(self.refused_csv_view),
+                 name="campaigns_importjob_refused"),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request: HttpRequest, pk: str | int) -> ImportJob:
+        """The job, to anyone who may view jobs or who started it."""
+        job = self.get_queryset(request).filter(pk=pk).first() if str(pk).isdigit() else None
+        if job is None:
+            raise Http404("no such import")
+        if not (self.has_view_permission(request, job) or job.created_by_id == request.user.pk):
+            raise PermissionDenied
+        return job
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None) -> HttpResponse:
+        """The progress page: refreshes itself while the job is queued or running."""
+        job = self._job(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Import #{job.pk}: {job.file_name or 'CSV'}",
+            "job": job,
+            "active": job.state in import_jobs.ACTIVE,
+            "refused": import_jobs.refused_rows_first(job_id=job.pk, count=SHOWN_REFUSED) if job.error_count else [],
+            "more_refused": max(job.error_count - SHOWN_REFUSED, 0),
+            "has_view_permission": self.has_view_permission(request, job),
+        }
+        return TemplateResponse(request, "admin/campaigns/importjob/progress.html", context)
+
+    def refused_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = self._job(request, pk)
+        job = ImportJob.objects.only("pk", "errors").get(pk=job.pk)
+        response = HttpResponse(import_jobs.refused_rows_csv(job), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-refused.csv"'
+        return response

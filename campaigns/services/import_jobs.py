@@ -33,6 +33,7 @@ from django.db.models import F, Func, QuerySet, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
+from .. import rules
 from ..audit import audit_record
 from ..models import ImportJob
 from . import imports
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 500
 IMPORT_LOCK = 7302  # pg_advisory_lock(IMPORT_LOCK, job id): held by the one worker running the job
 ACTIVE = (ImportJob.State.QUEUED, ImportJob.State.RUNNING)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t")
 
 
 class JsonArrayLength(Func):
@@ -278,10 +278,6 @@ def refused_rows_csv(job: ImportJob) -> str:
     writer = csv.writer(out)
     writer.writerow(["line", "error"])
     for item in job.errors:
-        writer.writerow([item["line"], _cell(item["error"])])
+        writer.writerow([item["line"], rules.spreadsheet_safe(item["error"])])
     return out.getvalue()
 
-
-def _cell(value: str) -> str:
-    """A text cell a spreadsheet shows as text: one that would start a formula gets a leading apostrophe."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value

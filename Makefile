@@ -11,15 +11,17 @@ TACT_PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tact
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test bench services clean
+.PHONY: install run test bench services browser clean
 N ?= 100000
 
 # The demo runs with DJANGO_DEBUG=true: plain http, a key kept in var/secret-key.
 DEMO_ENV = DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
 # The suite and the bench run as production does (DJANGO_DEBUG=false), with this
-# checkout's key (var/secret-key, made once) and plain http on loopback (no redirect).
+# checkout's key (var/secret-key, made once) and plain http on loopback (no redirect;
+# session and CSRF cookies sent over http, so the browser tests can log in to the live server).
 KEY_FILE := var/secret-key
-TEST_ENV = DJANGO_SECRET_KEY="$$(cat $(KEY_FILE))" DJANGO_SECURE_SSL_REDIRECT=false
+TEST_ENV = DJANGO_SECRET_KEY="$$(cat $(KEY_FILE))" DJANGO_SECURE_SSL_REDIRECT=false \
+	DJANGO_SESSION_COOKIE_SECURE=false DJANGO_CSRF_COOKIE_SECURE=false
 
 install: $(STAMP)
 
@@ -38,7 +40,7 @@ run: install
 	@PATH="$(BIN):$$PATH" $(DEMO_ENV) TACT_PORT=$(TACT_PORT) \
 		exec $(BIN)/honcho -f Procfile.dev start
 
-test: install services $(KEY_FILE)
+test: install services browser $(KEY_FILE)
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Figures, not assertions: planning rate, send throughput, ceiling use, worker memory.
@@ -51,6 +53,10 @@ $(KEY_FILE): | $(STAMP)
 
 services:
 	@scripts/services
+
+# Debian's Chromium for the browser tests (tests/browser), installed with apt when missing.
+browser:
+	@scripts/browser
 
 clean:
 	rm -rf var/ .pytest_cache

@@ -42,6 +42,8 @@ class Subscriber(models.Model):
     language = models.CharField(max_length=16, default="en")
     tags = models.ManyToManyField(Tag, blank=True, related_name="subscribers")
     attributes = models.JSONField(default=dict, blank=True)
+    # The name case-folded (Cyrillic included), kept by save(): SQLite's LIKE folds only ASCII.
+    search_name = models.CharField(max_length=200, blank=True, default="", editable=False, db_index=True)
     # Set when the person was erased (GDPR art. 17, 152-FZ art. 21): nothing identifying
     # is left on the row or its subscriptions; only the pseudonymous consent trail remains.
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -63,6 +65,13 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.external_id or f"subscriber #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.search_name = self.name.casefold()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
@@ -433,3 +442,43 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import #{self.pk} ({self.file_name or 'CSV'}, {self.state})"
+
+
+class InstallationSettings(models.Model):
+    """Settings an operator changes in the admin (a single row), over the environment's defaults."""
+
+    default_phone_region = models.CharField(
+        max_length=2, blank=True, default="",
+        help_text="Region for phones written without a country code, e.g. RU reads 8 916 123-45-67 as +7 916 "
+        "123-45-67. Empty: TACT_DEFAULT_PHONE_REGION, else such numbers are refused.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    SINGLETON_ID: ClassVar[int] = 1
+
+    class Meta:
+        verbose_name = "installation settings"
+        verbose_name_plural = "installation settings"
+
+    def __str__(self) -> str:
+        return "installation settings"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> InstallationSettings:
+        found, _ = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
+        return found
+
+
+class UserProfile(models.Model):
+    """A staff user's own language and time zone for the admin (empty: the browser's / TIME_ZONE)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tact_profile")
+    timezone = models.CharField(max_length=64, blank=True, default="", help_text="IANA name, e.g. Asia/Vladivostok.")
+    language = models.CharField(max_length=8, blank=True, default="", help_text="en or ru; empty: the browser's.")
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -43,6 +43,7 @@ ANALYST = {
 }
 OPERATOR = {
     "campaigns.frequencypolicy": ("view", "change"),
+    "campaigns.installationsettings": ("view", "change"),
     "campaigns.subscriber": ("view",),
     "campaigns.subscription": ("view",),
     "campaigns.consentevent": ("view",),
@@ -103,6 +104,11 @@ def roles_ensure(*, apps: Apps = global_apps) -> list[str]:
         found = []
         for perm in perms:
             app_label, codename = perm.split(".")
-            found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is None and apps is not global_apps:
+                continue  # a migration before the model existed: a later migration grants it
+            if permission is None:
+                raise LookupError(f"role {name}: no permission {perm}")
+            found.append(permission)
         group.permissions.add(*found)
     return made

@@ -342,6 +342,45 @@ def normalize_address(platform: str, raw: str, default_region: str | None = None
             return value
 
 
+def normalize_phone_region(code: str) -> str:
+    """A default phone region as stored ("RU"), "" for none, or ValueError naming the code."""
+    value = code.strip().upper()
+    if value and value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{code!r} is not a region code phone numbers are read with (two letters, e.g. RU, KZ, DE)")
+    return value
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """What a search query matches: `words` (casefolded) all within a name, `text` (as typed)
+    within an external id or address, `phones` (E.164) an address exactly, and `digits` (a
+    query written like a phone number or chat id) within an address."""
+
+    words: tuple[str, ...]
+    text: str
+    phones: tuple[str, ...] = ()
+    digits: str = ""
+
+
+_SEARCH_MIN_DIGITS = 5  # fewer digits than this match too many addresses to mean one person
+
+
+def search_terms(query: str, region: str | None = None) -> SearchTerms:
+    """A search box's query read as a name, an external id, a phone number in any format
+    (read with `region` when written without a country code) and a chat id."""
+    text = " ".join(query.split())
+    phones: tuple[str, ...] = ()
+    digits = ""
+    if _PHONE_LIKE.fullmatch(text):
+        digits = re.sub(r"\D", "", text)
+        digits = digits if len(digits) >= _SEARCH_MIN_DIGITS else ""
+        try:
+            phones = (normalize_phone(text, region),)
+        except AddressError:
+            pass
+    return SearchTerms(words=tuple(text.casefold().split()), text=text, phones=phones, digits=digits)
+
+
 @cache
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import (
     Count,
     DateTimeField,
@@ -17,7 +21,16 @@ from django.db.models.fields.json import KeyTransform
 
 from channels.limits import PLATFORMS
 
-from .models import Campaign, ConsentEvent, Delivery, Segment, Subscriber, Subscription
+from . import rules
+from .models import (
+    Campaign,
+    ConsentEvent,
+    Delivery,
+    InstallationSettings,
+    Segment,
+    Subscriber,
+    Subscription,
+)
 
 
 def _opted_in_on(platforms: list[str] | tuple[str, ...]) -> Exists:
@@ -114,3 +127,108 @@ def campaign_stats(campaign: Campaign) -> dict[str, int]:
         "uncertain": by_status.get(Delivery.Status.UNCERTAIN, 0),
         "opted_out_48h": campaign_opt_outs_after(campaign) if campaign.started_at else 0,
     }
+
+
+def campaign_stats_by_platform(campaign: Campaign) -> dict[str, dict[str, int]]:
+    """Ledger counts per chosen platform, as `campaign_stats` counts them (without opt-outs)."""
+    counts: dict[str, dict[str, int]] = {p: {} for p in campaign.platforms}
+    for platform, status, n in (Delivery.objects.filter(campaign=campaign).values_list("platform", "status")
+                                .annotate(n=Count("pk")).values_list("platform", "status", "n")):
+        counts.setdefault(platform, {})[status] = n
+    out = {}
+    for platform, by_status in counts.items():
+        read = by_status.get(Delivery.Status.READ, 0)
+        delivered = by_status.get(Delivery.Status.DELIVERED, 0) + read
+        out[platform] = {
+            "planned": sum(by_status.values()),
+            "sent": by_status.get(Delivery.Status.SENT, 0) + delivered,
+            "delivered": delivered,
+            "read": read,
+            "failed": by_status.get(Delivery.Status.FAILED, 0),
+            "held": by_status.get(Delivery.Status.HELD, 0),
+            "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
+            "uncertain": by_status.get(Delivery.Status.UNCERTAIN, 0),
+        }
+    return out
+
+
+# --- installation settings -----------------------------------------------------------
+
+# Within a request or an import (default_phone_region_cached), the setting is read once.
+_region_cache: ContextVar[dict[str, str | None] | None] = ContextVar("tact_phone_region", default=None)
+
+
+def _phone_region_read() -> str | None:
+    region = (
+        InstallationSettings.objects.filter(pk=InstallationSettings.SINGLETON_ID)
+        .values_list("default_phone_region", flat=True).first()
+    )
+    return (region or "").upper() or settings.TACT_DEFAULT_PHONE_REGION
+
+
+def default_phone_region() -> str | None:
+    """The region for phone numbers written without a country code: the operator's setting
+    (InstallationSettings), else TACT_DEFAULT_PHONE_REGION; None: such numbers are refused."""
+    cache = _region_cache.get()
+    if cache is None:
+        return _phone_region_read()
+    if "region" not in cache:
+        cache["region"] = _phone_region_read()
+    return cache["region"]
+
+
+@contextmanager
+def default_phone_region_cached() -> Iterator[None]:
+    """default_phone_region() read at most once inside (a request, an import), not per row."""
+    if _region_cache.get() is not None:
+        yield
+        return
+    token = _region_cache.set({})
+    try:
+        yield
+    finally:
+        _region_cache.reset(token)
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def _search_q(terms: rules.SearchTerms, *, person: str, by_address: bool) -> Q:
+    """Who the terms find: name words (all of them, any case), the external id, and with
+    `by_address` the address (a phone in any format, a chat id, a Viber id). `person` is the
+    path to the subscriber's fields ("" or "subscriber__")."""
+    found = Q(**{f"{person}external_id__icontains": terms.text})
+    if terms.words:
+        found |= Q(*(Q(**{f"{person}search_name__contains": word}) for word in terms.words))
+    if by_address:
+        found |= _address_q(terms, of_subscribers=not person)
+    return found
+
+
+def _address_q(terms: rules.SearchTerms, *, of_subscribers: bool) -> Q:
+    at = Q(address__icontains=terms.text)
+    if terms.phones:
+        at |= Q(address__in=terms.phones)
+    if terms.digits:
+        at |= Q(address__contains=terms.digits)
+    if of_subscribers:  # one EXISTS, so a person with two matching subscriptions is listed once
+        return Q(Exists(Subscription.objects.filter(at, subscriber_id=OuterRef("pk"))))
+    return at
+
+
+def subscribers_search(queryset: QuerySet[Subscriber], query: str, *, by_address: bool = True) -> QuerySet[Subscriber]:
+    """The people of `queryset` a search box query finds (rules.search_terms); addresses are
+    searched only `by_address` (users who may see them)."""
+    terms = rules.search_terms(query, default_phone_region() if by_address else None)
+    if not terms.text:
+        return queryset
+    return queryset.filter(_search_q(terms, person="", by_address=by_address))
+
+
+def subscriptions_search(queryset: QuerySet[Subscription], query: str, *,
+                         by_address: bool = True) -> QuerySet[Subscription]:
+    """The subscriptions of `queryset` whose address or person a search box query finds."""
+    terms = rules.search_terms(query, default_phone_region() if by_address else None)
+    if not terms.text:
+        return queryset
+    return queryset.filter(_search_q(terms, person="subscriber__", by_address=by_address))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -72,7 +71,7 @@ def _with_normalized_address(attrs: dict) -> dict:
     """The address in its stored form for its platform, or a 400 on `address` saying why."""
     try:
         attrs["address"] = rules.normalize_address(attrs["platform"], attrs["address"],
-                                                   settings.TACT_DEFAULT_PHONE_REGION)
+                                                   selectors.default_phone_region())
     except rules.AddressError as exc:
         raise serializers.ValidationError({"address": [str(exc)]}) from exc
     return attrs
@@ -253,6 +252,9 @@ class ImportReportSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     errors = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.ListField(child=serializers.DictField(), help_text=(
+        'Rows imported with something to know: [{"line": 4, "warning": "..."}] (a Viber address that is a '
+        "phone number)."))
 
 
 class ImportJobSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import delivery
+from .delivery.sandbox_receipts import sandbox_receipts_apply
 from .services import import_jobs, privacy
 
 
@@ -42,6 +43,12 @@ def send_list(list_id: int) -> None:
 @shared_task(ignore_result=True)
 def sweep() -> None:
     delivery.sweep(now=timezone.now(), enqueue_send=_enqueue_send, enqueue_plan=_enqueue_plan)
+
+
+@shared_task(ignore_result=True)
+def sandbox_receipts() -> None:
+    """Delivered and read receipts for the sandbox's messages, once due (beat, every tick)."""
+    sandbox_receipts_apply(now=timezone.now())
 
 
 def _enqueue_import(job_id: int) -> None:

@@ -74,9 +74,11 @@ SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
 TACT_PROXY_COUNT = env.int("TACT_PROXY_COUNT", default=0)
 
 INSTALLED_APPS = [
-    # Ours first, so that our admin templates (the channels banner) extend Django's.
+    # Ours first, so that our admin templates (the channels banner) extend unfold's, and
+    # unfold's before Django's admin, whose templates it replaces (the admin stays Django's).
     "campaigns",
     "channels",
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -109,6 +111,8 @@ MIDDLEWARE = [
     # After authentication: the audit log's actor is whoever the request turns out to be
     # (session in the admin, token in the API).
     "campaigns.audit.AuditActorMiddleware",
+    # The operator's default phone region read once per request, not per address.
+    "campaigns.middleware.PhoneRegionMiddleware",
     # Last, as django-axes asks: counts failed logins and refuses a locked-out login.
     "axes.middleware.AxesMiddleware",
 ]
@@ -260,6 +264,21 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- The admin's look: django-unfold over Django's admin -------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Tact",
+    "SITE_HEADER": "Tact",
+    "SITE_SYMBOL": "campaign",
+    "SHOW_VIEW_ON_SITE": False,
+    "SIDEBAR": {
+        "show_search": True,
+        # Pages outside the groups below (e.g. access logs) stay reachable from "All applications".
+        "show_all_applications": True,
+        "navigation": "campaigns.admin.navigation.sidebar",
+    },
+    "DASHBOARD_CALLBACK": "campaigns.admin.dashboard.dashboard",
+}
+
 # --- Celery -------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 # The cache holds the API's throttle counts: shared by every web process through Redis;
@@ -308,6 +327,10 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook callbacks kept because they could not be handled when they came.
     "pending-updates": {"task": "channels.tasks.retry_pending", "schedule": TACT_SWEEP_SECONDS,
                         "options": {"expires": TACT_SWEEP_SECONDS * 2}},
+    # Platforms in the sandbox report delivered / read a few seconds after sending (does
+    # nothing for a platform with credentials).
+    "sandbox-receipts": {"task": "campaigns.tasks.sandbox_receipts", "schedule": TACT_TICK_SECONDS,
+                         "options": {"expires": TACT_TICK_SECONDS * 5}},
 }
 if REDIS_URL:
     # A lost worker's unacknowledged task comes back after this; the sweeper is faster.

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from . import audience, audit, campaigns, content, imports  # noqa: F401  (each registers its pages)
+from . import accounts, audience, audit, campaigns, content, imports  # noqa: F401  (each registers its pages)
 
 admin.site.site_header = "Tact"
 admin.site.site_title = "Tact"

@@ -16,8 +16,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
+from unfold.admin import ModelAdmin, TabularInline
 
-from .. import addresses, rules, services
+from .. import addresses, rules, selectors, services
 from ..models import (
     ConsentEvent,
     PlatformChoices,
@@ -79,7 +80,7 @@ def _consent_event_label(event: ConsentEvent) -> str:
     return f"{label}, by the person" if event.by_person else label
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(TabularInline):
     model = Subscription
     extra = 0
     fields = ["platform", "shown_address", "status", "saved_our_number", "updated_at"]
@@ -101,7 +102,7 @@ class SubscriptionInline(admin.TabularInline):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(ModelAdmin):
     search_fields = ["name"]
     list_display = ["name"]
 
@@ -111,7 +112,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(AddressMasking, admin.ModelAdmin):
+class SubscriberAdmin(AddressMasking, ModelAdmin):
     list_display = ["__str__", "external_id", "channels", "tag_list", "timezone", "language", "created_at"]
     list_filter = [SubscriptionFilter, SubscriptionStatusFilter, "tags", "language"]
     search_fields = ["name", "external_id", "subscriptions__address"]
@@ -126,6 +127,12 @@ class SubscriberAdmin(AddressMasking, admin.ModelAdmin):
     def get_queryset(self, request):
         # Erased people are gone from the admin; their pseudonymous consent events remain.
         return super().get_queryset(request).filter(erased_at__isnull=True).prefetch_related("tags", "subscriptions")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A phone in any format, a name in any case (selectors.subscribers_search); addresses
+        only for users who may see them."""
+        by_address = not self.addresses_masked(request)
+        return selectors.subscribers_search(queryset, search_term, by_address=by_address), False
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.erase_subscriber")
@@ -212,7 +219,7 @@ class SubscriberAdmin(AddressMasking, admin.ModelAdmin):
         return response
 
 
-class ConsentEventInline(admin.TabularInline):
+class ConsentEventInline(TabularInline):
     model = ConsentEvent
     extra = 0
     fields = ["at", "kind", "status", "source", "text", "shown_evidence", "recorded_at"]
@@ -256,7 +263,7 @@ class SubscriptionAddForm(forms.ModelForm):
         if data.get("platform") and data.get("address"):
             try:
                 data["address"] = rules.normalize_address(
-                    data["platform"], data["address"], settings.TACT_DEFAULT_PHONE_REGION
+                    data["platform"], data["address"], selectors.default_phone_region()
                 )
             except rules.AddressError as exc:
                 self.add_error("address", str(exc))
@@ -270,7 +277,7 @@ class SubscriptionAddForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(AddressMasking, admin.ModelAdmin):
+class SubscriptionAdmin(AddressMasking, ModelAdmin):
     list_display = ["shown_address", "platform", "status", "saved_our_number", "subscriber", "updated_at"]
     list_filter = ["platform", "status", "saved_our_number"]
     search_fields = ["address", "subscriber__name", "subscriber__external_id"]
@@ -284,6 +291,11 @@ class SubscriptionAdmin(AddressMasking, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(subscriber__erased_at__isnull=True)
+
+    def get_search_results(self, request, queryset, search_term):
+        """As SubscriberAdmin's: the address in any format (for users who may see it), the person's name or id."""
+        by_address = not self.addresses_masked(request)
+        return selectors.subscriptions_search(queryset, search_term, by_address=by_address), False
 
     def hide_addresses(self, obj: Subscription) -> None:
         addresses.hide_address(obj)

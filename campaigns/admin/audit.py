@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from unfold.admin import ModelAdmin
 
 from ..audit import VERB_BY_ACTION, VERBS
 
@@ -50,7 +51,7 @@ def _shown(value: Any) -> str:
 
 
 @admin.register(LogEntry)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ModelAdmin):
     """Nobody adds, changes or deletes an entry here, superusers included (PostgreSQL refuses too)."""
 
     list_display = ["timestamp", "actor_shown", "verb", "object_type", "object_repr", "changes_shown"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from unfold.admin import ModelAdmin
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> SafeString:
@@ -22,7 +22,7 @@ def _ok(flag: bool, good: str = "ok", bad: str = "over the limit") -> SafeString
     return format_html('<strong style="color:{}">{}</strong>', colour, good if flag else bad)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """Records written by the system only (the ledger, consent proof, lists): look, never edit."""
 
     def get_readonly_fields(self, request, obj=None):

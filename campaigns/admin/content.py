@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from unfold.admin import ModelAdmin
 
 from channels.limits import PLATFORMS
 
@@ -41,7 +42,7 @@ class SegmentForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ModelAdmin):
     form = SegmentForm
     list_display = ["name", "kind", "max_size", "size_total", *[f"size_{p}" for p in PLATFORMS]]
     list_filter = ["kind"]
@@ -160,7 +161,7 @@ class DraftForm(forms.ModelForm):
 
 
 @admin.register(Draft)
-class DraftAdmin(admin.ModelAdmin):
+class DraftAdmin(ModelAdmin):
     form = DraftForm
     list_display = ["title", "opening", "fits_everywhere", "updated_at"]
     search_fields = ["title", "body"]

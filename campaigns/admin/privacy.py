@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -13,13 +12,15 @@ from django.db.models import BooleanField, Model, QuerySet, Value
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
+from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldBooleanWidget
 
 from .. import addresses
 from ..models import ConsentEvent, Delivery, Subscriber, Subscription
 from ..services import ServiceError, privacy
 
 
-class AddressMasking(admin.ModelAdmin):
+class AddressMasking(ModelAdmin):
     """Addresses masked on every page of this model for users who may not see them whole.
 
     Each object of the list and the detail page carries `addresses_masked` (an annotation)
@@ -52,7 +53,7 @@ class AddressMasking(admin.ModelAdmin):
         if not masked_on(obj):
             return super().action_checkbox(obj)
         label = f"Select this object for an action - {obj._meta.verbose_name} #{obj.pk}"
-        checkbox = forms.CheckboxInput({"class": "action-select", "aria-label": label}, lambda value: False)
+        checkbox = UnfoldBooleanWidget({"class": "action-select", "aria-label": label}, lambda value: False)
         return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
 
 

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -67,6 +67,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         "pause": ["campaigns.pause_campaign"],
         "resume": ["campaigns.pause_campaign"],
         "forecast": ["campaigns.view_campaign"],
+        "duplicate": ["campaigns.add_campaign"],
     }
 
     def perform_create(self, serializer: CampaignSerializer) -> None:
@@ -121,6 +122,14 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def resume(self, request: Request, pk: str) -> Response:
         campaign = services.campaign_resume(campaign=self.get_object(), actor=request.user)
         return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses={201: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def duplicate(self, request: Request, pk: str) -> Response:
+        """A new draft campaign with the same draft, segment, platforms and timing (a past
+        send_at moves forward by whole days)."""
+        campaign = services.campaign_duplicate(campaign=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(campaign).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: {"type": "object"}})
     @action(detail=True, methods=["get"])

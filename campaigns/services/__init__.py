@@ -6,6 +6,7 @@ from .campaigns import (
     CANCELLABLE,
     campaign_approve,
     campaign_cancel,
+    campaign_duplicate,
     campaign_pause,
     campaign_problems,
     campaign_reject,
@@ -30,7 +31,8 @@ from .errors import ServiceError
 
 __all__ = [
     "CANCELLABLE", "WITHDRAWN", "Change", "Consent", "ServiceError", "campaign_approve", "campaign_cancel",
-    "campaign_pause", "campaign_problems", "campaign_reject", "campaign_resume", "campaign_schedule",
+    "campaign_duplicate", "campaign_pause", "campaign_problems", "campaign_reject", "campaign_resume",
+    "campaign_schedule",
     "campaigns_withdraw_approval", "content_checks", "content_problems",
     "last_consent_event", "note_inbound", "opt_out_address", "person_opt_in", "person_opt_out",
     "subscription_add", "subscription_opt_in", "subscription_opt_out", "tags_set",

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from django.conf import settings
 from django.db import transaction
 
 from .. import rules, selectors
@@ -39,7 +38,7 @@ def subscription_add(
     saved_our_number: bool = False,
 ) -> Subscription:
     """A new opted-in subscription, with the consent that allows it, or ServiceError."""
-    normalized = rules.normalize_address(platform, address, settings.TACT_DEFAULT_PHONE_REGION)
+    normalized = rules.normalize_address(platform, address, selectors.default_phone_region())
     taken = Subscription.objects.filter(platform=platform, address=normalized).select_related("subscriber").first()
     if taken is not None:
         raise ServiceError(f"{platform} address {normalized} already belongs to {taken.subscriber}")

@@ -3,7 +3,7 @@ cancel; each one is a single audit entry with its actor, before and after."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from auditlog.context import disable_auditlog
@@ -225,3 +225,28 @@ def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None
     _save(campaign, verb="resumed", actor=actor, before=before,
           update_fields=["status", "paused_at", "problem", "problem_since", "updated_at"])
     return campaign
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign: Campaign, actor: AbstractBaseUser | None = None,
+                       now: datetime | None = None) -> Campaign:
+    """A new draft with the same draft, segment, platforms and timing. A send_at already
+    past moves forward by whole days (same time of day, at least an hour ahead), and
+    expires_at with it; the content is frozen again when the copy is scheduled."""
+    now = now or timezone.now()
+    original = Campaign.objects.get(pk=campaign.pk)
+    shift = timedelta(0)
+    while original.send_at + shift < now + timedelta(hours=1):
+        shift += timedelta(days=1)
+    copy = Campaign(
+        name=f"{original.name} (copy)"[: Campaign._meta.get_field("name").max_length],
+        draft_id=original.draft_id, segment_id=original.segment_id, platforms=list(original.platforms),
+        send_at=original.send_at + shift, local_time=original.local_time,
+        expires_at=original.expires_at + shift if original.expires_at is not None else None,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    with disable_auditlog():
+        copy.save()
+    audit_record(copy, verb="created", actor=actor, after=_state(copy, "name", "status", "send_at"),
+                 extra={"copied_from": original.pk})
+    return copy

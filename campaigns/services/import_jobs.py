@@ -33,7 +33,7 @@ from django.db.models import F, Func, QuerySet, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
-from .. import rules
+from .. import rules, selectors
 from ..audit import audit_record
 from ..models import ImportJob
 from . import imports
@@ -141,8 +141,8 @@ def _run(job: ImportJob) -> None:
     # The upload's moment is "now" for every pass, so a resumed job judges rows as the first did.
     rows = imports.csv_rows(reader, header, now=job.created_at)
     position = job.processed_rows
-    deque(itertools.islice(rows, position), maxlen=0)  # replayed unwritten: rebuilds the duplicate check
-    with set_actor(job.created_by):
+    with selectors.default_phone_region_cached(), set_actor(job.created_by):
+        deque(itertools.islice(rows, position), maxlen=0)  # replayed unwritten: rebuilds the duplicate check
         while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
             if not _chunk_import(job.pk, position, chunk):
                 return  # another runner has moved on: it finishes the job

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from channels.limits import PLATFORMS
 
-from .. import rules
+from .. import rules, selectors
 from ..models import Subscriber, Subscription
 from .audience import subscription_add, tags_set
 from .consent import Consent, subscription_opt_in
@@ -37,7 +36,8 @@ SAMPLE_CSV = (
       '"Yes, send me offers in Telegram",2026-01-15T10:00:00Z\r\n'
     + 'crm-1001,Anna Petrova,Europe/Moscow,ru,vip,whatsapp,+79990001122,yes,website_form,'
       '"Yes, send me offers on WhatsApp",2026-01-15T10:00:00+03:00\r\n'
-    + "crm-1002,Boris,Asia/Yekaterinburg,en,,viber,+79980003344,,shop_checkout,Send me offers on Viber,2026-01-20\r\n"
+    # Viber by the person's Viber user id: a bot cannot reach a Viber phone number.
+    + "crm-1002,Boris,Asia/Yekaterinburg,en,,viber,01234567890A=,,shop_checkout,Send me offers on Viber,2026-01-20\r\n"
 )
 TRUE = {"1", "true", "yes", "y"}
 FALSE = {"", "0", "false", "no", "n"}
@@ -56,9 +56,10 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     errors: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "errors": self.errors}
+        return {"created": self.created, "updated": self.updated, "errors": self.errors, "warnings": self.warnings}
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Row:
     address: str
     saved_our_number: bool
     consent: Consent
+    warning: str = ""  # imported, but something the person importing should know
 
 
 def _undecodable(value: str) -> str | None:
@@ -124,7 +126,7 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
     if platform not in PLATFORMS:
         raise RowError(f"unknown platform {values['platform']!r} (use {', '.join(PLATFORMS)})")
     try:
-        address = rules.normalize_address(platform, values["address"], settings.TACT_DEFAULT_PHONE_REGION)
+        address = rules.normalize_address(platform, values["address"], selectors.default_phone_region())
     except rules.AddressError as exc:
         raise RowError(str(exc)) from exc
     missing = [c for c in ("consent_source", "consent_text", "consent_at") if not values[c].strip()]
@@ -150,6 +152,10 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
     tags = [t.strip() for t in values.get("tags", "").split(";") if t.strip()]
     if any(len(t) > 50 for t in tags):
         raise RowError("a tag is longer than 50 characters")
+    warning = ""
+    if platform == "viber" and address.startswith("+"):
+        warning = (f"viber address {address} is a phone number: Viber bots reach people by their Viber user id, "
+                   f"so messages to it fail until the person subscribes to the bot")
     return Row(
         external_id=values.get("external_id", "").strip(),
         name=values.get("name", "").strip(),
@@ -165,6 +171,7 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
             at=consent_at,
             evidence={"import": "csv"},
         ),
+        warning=warning,
     )
 
 
@@ -305,17 +312,22 @@ def row_apply(row: Row) -> tuple[bool, str]:
 
 
 def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> ImportReport:
-    """Import a CSV (API.md columns). Each row is written whole or not at all."""
+    """Import a CSV (API.md columns). Each row is written whole or not at all; rows imported
+    with something to know (a Viber phone number) are listed in `warnings`."""
     reader = csv_reader(data)
     header = csv_header(reader)
     report = ImportReport()
-    for line, row, error in csv_rows(reader, header, now=now or timezone.now()):
-        if row is not None:
-            created, error = row_apply(row)
-        if error:
-            report.errors.append({"line": line, "error": error})
-        elif created:
-            report.created += 1
-        else:
-            report.updated += 1
+    with selectors.default_phone_region_cached():
+        for line, row, error in csv_rows(reader, header, now=now or timezone.now()):
+            if row is not None:
+                created, error = row_apply(row)
+            if error:
+                report.errors.append({"line": line, "error": error})
+                continue
+            if row.warning:
+                report.warnings.append({"line": line, "warning": row.warning})
+            if created:
+                report.created += 1
+            else:
+                report.updated += 1
     return report

@@ -180,7 +180,7 @@ def _person_scrub(person: Subscriber, now: datetime) -> tuple[int, int]:
     memberships = Segment.members.through.objects.filter(subscriber=person)
     segments_left = memberships.count()
     memberships.delete()
-    Subscriber.objects.filter(pk=person.pk).update(name="", external_id="", attributes={}, erased_at=now,
+    Subscriber.objects.filter(pk=person.pk).update(name="", search_name="", external_id="", attributes={}, erased_at=now,
                                                    updated_at=now)
     return tags_removed, segments_left
 

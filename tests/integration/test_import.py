@@ -82,6 +82,12 @@ MIXED_ERRORS = [
     {"line": 11, "error": "not UTF-8 (byte 0xE9); save the file as UTF-8"},
     {"line": 12, "error": "expected 11 fields, found 10"},
 ]
+VIBER_PHONE_WARNING = ("viber address +79980003333 is a phone number: Viber bots reach people by their Viber "
+                       "user id, so messages to it fail until the person subscribes to the bot")
+MIXED_WARNINGS = [
+    {"line": 9, "warning": "viber address +79980007777 is a phone number: Viber bots reach people by their Viber "
+                           "user id, so messages to it fail until the person subscribes to the bot"},
+]
 
 
 def test_a_mixed_file_imports_the_good_rows_and_reports_the_bad_ones_by_line(api):
@@ -90,7 +96,7 @@ def test_a_mixed_file_imports_the_good_rows_and_reports_the_bad_ones_by_line(api
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"created": 4, "updated": 0, "errors": MIXED_ERRORS}
+    assert response.json() == {"created": 4, "updated": 0, "errors": MIXED_ERRORS, "warnings": MIXED_WARNINGS}
     people = Subscriber.objects.order_by("external_id")
     assert list(people.values_list("external_id", "name", "timezone", "language")) == [
         ("crm-1", "Anna", "Europe/Moscow", "ru"),
@@ -126,7 +132,7 @@ def test_rows_with_the_same_external_id_join_one_subscriber(api):
     response = upload(api, data)
 
     # then
-    assert response.json() == {"created": 2, "updated": 0, "errors": []}
+    assert response.json() == {"created": 2, "updated": 0, "errors": [], "warnings": []}
     anna = Subscriber.objects.get()
     assert (anna.external_id, anna.name, anna.timezone) == ("crm-1", "Anna", "Asia/Yekaterinburg")
     assert sorted(anna.tags.values_list("name", flat=True)) == ["moscow", "vip"]
@@ -149,7 +155,7 @@ def test_importing_the_same_file_again_updates_and_records_no_new_consent(api):
     # then
     assert first.json()["created"] == 4
     assert second.status_code == 200
-    assert second.json() == {"created": 0, "updated": 4, "errors": MIXED_ERRORS}
+    assert second.json() == {"created": 0, "updated": 4, "errors": MIXED_ERRORS, "warnings": MIXED_WARNINGS}
     assert list(ConsentEvent.objects.order_by("id").values_list("id", "subscription_id", "kind", "at")) == events
     assert list(Subscriber.objects.order_by("id").values_list("id", "external_id", "name")) == people
     assert subscriptions() == before
@@ -171,7 +177,7 @@ def test_an_older_consent_does_not_opt_in_someone_who_opted_out(api, db_state):
     assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
         "Telegram 123456789 opted out themselves on 2026-11-10 12:00 UTC (via telegram_stop); "
         "only their own opt-in (/start, START, Viber subscribe) brings them back"
-    )}]}
+    )}], "warnings": []}
     assert db_state() == before
     assert Subscription.objects.get().status == "opted_out"
 
@@ -191,7 +197,7 @@ def test_a_newer_consent_does_not_opt_in_again_someone_who_opted_out(api, db_sta
     assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
         "Telegram 123456789 was opted out on 2026-11-10 12:00 UTC (via api); "
         "only their own opt-in (/start, START, Viber subscribe) brings them back"
-    )}]}
+    )}], "warnings": []}
     assert db_state() == before
     subscription.refresh_from_db()
     assert subscription.status == "opted_out"
@@ -212,7 +218,7 @@ def test_the_persons_own_opt_in_brings_them_back_and_a_later_import_updates_them
     response = upload(api, csv_file(HEADER, "crm-1,Anna K.,,,,telegram,123456789,,form,Yes again,2026-11-20"))
 
     # then: she is opted in already, so the row updates her and records no new consent
-    assert response.json() == {"created": 0, "updated": 1, "errors": []}
+    assert response.json() == {"created": 0, "updated": 1, "errors": [], "warnings": []}
     subscription = Subscription.objects.get()
     assert (subscription.status, subscription.subscriber.name) == ("opted_in", "Anna K.")
     assert list(subscription.consent_events.order_by("id").values_list("kind", "source", "by_person")) == [
@@ -233,7 +239,7 @@ def test_a_newer_consent_opts_in_again_a_subscription_that_bounced(api):
     response = upload(api, csv_file(HEADER, "crm-1,Anna,,,,telegram,123456789,,form,Yes again,2026-11-20"))
 
     # then
-    assert response.json() == {"created": 0, "updated": 1, "errors": []}
+    assert response.json() == {"created": 0, "updated": 1, "errors": [], "warnings": []}
     subscription.refresh_from_db()
     assert subscription.status == "opted_in"
     assert list(subscription.consent_events.order_by("id").values_list("kind", "status", "source", "at")) == [
@@ -257,7 +263,7 @@ def test_a_consent_older_than_the_bounce_does_not_opt_in_again(api, db_state):
     assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
         "Telegram 123456789 was unreachable at 2026-11-10 12:00 UTC, "
         "after this consent (2026-11-01 10:00 UTC); not opted in again"
-    )}]}
+    )}], "warnings": []}
     assert db_state() == before
     assert Subscription.objects.get().status == "unreachable"
 
@@ -274,7 +280,7 @@ def test_an_address_of_another_subscriber_is_reported(api, db_state):
     # then
     assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
         "telegram address 123456789 already belongs to another subscriber (Boris)"
-    )}]}
+    )}], "warnings": []}
     assert db_state() == before
 
 
@@ -290,7 +296,7 @@ def test_an_address_of_another_subscriber_is_reported_when_both_are_known(api, d
     # then
     assert response.json() == {"created": 0, "updated": 0, "errors": [{"line": 2, "error": (
         "telegram address 123456789 already belongs to another subscriber (Boris)"
-    )}]}
+    )}], "warnings": []}
     assert db_state() == before
 
 
@@ -341,7 +347,8 @@ def test_a_bad_row_is_reported_and_the_good_ones_still_go_in(api, row, error):
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"created": 2, "updated": 0, "errors": [{"line": 3, "error": error}]}
+    assert response.json() == {"created": 2, "updated": 0, "errors": [{"line": 3, "error": error}],
+                               "warnings": [{"line": 4, "warning": VIBER_PHONE_WARNING}]}
     assert sorted(Subscriber.objects.values_list("external_id", flat=True)) == ["crm-1", "crm-3"]
     assert ConsentEvent.objects.count() == 2
 
@@ -394,7 +401,7 @@ def test_a_whole_file_in_cp1251_imports_the_ascii_rows_and_reports_the_cyrillic_
     assert response.json() == {"created": 2, "updated": 0, "errors": [
         {"line": 3, "error": "not UTF-8 (byte 0xC0); save the file as UTF-8"},
         {"line": 5, "error": "not UTF-8 (byte 0xC1); save the file as UTF-8"},
-    ]}
+    ], "warnings": []}
     assert sorted(Subscriber.objects.values_list("external_id", "name")) == [("crm-1", "Anna"), ("crm-3", "Boris")]
 
 
@@ -406,7 +413,7 @@ def test_a_utf8_file_with_a_byte_order_mark_imports(api):
     response = upload(api, data)
 
     # then
-    assert response.json() == {"created": 1, "updated": 0, "errors": []}
+    assert response.json() == {"created": 1, "updated": 0, "errors": [], "warnings": []}
     assert list(Subscriber.objects.values_list("external_id", "name")) == [("crm-1", "Анна")]
     assert list(ConsentEvent.objects.values_list("text", flat=True)) == ["Да"]
 
@@ -426,7 +433,7 @@ def test_a_file_with_windows_line_ends_reports_the_right_lines(api):
     # then
     assert response.json() == {"created": 2, "updated": 0, "errors": [
         {"line": 5, "error": "unknown platform 'sms' (use telegram, whatsapp, viber)"}
-    ]}
+    ], "warnings": []}
     assert Subscriber.objects.get(external_id="crm-2").name == "Bo\r\nris"
 
 
@@ -439,7 +446,7 @@ def test_a_header_only_file_imports_nothing(api, db_state):
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"created": 0, "updated": 0, "errors": []}
+    assert response.json() == {"created": 0, "updated": 0, "errors": [], "warnings": []}
     assert db_state() == before
 
 

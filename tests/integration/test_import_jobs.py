@@ -332,7 +332,7 @@ def test_the_synchronous_import_refuses_more_rows_than_its_limit_and_imports_not
     accepted = sync_upload(api, csv_file(HEADER, *rows[:5], "", "", *rows[5:10]))
 
     # then
-    assert (accepted.status_code, accepted.json()) == (200, {"created": 10, "updated": 0, "errors": []})
+    assert (accepted.status_code, accepted.json()) == (200, {"created": 10, "updated": 0, "errors": [], "warnings": []})
 
 
 # --- who may ------------------------------------------------------------------------------
@@ -446,7 +446,7 @@ def test_the_sample_csv_has_every_column_and_imports_one_row_per_platform(api, i
 
     assert sample["Content-Type"] == "text/csv; charset=utf-8"
     assert sample.content.decode().splitlines()[0] == HEADER
-    assert response.json() == {"created": 3, "updated": 0, "errors": []}
+    assert response.json() == {"created": 3, "updated": 0, "errors": [], "warnings": []}
     assert sorted(Subscription.objects.values_list("platform", flat=True)) == ["telegram", "viber", "whatsapp"]
 
 

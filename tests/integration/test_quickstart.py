@@ -99,6 +99,11 @@ def test_make_run_serves_admin_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path)
         run.wait_for(r"worker@\S+ ready\.")
         run.wait_for(r"beat: Starting")
         assert url == f"http://127.0.0.1:{port}/admin/"
+        # Idle: beat ticks every 2 s, and nothing of it is printed (DEBUG, not INFO).
+        idle_from = len(run.lines)
+        time.sleep(10)
+        idle = run.lines[idle_from:]
+        assert [line for line in idle if re.search(r"campaigns\.tasks\.|Sending due task", line)] == [], idle
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:

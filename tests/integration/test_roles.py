@@ -129,6 +129,7 @@ ENDPOINTS = [
     Endpoint("campaign pause", "post", lambda w: f"/api/campaigns/{w.running.pk}/pause/", frozenset({"Approver"})),
     Endpoint("campaign resume", "post", lambda w: f"/api/campaigns/{w.running.pk}/resume/", frozenset({"Approver"})),
     Endpoint("campaign cancel", "post", lambda w: f"/api/campaigns/{w.running.pk}/cancel/", frozenset({"Approver"})),
+    Endpoint("campaign duplicate", "post", lambda w: f"/api/campaigns/{w.running.pk}/duplicate/", frozenset(MARKETING)),
     Endpoint("campaign forecast", "get", lambda w: f"/api/campaigns/{w.draft_campaign.pk}/forecast/",
              frozenset(EVERYONE)),
     Endpoint("deliveries list", "get", lambda w: f"/api/deliveries/?campaign={w.running.pk}", frozenset(EVERYONE)),

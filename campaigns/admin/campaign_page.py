@@ -1,0 +1,243 @@
+"""The campaign page as the control centre: transition buttons, progress, per-platform counts,
+the forecast inline and who was left out; a campaign past its draft is shown, not edited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+from unfold.enums import ActionVariant
+from unfold.forms import BaseDialogForm
+from unfold.widgets import UnfoldAdminTextareaWidget
+
+from .. import delivery, selectors, services
+from ..models import Campaign, Delivery, PlatformChoices
+from .common import _table
+
+S = Campaign.Status
+# Each button: the permission it needs, and the statuses in which it is offered.
+BUTTONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "schedule": ("campaigns.schedule_campaign", (S.DRAFT,)),
+    "approve": ("campaigns.approve_campaign", (S.AWAITING_APPROVAL,)),
+    "reject": ("campaigns.approve_campaign", (S.AWAITING_APPROVAL,)),
+    "pause": ("campaigns.pause_campaign", (S.SCHEDULED, S.RUNNING)),
+    "resume": ("campaigns.pause_campaign", (S.PAUSED,)),
+    "cancel": ("campaigns.cancel_campaign", tuple(services.CANCELLABLE)),
+    "duplicate": ("campaigns.add_campaign", tuple(S.values)),
+}
+STAT_LABELS = {
+    "planned": "planned",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "clicked": "clicked",
+    "failed": "failed",
+    "held": "held back (frequency cap, quiet hours)",
+    "skipped": "skipped (opted out, cancelled or expired)",
+    "uncertain": "uncertain (never resent silently)",
+    "opted_out_48h": "opted out within 48 h",
+}
+# Rows that will not move any more: the progress bar's numerator.
+FINISHED = ("sent", "failed", "skipped", "uncertain")
+LEFT_OUT = (Delivery.Status.SKIPPED, Delivery.Status.HELD, Delivery.Status.FAILED)
+FORECAST_STATUSES = (S.DRAFT, S.AWAITING_APPROVAL, S.SCHEDULED, S.PAUSED)
+
+
+def platform_names(platforms: list[str]) -> str:
+    labels = dict(PlatformChoices.choices)
+    return ", ".join(str(labels.get(p, p)) for p in platforms)
+
+
+def stat_label(key: str) -> str:
+    return STAT_LABELS.get(key, key.replace("_", " "))
+
+
+def progress(stats: dict[str, int]) -> tuple[int, int]:
+    """(rows finished, rows planned)."""
+    return sum(stats.get(k, 0) for k in FINISHED), stats.get("planned", 0)
+
+
+def progress_bar(stats: dict[str, int], *, width: str = "100%") -> SafeString:
+    """A bar and "done of total" in one cell; the numbers behind it in the tooltip."""
+    done, total = progress(stats)
+    percent = round(100 * done / total) if total else 0
+    tooltip = ", ".join(f"{stat_label(k)}: {v}" for k, v in stats.items())
+    return format_html(
+        '<div title="{}" style="min-width:8rem;width:{}">'
+        '<div style="background:#e5e7eb;border-radius:4px;height:6px;overflow:hidden">'
+        '<div style="background:#7c3aed;height:6px;width:{}%"></div></div>'
+        '<small style="white-space:nowrap">{} of {} · {}%</small></div>',
+        tooltip, width, percent, done, total, percent,
+    )
+
+
+class RejectDialogForm(BaseDialogForm):
+    reason = forms.CharField(max_length=2000, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+                             help_text="What to change before submitting again.")
+
+
+def _dialog(title: str, description: str, submit: str, form_class: type[BaseDialogForm] | None = None) -> dict:
+    return {"title": title, "description": description, "form_class": form_class, "form_submit_text": submit}
+
+
+class CampaignControls(ModelAdmin):
+    """Buttons on the change page (POST only: each opens a confirmation dialog) and the page's read-only parts."""
+
+    actions_detail = ["schedule_button", "approve_button", "reject_button", "pause_button", "resume_button",
+                      "cancel_button", "duplicate_button"]
+
+    # --- which buttons a page shows ----------------------------------------------------
+
+    def get_actions_detail(self, request: HttpRequest, object_id: int | str):
+        """unfold's buttons the user's permissions allow, less those the campaign's status does not."""
+        allowed = super().get_actions_detail(request, object_id)
+        status = Campaign.objects.filter(pk=object_id).values_list("status", flat=True).first() \
+            if str(object_id).isdigit() else None
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"
+        return [a for a in allowed
+                if status in BUTTONS[a.action_name.removeprefix(prefix).removesuffix("_button")][1]]
+
+    def has_change_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        """Only a draft is edited; later the page shows what was frozen."""
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return False  # its ledger is the record of what was sent: cancel instead
+        return super().has_delete_permission(request, obj)
+
+    # --- the buttons -------------------------------------------------------------------
+
+    def _press(self, request: HttpRequest, object_id: str, service: Callable[..., Campaign], done: str,
+               **kwargs: str) -> HttpResponse:
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            return self._back(request, reverse("admin:campaigns_campaign_changelist"))
+        try:
+            campaign = service(campaign=campaign, actor=request.user, **kwargs)
+        except services.ServiceError as exc:
+            self.message_user(request, f"“{campaign}”: {'; '.join(exc.messages)}", messages.ERROR)
+        else:
+            self.message_user(request, done.format(campaign=campaign), messages.SUCCESS)
+        return self._back(request, reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    @staticmethod
+    def _back(request: HttpRequest, url: str) -> HttpResponse:
+        """To `url`: by HX-Redirect for the dialog (htmx), by a plain redirect otherwise."""
+        if request.headers.get("HX-Request"):
+            return HttpResponse(headers={"HX-Redirect": url})
+        return redirect(url)
+
+    @action(description="Schedule", icon="event_available", variant=ActionVariant.PRIMARY, url_path="schedule",
+            permissions=["schedule"],
+            dialog=_dialog("Schedule this campaign?", "Its content is frozen now; with approval required, "
+                           "another user approves it first.", "Schedule"))
+    def schedule_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        def scheduled(*, campaign: Campaign, actor) -> Campaign:
+            campaign = services.campaign_schedule(campaign=campaign, actor=actor)
+            if campaign.status == Campaign.Status.AWAITING_APPROVAL:
+                self.message_user(request, f"“{campaign}” awaits approval by another user.", messages.INFO)
+            return campaign
+        return self._press(request, object_id, scheduled, "“{campaign}” is {campaign.status}.")
+
+    @action(description="Approve", icon="verified", variant=ActionVariant.SUCCESS, url_path="approve",
+            permissions=["approve"],
+            dialog=_dialog("Approve this campaign?", "It is scheduled for its send time.", "Approve"))
+    def approve_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        return self._press(request, object_id, services.campaign_approve, "“{campaign}” approved and scheduled.")
+
+    @action(description="Reject", icon="undo", variant=ActionVariant.WARNING, url_path="reject",
+            permissions=["approve"],
+            dialog=_dialog("Reject this campaign?", "It goes back to draft; the reason is shown on its page.",
+                           "Reject", RejectDialogForm))
+    def reject_button(self, request: HttpRequest, form: RejectDialogForm, object_id: str) -> HttpResponse:
+        return self._press(request, object_id, services.campaign_reject, "“{campaign}” rejected: back to draft.",
+                           reason=form.cleaned_data["reason"])
+
+    @action(description="Pause", icon="pause", variant=ActionVariant.WARNING, url_path="pause",
+            permissions=["pause"],
+            dialog=_dialog("Pause this campaign?", "Sending stops within seconds; nothing is lost or resent.",
+                           "Pause"))
+    def pause_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        return self._press(request, object_id, services.campaign_pause, "“{campaign}” paused.")
+
+    @action(description="Resume", icon="play_arrow", variant=ActionVariant.PRIMARY, url_path="resume",
+            permissions=["pause"],
+            dialog=_dialog("Resume this campaign?", "It continues where it stopped.", "Resume"))
+    def resume_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        return self._press(request, object_id, services.campaign_resume, "“{campaign}” resumed.")
+
+    @action(description="Cancel", icon="cancel", variant=ActionVariant.DANGER, url_path="cancel",
+            permissions=["cancel"],
+            dialog=_dialog("Cancel this campaign for good?", "Nothing still waiting is sent; this cannot be "
+                           "undone (duplicate it to send again).", "Cancel the campaign"))
+    def cancel_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        return self._press(request, object_id, services.campaign_cancel, "“{campaign}” cancelled.")
+
+    @action(description="Duplicate", icon="content_copy", url_path="duplicate",
+            permissions=["duplicate"],
+            dialog=_dialog("Duplicate this campaign?", "A new draft with the same draft, segment, platforms and "
+                           "timing (a past send time moves forward by whole days).", "Duplicate"))
+    def duplicate_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        original = self.get_object(request, object_id)
+        if original is None:
+            return self._back(request, reverse("admin:campaigns_campaign_changelist"))
+        copy = services.campaign_duplicate(campaign=original, actor=request.user)
+        self.message_user(request, f"“{copy}” created as a draft from “{original}”.", messages.SUCCESS)
+        return self._back(request, reverse("admin:campaigns_campaign_change", args=[copy.pk]))
+
+    # --- the page's read-only parts ----------------------------------------------------
+
+    @staticmethod
+    def _stats(obj: Campaign) -> dict[str, int]:
+        if not hasattr(obj, "_stats"):
+            obj._stats = selectors.campaign_stats(obj)  # one count per row, not one per column
+        return obj._stats
+
+    @display(description="platforms")
+    def platform_list(self, obj: Campaign) -> str:
+        return platform_names(obj.platforms)
+
+    @display(description="progress")
+    def progress_bar(self, obj: Campaign) -> SafeString:
+        return progress_bar(self._stats(obj), width="10rem")
+
+    @display(description="results")
+    def results(self, obj: Campaign) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        stats = self._stats(obj)
+        by_platform = selectors.campaign_stats_by_platform(obj)
+        keys = [k for k in stats if k != "opted_out_48h"]
+        left_out = (reverse("admin:campaigns_delivery_changelist")
+                    + f"?campaign__id__exact={obj.pk}&status__in={','.join(LEFT_OUT)}")
+        ledger = reverse("admin:campaigns_delivery_changelist") + f"?campaign__id__exact={obj.pk}"
+        return format_html(
+            "{}{}{}<p><a href='{}'>Who was left out and why</a> · <a href='{}'>The whole delivery ledger</a></p>",
+            progress_bar(stats),
+            _table([stat_label(k) for k in stats], [list(stats.values())]),
+            _table(["platform", *[stat_label(k) for k in keys]],
+                   [[platform_names([p]), *[counts.get(k, 0) for k in keys]] for p, counts in by_platform.items()]),
+            left_out, ledger,
+        )
+
+    @display(description="forecast")
+    def forecast_inline(self, obj: Campaign) -> SafeString | str:
+        if obj.pk is None:
+            return "Save the campaign to see its forecast."
+        if obj.status not in FORECAST_STATUSES:
+            return "Sending started: the results above are what happened."
+        forecast = delivery.campaign_forecast(campaign=obj, now=timezone.now())
+        return render_to_string("admin/campaigns/campaign/forecast_tables.html", {"forecast": forecast})

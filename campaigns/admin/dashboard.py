@@ -1,0 +1,27 @@
+"""The admin's home (settings.UNFOLD["DASHBOARD_CALLBACK"]): campaigns sending now and the next ones."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from .. import selectors
+from ..models import Campaign
+from .campaign_page import platform_names, progress_bar
+
+SHOWN = 10
+
+
+def dashboard(request: HttpRequest, context: dict) -> dict:
+    """Adds `tact_running` (with progress bars) and `tact_upcoming` for those who may view campaigns."""
+    if not request.user.has_perm("campaigns.view_campaign"):
+        return context
+    running = Campaign.objects.filter(status__in=[Campaign.Status.RUNNING, Campaign.Status.PAUSED]).order_by(
+        "send_at", "pk")[:SHOWN]
+    upcoming = Campaign.objects.filter(
+        status__in=[Campaign.Status.SCHEDULED, Campaign.Status.AWAITING_APPROVAL]).order_by("send_at", "pk")[:SHOWN]
+    context["tact_running"] = [
+        {"campaign": c, "platforms": platform_names(c.platforms), "bar": progress_bar(selectors.campaign_stats(c))}
+        for c in running
+    ]
+    context["tact_upcoming"] = [{"campaign": c, "platforms": platform_names(c.platforms)} for c in upcoming]
+    return context

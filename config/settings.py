@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "config.middleware.BadInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's Accept-Language (a user's profile language overrides it below).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -111,6 +113,8 @@ MIDDLEWARE = [
     # After authentication: the audit log's actor is whoever the request turns out to be
     # (session in the admin, token in the API).
     "campaigns.audit.AuditActorMiddleware",
+    # After authentication: the user's own time zone and language (campaigns.UserProfile).
+    "campaigns.middleware.UserZoneMiddleware",
     # The operator's default phone region read once per request, not per address.
     "campaigns.middleware.PhoneRegionMiddleware",
     # Last, as django-axes asks: counts failed logins and refuses a locked-out login.
@@ -172,7 +176,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The admin's language when neither the user's profile nor the browser asks for one we have.
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # The zone in which the admin shows times and in which a `local_time` campaign's
 # wall clock is read.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -277,6 +284,8 @@ UNFOLD = {
         "navigation": "campaigns.admin.navigation.sidebar",
     },
     "DASHBOARD_CALLBACK": "campaigns.admin.dashboard.dashboard",
+    # The user menu: "My settings" (time zone, language) and "Change password".
+    "ACCOUNT": {"navigation": "campaigns.admin.my_settings.account_links"},
 }
 
 # --- Celery -------------------------------------------------------------------------

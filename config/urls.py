@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from campaigns.admin.my_settings import my_settings_view
 from campaigns.api import audience, campaigns
 from campaigns.api import docs as api_docs
 from campaigns.api import imports as api_imports
@@ -30,6 +31,8 @@ router.register("imports", api_imports.ImportJobViewSet, basename="importjob")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Any staff user's own time zone and language (before the admin's catch-all).
+    path("admin/my-settings/", admin.site.admin_view(my_settings_view), name="admin-my-settings"),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/opt-out/", audience.OptOutView.as_view(), name="opt-out"),

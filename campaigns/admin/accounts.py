@@ -13,6 +13,8 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.views import ChangeList
 
+from .my_settings import UserProfileInline
+
 # Importing those modules registered their own pages; ours replace them (this module is
 # loaded first: our apps come first in INSTALLED_APPS).
 for model in (User, Group, TokenProxy, AccessAttempt, AccessLog, AccessFailureLog):
@@ -25,6 +27,7 @@ class UserAdmin(auth_admin.UserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
+    inlines = [UserProfileInline]
 
 
 @admin.register(Group)

@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from unfold.admin import ModelAdmin
 
 from channels.limits import PLATFORMS
@@ -92,6 +93,14 @@ class CampaignAdmin(CampaignControls):
     readonly_fields = ["status", "problem", "problem_since", "results", "forecast_inline", "channels_in_use",
                        "frozen_content", "approval", "scheduled_at", "started_at", "finished_at", "cancelled_at",
                        "platform_list"]
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("send_at", "expires_at") and field is not None:
+            # The middleware activated the user's own zone (or TIME_ZONE) for this request.
+            zone = gettext("Times are in %(zone)s.") % {"zone": timezone.get_current_timezone_name()}
+            field.help_text = f"{field.help_text} {zone}".strip()
+        return field
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None):
         platforms = "platforms" if self.has_change_permission(request, obj) else "platform_list"

@@ -118,6 +118,16 @@ class CampaignControls(ModelAdmin):
             return False  # its ledger is the record of what was sent: cancel instead
         return super().has_delete_permission(request, obj)
 
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """The list's "Delete selected" refuses, like the page and the API, any campaign past draft."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        kept = [f"{c} ({c.get_status_display()}: cancel it instead; its ledger is the record of what was sent)"
+                for c in objs if c.status != Campaign.Status.DRAFT]
+        if kept and super().has_delete_permission(request):
+            # Not a missing permission (what Django would say): the status stands in the way.
+            perms_needed = perms_needed - {str(Campaign._meta.verbose_name)}
+        return deleted, counts, perms_needed, [*protected, *kept]
+
     # --- the buttons -------------------------------------------------------------------
 
     def _press(self, request: HttpRequest, object_id: str, service: Callable[..., Campaign], done: str,

@@ -426,3 +426,22 @@ def test_installation_settings_open_as_one_page_for_an_operator_who_may_change_t
     assert saved.status_code == 302
     assert InstallationSettings.current().default_phone_region == "RU"
     assert admin_as(staff("mia", "Marketer")).get("/admin/campaigns/installationsettings/1/change/").status_code == 403
+
+
+def test_delete_selected_in_the_list_refuses_a_campaign_past_draft(db, django_user_model):
+    # given: a running campaign and a draft, both selected
+    user = django_user_model.objects.create_user("del-marketer", password="x-secret-123", is_staff=True)
+    user.groups.add(Group.objects.get(name="Marketer"))
+    running, draft = CampaignFactory(), CampaignFactory()
+    Campaign.objects.filter(pk=running.pk).update(status=Campaign.Status.RUNNING)
+    client = Client()
+    client.force_login(user)
+
+    # when: the deletion is confirmed
+    response = client.post("/admin/campaigns/campaign/", {"action": "delete_selected", "post": "yes",
+                                                           "_selected_action": [running.pk, draft.pk]})
+
+    # then: nothing is deleted, and the page says which one stands in the way
+    assert response.status_code == 200
+    assert "cancel it instead" in response.content.decode()
+    assert set(Campaign.objects.values_list("pk", flat=True)) == {running.pk, draft.pk}

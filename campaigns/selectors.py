@@ -79,6 +79,13 @@ def segment_size(segment: Segment) -> int:
     return segment_subscribers(segment).count()
 
 
+def campaign_audience_zones(campaign: Campaign) -> list[tuple[str, int]]:
+    """The campaign's reachable audience (opted in on one of its platforms) per time zone."""
+    qs = segment_subscribers(campaign.segment).filter(_opted_in_on(campaign.platforms))
+    return list(qs.order_by().values("timezone").annotate(people=Count("pk", distinct=True))
+                .order_by("timezone").values_list("timezone", "people"))
+
+
 STAT_KEYS = ("planned", "sent", "delivered", "read", "failed", "held", "skipped", "uncertain", "opted_out_48h")
 FATIGUE_WINDOW = timedelta(hours=48)
 

@@ -35,6 +35,7 @@ from .campaign_page import CampaignControls, platform_names
 from .common import ReadOnlyAdmin, _table
 from .content import _previews_table
 from .installation import InstallationSettingsForm
+from .local_times import local_times_html
 from .privacy import AddressMasking
 
 
@@ -92,7 +93,7 @@ class CampaignAdmin(CampaignControls):
 
     readonly_fields = ["status", "problem", "problem_since", "results", "forecast_inline", "channels_in_use",
                        "frozen_content", "approval", "scheduled_at", "started_at", "finished_at", "cancelled_at",
-                       "platform_list"]
+                       "platform_list", "local_times"]
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -107,6 +108,7 @@ class CampaignAdmin(CampaignControls):
         campaign = ["name", "draft", "segment", platforms, "send_at", "local_time", "expires_at"]
         if obj is None:
             return [(None, {"fields": campaign})]
+        campaign.insert(campaign.index("local_time") + 1, "local_times")
         return [
             (None, {"fields": [*campaign, "status", "problem", "problem_since"]}),
             ("Results", {"fields": ["results"]}),
@@ -121,6 +123,10 @@ class CampaignAdmin(CampaignControls):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    @admin.display(description="when each zone gets it")
+    def local_times(self, obj: Campaign) -> SafeString | str:
+        return local_times_html(obj)
 
     @admin.display(description="approval")
     def approval(self, obj: Campaign) -> SafeString | str:

@@ -40,16 +40,21 @@ run: install
 	@PATH="$(BIN):$$PATH" $(DEMO_ENV) TACT_PORT=$(TACT_PORT) \
 		exec $(BIN)/honcho -f Procfile.dev start
 
-test: install services browser $(KEY_FILE)
+test: install services browser $(KEY_FILE) .env
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Figures, not assertions: planning rate, send throughput, ceiling use, worker memory.
-bench: install services $(KEY_FILE)
+bench: install services $(KEY_FILE) .env
 	$(TEST_ENV) N=$(N) $(BIN)/python tests/bench/run.py
 
 $(KEY_FILE): | $(STAMP)
 	@mkdir -p $(@D)
 	@umask 077 && $(BIN)/python -c "from django.core.management.utils import get_random_secret_key as k; print(k())" > $@
+
+# The checkout's own .env (git- and docker-ignored): `manage.py ...` runs here with this key,
+# as it does in production with its own. Made once; yours to edit.
+.env: | $(KEY_FILE)
+	@umask 077 && printf 'DJANGO_SECRET_KEY=%s\n' "$$(cat $(KEY_FILE))" > $@
 
 services:
 	@scripts/services

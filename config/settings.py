@@ -14,6 +14,12 @@ from kombu import Queue
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A developer's own variables, one KEY=value a line (never in the image: .dockerignore);
+# what the environment already sets wins. `make test` writes one with this checkout's key,
+# so that `manage.py ...` works in the checkout as it does in production, with a key.
+ENV_FILE = Path(env.str("TACT_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE)
 VAR_DIR = Path(env.str("TACT_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

@@ -4,6 +4,7 @@ fresh process whose only settings are the environment variables."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -33,6 +34,8 @@ def production_env() -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Only these variables: not the checkout's .env either.
+    env = {"TACT_ENV_FILE": os.devnull, **env}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -11,8 +11,10 @@ TACT_PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tact
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test bench services browser clean
+.PHONY: install run test bench services tools messages clean
 N ?= 100000
+# What makemessages does not read: installed packages, tests, run-time files.
+MESSAGES_IGNORE := -i ".venv/*" -i "tests/*" -i "var/*" -i "build/*"
 
 # The demo runs with DJANGO_DEBUG=true: plain http, a key kept in var/secret-key.
 DEMO_ENV = DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
@@ -38,9 +40,9 @@ run: install
 	@$(DEMO_ENV) $(BIN)/python manage.py tact_admin --url http://127.0.0.1:$(TACT_PORT)/admin/
 	@echo "  Starting web, worker and beat (Ctrl-C stops all three) ..."
 	@PATH="$(BIN):$$PATH" $(DEMO_ENV) TACT_PORT=$(TACT_PORT) \
-		exec $(BIN)/honcho -f Procfile.dev start
+		exec $(BIN)/python scripts/run
 
-test: install services browser $(KEY_FILE) .env
+test: install services tools $(KEY_FILE) .env
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Figures, not assertions: planning rate, send throughput, ceiling use, worker memory.
@@ -59,9 +61,17 @@ $(KEY_FILE): | $(STAMP)
 services:
 	@scripts/services
 
-# Debian's Chromium for the browser tests (tests/browser), installed with apt when missing.
-browser:
-	@scripts/browser
+# Debian's Chromium (browser tests) and gettext (translation test), installed with apt when missing.
+tools:
+	@scripts/tools
+
+# After changing or adding a translatable string: refresh the Russian catalogue
+# (locale/ru/LC_MESSAGES/django.po), translate the new entries, then run it again to compile.
+messages: install tools .env
+	@$(BIN)/python manage.py makemessages -l ru $(MESSAGES_IGNORE) --add-location file --no-obsolete -v 0
+	@$(BIN)/python manage.py compilemessages -l ru -i .venv -v 0
+	@$(BIN)/python -c "import polib; p = polib.pofile('locale/ru/LC_MESSAGES/django.po'); \
+		n = len(p.untranslated_entries()) + len(p.fuzzy_entries()); print(f'{n} entries to translate' if n else 'Russian catalogue complete')"
 
 clean:
 	rm -rf var/ .pytest_cache

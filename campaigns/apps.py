@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
-    verbose_name = "Campaigns and audience"
+    verbose_name = gettext_lazy("Campaigns and audience")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

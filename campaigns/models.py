@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from channels.limits import Platform
 
@@ -22,9 +24,11 @@ class PlatformChoices(models.TextChoices):
 
 
 class Tag(models.Model):
-    name = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=50, unique=True, verbose_name=_("name"))
 
     class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -35,22 +39,24 @@ class Subscriber(models.Model):
     """A person. How to reach them, and whether we may, lives on their subscriptions."""
 
     external_id = models.CharField(
-        max_length=100, blank=True, default="", help_text="The person's id in your CRM."
+        max_length=100, blank=True, default="", help_text=_("The person's id in your CRM."), verbose_name=_("external id")
     )
-    name = models.CharField(max_length=200, blank=True, default="")
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Moscow.")
-    language = models.CharField(max_length=16, default="en")
-    tags = models.ManyToManyField(Tag, blank=True, related_name="subscribers")
-    attributes = models.JSONField(default=dict, blank=True)
+    name = models.CharField(max_length=200, blank=True, default="", verbose_name=_("name"))
+    timezone = models.CharField(max_length=64, default="UTC", help_text=_("IANA name, e.g. Europe/Moscow."), verbose_name=_("timezone"))
+    language = models.CharField(max_length=16, default="en", verbose_name=_("language"))
+    tags = models.ManyToManyField(Tag, blank=True, related_name="subscribers", verbose_name=_("tags"))
+    attributes = models.JSONField(default=dict, blank=True, verbose_name=_("attributes"))
     # The name case-folded (Cyrillic included), kept by save(): SQLite's LIKE folds only ASCII.
-    search_name = models.CharField(max_length=200, blank=True, default="", editable=False, db_index=True)
+    search_name = models.CharField(max_length=200, blank=True, default="", editable=False, db_index=True, verbose_name=_("search name"))
     # Set when the person was erased (GDPR art. 17, 152-FZ art. 21): nothing identifying
     # is left on the row or its subscriptions; only the pseudonymous consent trail remains.
-    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("erased at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("subscriber")
+        verbose_name_plural = _("subscribers")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -86,7 +92,7 @@ class Subscriber(models.Model):
         except ValueError as exc:
             errors["language"] = str(exc)
         if not isinstance(self.attributes, dict):
-            errors["attributes"] = "attributes must be an object"
+            errors["attributes"] = gettext("attributes must be an object")
         if errors:
             raise ValidationError(errors)
 
@@ -95,34 +101,36 @@ class Subscription(models.Model):
     """One way to reach a person on one platform, and whether we may."""
 
     class Status(models.TextChoices):
-        OPTED_IN = "opted_in", "opted in"
-        OPTED_OUT = "opted_out", "opted out"
-        BLOCKED = "blocked", "blocked"
-        UNREACHABLE = "unreachable", "unreachable"
+        OPTED_IN = "opted_in", _("opted in")
+        OPTED_OUT = "opted_out", _("opted out")
+        BLOCKED = "blocked", _("blocked")
+        UNREACHABLE = "unreachable", _("unreachable")
 
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions")
-    platform = models.CharField(max_length=16, choices=PlatformChoices.choices)
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("subscriber"))
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
     address = models.CharField(
-        max_length=64, help_text="Telegram chat id, phone in E.164 (WhatsApp, Viber) or Viber user id."
+        max_length=64, help_text=_("Telegram chat id, phone in E.164 (WhatsApp, Viber) or Viber user id."), verbose_name=_("address")
     )
     # Set only through campaigns.services, which writes the ConsentEvent in the same
     # transaction; on PostgreSQL a deferred trigger refuses an opt-in without one.
-    status = models.CharField(max_length=16, choices=Status.choices, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, editable=False, verbose_name=_("status"))
     saved_our_number = models.BooleanField(
-        default=False, help_text="WhatsApp: the person saved our number. Only the Business app's broadcast lists need it; "
-        "Tact sends through the Cloud API, one to one, which does not."
+        default=False, help_text=_("WhatsApp: the person saved our number. Only the Business app's broadcast lists need it; "
+        "Tact sends through the Cloud API, one to one, which does not."), verbose_name=_("saved our number")
     )
     last_inbound_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="When the person last wrote to us (WhatsApp: free text only within 24 hours of it).",
+        help_text=_("When the person last wrote to us (WhatsApp: free text only within 24 hours of it)."), verbose_name=_("last inbound at"),
     )
     # After erasure: a keyed hash (HMAC-SHA256) of platform and address, so that the consent
     # trail can be matched to an address someone presents, without storing the address.
-    address_hash = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    address_hash = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True, verbose_name=_("address hash"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["platform", "address"], name="subscription_address_unique"),
@@ -142,29 +150,31 @@ class ConsentEvent(models.Model):
     """Append-only proof of every opt-in and opt-out (PostgreSQL refuses UPDATE/DELETE)."""
 
     class Kind(models.TextChoices):
-        OPT_IN = "opt_in", "opt-in"
-        OPT_OUT = "opt_out", "opt-out (consent withdrawn)"
-        SUPPRESSION = "suppress", "suppression (delivery bounce, not a withdrawal of consent)"
-        ERASED = "erased", "erased (the person's data was removed on request)"
+        OPT_IN = "opt_in", _("opt-in")
+        OPT_OUT = "opt_out", _("opt-out (consent withdrawn)")
+        SUPPRESSION = "suppress", _("suppression (delivery bounce, not a withdrawal of consent)")
+        ERASED = "erased", _("erased (the person's data was removed on request)")
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="consent_events")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("subscription"))
+    kind = models.CharField(max_length=8, choices=Kind.choices, verbose_name=_("kind"))
     # The status the event moved the subscription to (opt-outs: opted_out, blocked, unreachable).
-    status = models.CharField(max_length=16, choices=Subscription.Status.choices)
-    source = models.CharField(max_length=100, help_text="import, api, admin, telegram_start, ...")
-    text = models.TextField(blank=True, default="", help_text="The wording the person was shown.")
-    evidence = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Subscription.Status.choices, verbose_name=_("status"))
+    source = models.CharField(max_length=100, help_text=_("import, api, admin, telegram_start, ..."), verbose_name=_("source"))
+    text = models.TextField(blank=True, default="", help_text=_("The wording the person was shown."), verbose_name=_("text"))
+    evidence = models.JSONField(default=dict, blank=True, verbose_name=_("evidence"))
     by_person = models.BooleanField(
         default=False,
-        help_text="The person acted themselves (a command, a button, a platform setting), "
-        "not the brand on their behalf (import, API, admin).",
+        help_text=_("The person acted themselves (a command, a button, a platform setting), "
+        "not the brand on their behalf (import, API, admin)."), verbose_name=_("by person"),
     )
-    at = models.DateTimeField(help_text="When the person gave or withdrew consent.")
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(help_text=_("When the person gave or withdrew consent."), verbose_name=_("at"))
+    recorded_at = models.DateTimeField(auto_now_add=True, verbose_name=_("recorded at"))
 
     class Meta:
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
         ordering = ["id"]
-        indexes = [models.Index(fields=["subscription", "-id"])]
+        indexes = [models.Index(fields=["subscription", "-id"]), models.Index(fields=["kind", "at"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.subscription} via {self.source} at {self.at:%Y-%m-%d %H:%M}"
@@ -172,25 +182,27 @@ class ConsentEvent(models.Model):
 
 class Segment(models.Model):
     class Kind(models.TextChoices):
-        DYNAMIC = "dynamic", "dynamic (rules)"
-        STATIC = "static", "static (members)"
+        DYNAMIC = "dynamic", _("dynamic (rules)")
+        STATIC = "static", _("static (members)")
 
-    name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.DYNAMIC)
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.DYNAMIC, verbose_name=_("kind"))
     rules = models.JSONField(
         default=dict,
         blank=True,
-        help_text='e.g. {"tags_all": ["vip"], "tags_any": [], "platforms": ["telegram"], '
-        '"attributes": {"city": "Moscow"}}',
+        help_text=_('e.g. {"tags_all": ["vip"], "tags_any": [], "platforms": ["telegram"], '
+        '"attributes": {"city": "Moscow"}}'), verbose_name=_("rules"),
     )
-    members = models.ManyToManyField(Subscriber, blank=True, related_name="static_segments")
+    members = models.ManyToManyField(Subscriber, blank=True, related_name="static_segments", verbose_name=_("members"))
     max_size = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Campaigns refuse this segment while it has more people (VIP groups)."
+        null=True, blank=True, help_text=_("Campaigns refuse this segment while it has more people (VIP groups)."), verbose_name=_("max size")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
@@ -198,19 +210,21 @@ class Segment(models.Model):
 
 
 class Draft(models.Model):
-    title = models.CharField(max_length=200)
-    body = models.TextField(help_text="The first line is what a push notification shows.")
-    buttons = models.JSONField(default=list, blank=True, help_text='[{"text": "Shop", "url": "https://..."}]')
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    body = models.TextField(help_text=_("The first line is what a push notification shows."), verbose_name=_("body"))
+    buttons = models.JSONField(default=list, blank=True, help_text=_('[{"text": "Shop", "url": "https://..."}]'), verbose_name=_("buttons"))
     whatsapp_template = models.JSONField(
         null=True,
         blank=True,
-        help_text='Approved template for people outside WhatsApp\'s 24-hour window: '
-        '{"name": "black_friday", "language": "ru", "parameters": ["-30%"]}',
+        help_text=_('Approved template for people outside WhatsApp\'s 24-hour window: '
+        '{"name": "black_friday", "language": "ru", "parameters": ["-30%"]}'), verbose_name=_("whatsapp template"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("draft")
+        verbose_name_plural = _("drafts")
         ordering = ["-id"]
 
     def __str__(self) -> str:
@@ -219,61 +233,63 @@ class Draft(models.Model):
 
 class Campaign(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft"
-        SCHEDULED = "scheduled"
-        RUNNING = "running"
-        PAUSED = "paused"
-        COMPLETED = "completed"
-        CANCELLED = "cancelled"
-        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        AWAITING_APPROVAL = "awaiting_approval", _("awaiting approval")
 
-    name = models.CharField(max_length=200)
-    draft = models.ForeignKey(Draft, on_delete=models.PROTECT, related_name="campaigns")
-    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="campaigns")
-    platforms = models.JSONField(default=list, help_text="Any of telegram, whatsapp, viber.")
-    send_at = models.DateTimeField()
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    draft = models.ForeignKey(Draft, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("draft"))
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("segment"))
+    platforms = models.JSONField(default=list, help_text=_("Any of telegram, whatsapp, viber."), verbose_name=_("platforms"))
+    send_at = models.DateTimeField(verbose_name=_("send at"))
     local_time = models.BooleanField(
-        default=False, help_text="Use send_at's wall-clock time in each subscriber's own time zone."
+        default=False, help_text=_("Use send_at's wall-clock time in each subscriber's own time zone."), verbose_name=_("local time")
     )
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Messages not sent by then are skipped."
+        null=True, blank=True, help_text=_("Messages not sent by then are skipped."), verbose_name=_("expires at")
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False, verbose_name=_("status"))
     # Maker-checker (TACT_REQUIRE_APPROVAL): who asked for scheduling, and who approved it.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+", editable=False)
+                                   related_name="+", editable=False, verbose_name=_("created by"))
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+", editable=False)
-    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+                                     related_name="+", editable=False, verbose_name=_("submitted by"))
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("submitted at"))
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", editable=False)
-    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
+                                    related_name="+", editable=False, verbose_name=_("approved by"))
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("approved at"))
     # The campaign's counts, kept when the retention purge removes its ledger rows.
-    stats_archive = models.JSONField(null=True, blank=True, editable=False)
+    stats_archive = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("stats archive"))
     # The content as it was when scheduled: later edits of the draft do not change it.
-    content_title = models.CharField(max_length=200, blank=True, default="", editable=False)
-    content_body = models.TextField(blank=True, default="", editable=False)
-    content_buttons = models.JSONField(default=list, blank=True, editable=False)
-    content_whatsapp_template = models.JSONField(null=True, blank=True, editable=False)
-    scheduled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True, editable=False)
-    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
-    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    planned_at = models.DateTimeField(null=True, blank=True, editable=False)
-    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    content_title = models.CharField(max_length=200, blank=True, default="", editable=False, verbose_name=_("content title"))
+    content_body = models.TextField(blank=True, default="", editable=False, verbose_name=_("content body"))
+    content_buttons = models.JSONField(default=list, blank=True, editable=False, verbose_name=_("content buttons"))
+    content_whatsapp_template = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("content whatsapp template"))
+    scheduled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("scheduled at"))
+    started_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("finished at"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("cancelled at"))
+    planned_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("planned at"))
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("paused at"))
     # Why sending cannot progress now (a platform refuses our account, the segment grew
     # over its max_size); empty when all is well.
-    problem = models.TextField(blank=True, default="", editable=False)
-    problem_since = models.DateTimeField(null=True, blank=True, editable=False)
+    problem = models.TextField(blank=True, default="", editable=False, verbose_name=_("problem"))
+    problem_since = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("problem since"))
     # Local-time campaigns are planned zone by zone near each zone's send time: the people
     # whose wall-clock send time is up to `planned_through` have rows; the next pass is due
     # at `next_plan_at`. `planned_at` is set when the last zone is planned.
-    planned_through = models.DateTimeField(null=True, blank=True, editable=False)
-    next_plan_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    planned_through = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("planned through"))
+    next_plan_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("next plan at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["-send_at", "-id"]
         indexes = [models.Index(fields=["status", "send_at"])]
         permissions = [
@@ -297,19 +313,21 @@ class SendList(models.Model):
     """A platform list of a campaign: at most the platform's list size, sent by one task."""
 
     class State(models.TextChoices):
-        WAITING = "waiting", "waiting for its time"
-        QUEUED = "queued", "queued or sending"
-        DONE = "done"
+        WAITING = "waiting", _("waiting for its time")
+        QUEUED = "queued", _("queued or sending")
+        DONE = "done", _("Done")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="send_lists")
-    platform = models.CharField(max_length=16, choices=PlatformChoices.choices)
-    number = models.PositiveIntegerField(help_text="1, 2, ... within the campaign.")
-    size = models.PositiveIntegerField()
-    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
-    next_due = models.DateTimeField(null=True, blank=True, help_text="When its next row may be sent.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of its task.")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="send_lists", verbose_name=_("campaign"))
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
+    number = models.PositiveIntegerField(help_text=_("1, 2, ... within the campaign."), verbose_name=_("number"))
+    size = models.PositiveIntegerField(verbose_name=_("size"))
+    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING, verbose_name=_("state"))
+    next_due = models.DateTimeField(null=True, blank=True, help_text=_("When its next row may be sent."), verbose_name=_("next due"))
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text=_("Last sign of life of its task."), verbose_name=_("heartbeat at"))
 
     class Meta:
+        verbose_name = _("send list")
+        verbose_name_plural = _("send lists")
         ordering = ["campaign_id", "number"]
         constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="send_list_number_unique")]
         indexes = [models.Index(fields=["state", "next_due"])]
@@ -322,36 +340,37 @@ class Delivery(models.Model):
     """The ledger: one row per campaign and person, moved through explicit states."""
 
     class Status(models.TextChoices):
-        PLANNED = "planned"
-        SENDING = "sending"
-        SENT = "sent"
-        DELIVERED = "delivered"
-        READ = "read"
-        FAILED = "failed"
-        HELD = "held"
-        SKIPPED = "skipped"
-        UNCERTAIN = "uncertain"
+        PLANNED = "planned", _("Planned")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+        HELD = "held", _("Held")
+        SKIPPED = "skipped", _("Skipped")
+        UNCERTAIN = "uncertain", _("Uncertain")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
-    platform = models.CharField(max_length=16, choices=PlatformChoices.choices)
-    send_list = models.ForeignKey(SendList, on_delete=models.CASCADE, related_name="deliveries", null=True)
-    list_number = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
-    reason = models.TextField(blank=True, default="")
-    send_after = models.DateTimeField(help_text="Not before this time (local time and quiet hours applied).")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    platform_message_id = models.CharField(max_length=128, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("campaign"))
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("subscriber"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("subscription"))
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
+    send_list = models.ForeignKey(SendList, on_delete=models.CASCADE, related_name="deliveries", null=True, verbose_name=_("send list"))
+    list_number = models.PositiveIntegerField(verbose_name=_("list number"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED, verbose_name=_("status"))
+    reason = models.TextField(blank=True, default="", verbose_name=_("reason"))
+    send_after = models.DateTimeField(help_text=_("Not before this time (local time and quiet hours applied)."), verbose_name=_("send after"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    platform_message_id = models.CharField(max_length=128, blank=True, default="", verbose_name=_("platform message id"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
+    read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
 
     class Meta:
+        verbose_name = _("delivery")
         ordering = ["campaign_id", "list_number", "id"]
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["campaign", "subscriber"], name="delivery_once_per_person"),
         ]
@@ -361,6 +380,11 @@ class Delivery(models.Model):
             models.Index(fields=["subscriber", "sent_at"]),
             models.Index(fields=["subscription", "status"]),
             models.Index(fields=["platform", "platform_message_id"]),
+            # the dashboard's 30-day chart counts by day; only rows that reached the state are indexed
+            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="delivery_sent_at_idx"),
+            models.Index(fields=["delivered_at"], condition=Q(delivered_at__isnull=False),
+                         name="delivery_delivered_at_idx"),
+            models.Index(fields=["read_at"], condition=Q(read_at__isnull=False), name="delivery_read_at_idx"),
         ]
 
     def __str__(self) -> str:
@@ -371,20 +395,20 @@ class FrequencyPolicy(models.Model):
     """The one policy for all campaigns and platforms (a single row, edited in the admin)."""
 
     max_per_day = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=1, validators=[MinValueValidator(1)], help_text="Per calendar day in the subscriber's zone; empty: no cap."
+        null=True, blank=True, default=1, validators=[MinValueValidator(1)], help_text=_("Per calendar day in the subscriber's zone; empty: no cap."), verbose_name=_("max per day")
     )
     max_per_week = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=3, validators=[MinValueValidator(1)], help_text="Per rolling 7 days; empty: no cap."
+        null=True, blank=True, default=3, validators=[MinValueValidator(1)], help_text=_("Per rolling 7 days; empty: no cap."), verbose_name=_("max per week")
     )
-    quiet_start = models.TimeField(default=time(21, 0), help_text="Local time when quiet hours begin.")
-    quiet_end = models.TimeField(default=time(9, 0), help_text="Local time when quiet hours end.")
-    updated_at = models.DateTimeField(auto_now=True)
+    quiet_start = models.TimeField(default=time(21, 0), help_text=_("Local time when quiet hours begin."), verbose_name=_("quiet start"))
+    quiet_end = models.TimeField(default=time(9, 0), help_text=_("Local time when quiet hours end."), verbose_name=_("quiet end"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     SINGLETON_ID: ClassVar[int] = 1
 
     class Meta:
-        verbose_name = "frequency policy and quiet hours"
-        verbose_name_plural = "frequency policy and quiet hours"
+        verbose_name = _("frequency policy and quiet hours")
+        verbose_name_plural = _("frequency policy and quiet hours")
         permissions = [("view_system_status", "Can see the system status (workers, queues, beat)")]
 
     def __str__(self) -> str:
@@ -416,28 +440,31 @@ class ImportJob(models.Model):
     """A CSV import run in the background: its progress and the rows it refused."""
 
     class State(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    file_name = models.CharField(max_length=255, blank=True, default="")
+                                   related_name="+", verbose_name=_("created by"))
+    file_name = models.CharField(max_length=255, blank=True, default="", verbose_name=_("file name"))
     # The uploaded bytes, removed once the import is done (they hold personal data).
-    data = models.BinaryField(null=True, blank=True, editable=False)
-    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
-    total_rows = models.PositiveIntegerField(default=0)
-    processed_rows = models.PositiveIntegerField(default=0)
-    created = models.PositiveIntegerField(default=0)
-    updated = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True, help_text='[{"line": 7, "error": "..."}]')
-    problem = models.TextField(blank=True, default="", help_text="Why the whole file failed, if it did.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    data = models.BinaryField(null=True, blank=True, editable=False, verbose_name=_("data"))
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED, verbose_name=_("state"))
+    total_rows = models.PositiveIntegerField(default=0, verbose_name=_("total rows"))
+    processed_rows = models.PositiveIntegerField(default=0, verbose_name=_("processed rows"))
+    created = models.PositiveIntegerField(default=0, verbose_name=_("created"))
+    updated = models.PositiveIntegerField(default=0, verbose_name=_("updated"))
+    errors = models.JSONField(default=list, blank=True, help_text=_('[{"line": 7, "error": "..."}]'), verbose_name=_("errors"))
+    warnings = models.JSONField(default=list, blank=True, help_text=_('[{"line": 7, "warning": "..."}] (imported rows)'), verbose_name=_("warnings"))
+    problem = models.TextField(blank=True, default="", help_text=_("Why the whole file failed, if it did."), verbose_name=_("problem"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
         ordering = ["-id"]
 
     def __str__(self) -> str:
@@ -449,16 +476,16 @@ class InstallationSettings(models.Model):
 
     default_phone_region = models.CharField(
         max_length=2, blank=True, default="",
-        help_text="Region for phones written without a country code, e.g. RU reads 8 916 123-45-67 as +7 916 "
-        "123-45-67. Empty: TACT_DEFAULT_PHONE_REGION, else such numbers are refused.",
+        help_text=_("Region for phones written without a country code, e.g. RU reads 8 916 123-45-67 as +7 916 "
+        "123-45-67. Empty: TACT_DEFAULT_PHONE_REGION, else such numbers are refused."), verbose_name=_("default phone region"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     SINGLETON_ID: ClassVar[int] = 1
 
     class Meta:
-        verbose_name = "installation settings"
-        verbose_name_plural = "installation settings"
+        verbose_name = _("installation settings")
+        verbose_name_plural = _("installation settings")
 
     def __str__(self) -> str:
         return "installation settings"
@@ -476,9 +503,13 @@ class InstallationSettings(models.Model):
 class UserProfile(models.Model):
     """A staff user's own language and time zone for the admin (empty: the browser's / TIME_ZONE)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tact_profile")
-    timezone = models.CharField(max_length=64, blank=True, default="", help_text="IANA name, e.g. Asia/Vladivostok.")
-    language = models.CharField(max_length=8, blank=True, default="", help_text="en or ru; empty: the browser's.")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tact_profile", verbose_name=_("user"))
+    timezone = models.CharField(max_length=64, blank=True, default="", help_text=_("IANA name, e.g. Asia/Vladivostok."), verbose_name=_("timezone"))
+    language = models.CharField(max_length=8, blank=True, default="", help_text=_("en or ru; empty: the browser's."), verbose_name=_("language"))
+
+    class Meta:
+        verbose_name = _("user profile")
+        verbose_name_plural = _("user profiles")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

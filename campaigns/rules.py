@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 import regex
+from django.utils.translation import gettext as _
 
 from channels.limits import PLATFORMS, LengthUnit, Platform, PlatformLimits
 
@@ -170,8 +171,9 @@ def pack_vip_groups(people: Iterable[T], min_size: int = 10, max_size: int = 15)
     count = math.ceil(total / max_size)
     if total < count * min_size:
         raise PackingError(
-            f"{total} people cannot be split into groups of {min_size}-{max_size}: "
-            f"{count} group(s) would need at least {count * min_size}"
+            _("%(total)s people cannot be split into groups of %(min)s-%(max)s: "
+              "%(count)s group(s) would need at least %(needed)s")
+            % {"total": total, "min": min_size, "max": max_size, "count": count, "needed": count * min_size}
         )
     return pack_lists(unique, math.ceil(total / count))
 
@@ -221,7 +223,7 @@ def frequency_check(
     candidate = now
     reason = ""
     # Moving past one cap can run into the other; each move is forward, so this settles.
-    for _ in range(len(sends) + 2):
+    for _attempt in range(len(sends) + 2):
         moved = False
         if policy.max_per_day is not None:
             day = candidate.astimezone(tz).date()
@@ -311,14 +313,16 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
         value = "+" + value[2:]
     if not value.startswith("+") and not default_region:
         raise AddressError(
-            f"phone number {raw!r} has no country code: write it as +<country><number>"
+            _("phone number %(raw)s has no country code: write it as +<country><number>") % {"raw": repr(raw)}
         )
     try:
         number = phonenumbers.parse(value, None if value.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise AddressError(f"{raw!r} is not a phone number ({exc._msg})") from exc
+        raise AddressError(
+            _("%(raw)s is not a phone number (%(why)s)") % {"raw": repr(raw), "why": exc._msg}
+        ) from exc
     if not phonenumbers.is_valid_number(number):
-        raise AddressError(f"{raw!r} is not a valid phone number")
+        raise AddressError(_("%(raw)s is not a valid phone number") % {"raw": repr(raw)})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -326,11 +330,11 @@ def normalize_address(platform: str, raw: str, default_region: str | None = None
     """A subscription address in its stored form: chat id, E.164 phone or Viber id."""
     value = (raw or "").strip()
     if not value:
-        raise AddressError("address is empty")
+        raise AddressError(_("address is empty"))
     match Platform(platform):
         case Platform.TELEGRAM:
             if not _TELEGRAM_ID.fullmatch(value):
-                raise AddressError(f"a Telegram address is a numeric chat id, not {raw!r}")
+                raise AddressError(_("a Telegram address is a numeric chat id, not %(raw)s") % {"raw": repr(raw)})
             return str(int(value))
         case Platform.WHATSAPP:
             return normalize_phone(value, default_region)
@@ -338,7 +342,7 @@ def normalize_address(platform: str, raw: str, default_region: str | None = None
             if _PHONE_LIKE.fullmatch(value):
                 return normalize_phone(value, default_region)
             if not _VIBER_ID.fullmatch(value):
-                raise AddressError(f"{raw!r} is neither a phone number nor a Viber user id")
+                raise AddressError(_("%(raw)s is neither a phone number nor a Viber user id") % {"raw": repr(raw)})
             return value
 
 
@@ -346,7 +350,10 @@ def normalize_phone_region(code: str) -> str:
     """A default phone region as stored ("RU"), "" for none, or ValueError naming the code."""
     value = code.strip().upper()
     if value and value not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{code!r} is not a region code phone numbers are read with (two letters, e.g. RU, KZ, DE)")
+        raise ValueError(
+            _("%(code)s is not a region code phone numbers are read with (two letters, e.g. RU, KZ, DE)")
+            % {"code": repr(code)}
+        )
     return value
 
 
@@ -389,7 +396,9 @@ def _zones() -> frozenset[str]:
 def parse_timezone(name: str) -> ZoneInfo:
     """The IANA zone called `name` (exact spelling), or ValueError."""
     if name not in _zones():
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)")
+        raise ValueError(
+            _("unknown time zone %(name)s (use an IANA name such as Europe/Moscow)") % {"name": repr(name)}
+        )
     return ZoneInfo(name)
 
 
@@ -400,7 +409,7 @@ def normalize_language(code: str) -> str:
     """A BCP 47 language tag in lower case ("ru", "pt-br"), or ValueError."""
     value = code.strip().lower().replace("_", "-")
     if not _LANGUAGE.fullmatch(value):
-        raise ValueError(f"{code!r} is not a language code such as 'ru' or 'en'")
+        raise ValueError(_("%(code)s is not a language code such as 'ru' or 'en'") % {"code": repr(code)})
     return value
 
 
@@ -410,25 +419,28 @@ SEGMENT_RULE_KEYS = ("tags_all", "tags_any", "platforms", "attributes")
 def validate_segment_rules(rules: Mapping[str, object]) -> dict[str, object]:
     """Rules of a dynamic segment in their full form, or ValueError naming the bad key."""
     if not isinstance(rules, Mapping):
-        raise ValueError("rules must be an object")
+        raise ValueError(_("rules must be an object"))
     unknown = sorted(set(rules) - set(SEGMENT_RULE_KEYS))
     if unknown:
-        raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: {', '.join(SEGMENT_RULE_KEYS)}")
+        raise ValueError(
+            _("unknown rule(s) %(unknown)s; known: %(known)s")
+            % {"unknown": ", ".join(unknown), "known": ", ".join(SEGMENT_RULE_KEYS)}
+        )
     out: dict[str, object] = {}
     for key in ("tags_all", "tags_any"):
         tags = [] if rules.get(key) is None else rules[key]
         if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
-            raise ValueError(f"{key} must be a list of tag names")
+            raise ValueError(_("%(key)s must be a list of tag names") % {"key": key})
         out[key] = sorted({t.strip() for t in tags})
     platforms = [] if rules.get("platforms") is None else rules["platforms"]
     if not isinstance(platforms, list) or not all(p in PLATFORMS for p in platforms):
-        raise ValueError(f"platforms must be a list of {', '.join(PLATFORMS)}")
+        raise ValueError(_("platforms must be a list of %(platforms)s") % {"platforms": ", ".join(PLATFORMS)})
     out["platforms"] = [p for p in PLATFORMS if p in platforms]
     attributes = {} if rules.get("attributes") is None else rules["attributes"]
     if not isinstance(attributes, Mapping) or not all(
         isinstance(v, str | int | float | bool) for v in attributes.values()
     ):
-        raise ValueError("attributes must map names to a text, number or true/false value")
+        raise ValueError(_("attributes must map names to a text, number or true/false value"))
     out["attributes"] = dict(attributes)
     return out
 
@@ -440,11 +452,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 def consent_time_problem(at: datetime, now: datetime) -> str | None:
     """Why a consent date cannot be true (None when it can): not in the future, not before 2000."""
     if at.tzinfo is None:
-        return "consent time needs a time zone (e.g. 2026-11-01T10:00:00Z)"
+        return _("consent time needs a time zone (e.g. 2026-11-01T10:00:00Z)")
     if at > now + CLOCK_SKEW:
-        return f"consent time {at:%Y-%m-%d %H:%M} UTC is in the future"
+        return _("consent time %(at)s UTC is in the future") % {"at": f"{at:%Y-%m-%d %H:%M}"}
     if at < EARLIEST_CONSENT:
-        return f"consent time {at:%Y-%m-%d} is before 2000-01-01"
+        return _("consent time %(day)s is before 2000-01-01") % {"day": f"{at:%Y-%m-%d}"}
     return None
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import (
@@ -51,7 +52,11 @@ def segment_subscribers(segment: Segment) -> QuerySet[Subscriber]:
     """Everybody in the segment, whatever their consent (consent is checked per platform)."""
     if segment.kind == Segment.Kind.STATIC:
         return Subscriber.objects.filter(static_segments=segment)
-    rules = segment.rules or {}
+    return rules_subscribers(segment.rules or {})
+
+
+def rules_subscribers(rules: Mapping[str, Any]) -> QuerySet[Subscriber]:
+    """Everybody a dynamic segment with these (validated) rules holds, saved or not."""
     qs = Subscriber.objects.filter(erased_at__isnull=True)
     for tag in rules.get("tags_all") or []:
         qs = qs.filter(_tagged([tag]))
@@ -67,12 +72,22 @@ def segment_subscribers(segment: Segment) -> QuerySet[Subscriber]:
 
 def segment_sizes(segment: Segment) -> dict[str, int]:
     """People in the segment, in all (`total`) and reachable (opted in) per platform."""
-    qs = segment_subscribers(segment)
+    return audience_sizes(segment_subscribers(segment))
+
+
+def audience_sizes(qs: QuerySet[Subscriber]) -> dict[str, int]:
+    """People of `qs`, in all (`total`) and reachable (opted in) per platform."""
     counts = qs.aggregate(
         total=Count("pk"),
         **{platform: Count("pk", filter=Q(_opted_in_on([platform]))) for platform in PLATFORMS},
     )
     return {key: counts[key] for key in ("total", *PLATFORMS)}
+
+
+def tags_nobody_has(names: list[str]) -> list[str]:
+    """The names, sorted, that no subscriber carries as a tag (yet)."""
+    carried = set(Subscriber.tags.through.objects.filter(tag__name__in=names).values_list("tag__name", flat=True))
+    return sorted(set(names) - carried)
 
 
 def segment_size(segment: Segment) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -50,8 +52,8 @@ class WholeMixin:
 
 class ConsentSerializer(WholeMixin, serializers.Serializer):
     source = serializers.CharField(max_length=100)
-    text = serializers.CharField(help_text="The wording the person agreed to.")
-    at = serializers.DateTimeField(required=False, help_text="When they agreed; now if omitted.")
+    text = serializers.CharField(help_text=gettext_lazy("The wording the person agreed to."))
+    at = serializers.DateTimeField(required=False, help_text=gettext_lazy("When they agreed; now if omitted."))
 
     def validate_at(self, value):
         if problem := rules.consent_time_problem(value, timezone.now()):
@@ -79,7 +81,7 @@ def _with_normalized_address(attrs: dict) -> dict:
 
 class SubscriptionSerializer(WholeMixin, serializers.ModelSerializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
-    consent = ConsentSerializer(help_text="Required: no subscription without consent.")
+    consent = ConsentSerializer(help_text=gettext_lazy("Required: no subscription without consent."))
 
     class Meta:
         model = Subscription
@@ -176,7 +178,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
 
     def validate_attributes(self, value: object) -> dict:
         if not isinstance(value, dict):
-            raise serializers.ValidationError("attributes must be an object")
+            raise serializers.ValidationError(_("attributes must be an object"))
         _storable(value, "attributes")
         return value
 
@@ -184,7 +186,8 @@ class SubscriberSerializer(serializers.ModelSerializer):
         platforms = [s["platform"] for s in value]
         repeated = sorted({p for p in platforms if platforms.count(p) > 1})
         if repeated:
-            raise serializers.ValidationError(f"one subscription per platform; {', '.join(repeated)} repeated")
+            raise serializers.ValidationError(
+                _("one subscription per platform; %(platforms)s repeated") % {"platforms": ", ".join(repeated)})
         return value
 
     def _subscriptions_save(self, subscriber: Subscriber, items: list[dict]) -> None:
@@ -204,8 +207,9 @@ class SubscriberSerializer(serializers.ModelSerializer):
                     )
                 elif existing.address != item["address"]:
                     raise services.ServiceError(
-                        f"this subscriber's {existing.platform} address is {existing.address}; "
-                        "opt it out and add a new subscriber to change it"
+                        _("this subscriber's %(platform)s address is %(address)s; "
+                          "opt it out and add a new subscriber to change it")
+                        % {"platform": existing.platform, "address": existing.address}
                     )
                 else:
                     existing.saved_our_number = item.get("saved_our_number", existing.saved_our_number)
@@ -245,7 +249,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
 
 
 class ImportSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="UTF-8 CSV with a header row; columns as in API.md.")
+    file = serializers.FileField(help_text=gettext_lazy("UTF-8 CSV with a header row; columns as in API.md."))
 
 
 class ImportReportSerializer(serializers.Serializer):
@@ -253,20 +257,26 @@ class ImportReportSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     errors = serializers.ListField(child=serializers.DictField())
     warnings = serializers.ListField(child=serializers.DictField(), help_text=(
-        'Rows imported with something to know: [{"line": 4, "warning": "..."}] (a Viber address that is a '
-        "phone number)."))
+        gettext_lazy('Rows imported with something to know: [{"line": 4, "warning": "..."}] (a Viber address that is a '
+        "phone number).")))
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
-    error_count = serializers.IntegerField(read_only=True, help_text="Rows refused; listed at errors_url.")
+    error_count = serializers.IntegerField(read_only=True, help_text=gettext_lazy("Rows refused; listed at errors_url."))
     errors_url = serializers.HyperlinkedIdentityField(
-        view_name="importjob-errors", help_text="The refused rows as CSV: line,error."
+        view_name="importjob-errors", help_text=gettext_lazy("The refused rows as CSV: line,error.")
+    )
+    warning_count = serializers.IntegerField(
+        read_only=True, help_text=gettext_lazy("Rows imported with a warning (a Viber phone number); listed at warnings_url.")
+    )
+    warnings_url = serializers.HyperlinkedIdentityField(
+        view_name="importjob-warnings", help_text=gettext_lazy("The rows imported with a warning as CSV: line,warning.")
     )
 
     class Meta:
         model = ImportJob
         fields = ["id", "state", "file_name", "total_rows", "processed_rows", "created", "updated", "error_count",
-                  "problem", "created_at", "started_at", "finished_at", "errors_url"]
+                  "warning_count", "problem", "created_at", "started_at", "finished_at", "errors_url", "warnings_url"]
         read_only_fields = fields
 
 
@@ -281,8 +291,8 @@ class OptOutSerializer(serializers.Serializer):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    size = serializers.SerializerMethodField(help_text="People in the segment.")
-    sizes = serializers.SerializerMethodField(help_text="People reachable (opted in) per platform.")
+    size = serializers.SerializerMethodField(help_text=gettext_lazy("People in the segment."))
+    sizes = serializers.SerializerMethodField(help_text=gettext_lazy("People reachable (opted in) per platform."))
     members = serializers.PrimaryKeyRelatedField(many=True, required=False,
                                                  queryset=Subscriber.objects.filter(erased_at__isnull=True))
 
@@ -311,7 +321,7 @@ class SegmentSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"rules": exc.detail}) from exc
         if kind == Segment.Kind.DYNAMIC:
             if attrs.get("members"):
-                raise serializers.ValidationError({"members": ["members are for static segments; use rules"]})
+                raise serializers.ValidationError({"members": [_("members are for static segments; use rules")]})
             try:
                 attrs["rules"] = rules.validate_segment_rules(
                     attrs.get("rules", getattr(self.instance, "rules", {})) or {}
@@ -319,7 +329,7 @@ class SegmentSerializer(serializers.ModelSerializer):
             except ValueError as exc:
                 raise serializers.ValidationError({"rules": [str(exc)]}) from exc
         elif attrs.get("rules"):
-            raise serializers.ValidationError({"rules": ["rules are for dynamic segments; use members"]})
+            raise serializers.ValidationError({"rules": [_("rules are for dynamic segments; use members")]})
         return attrs
 
 
@@ -329,12 +339,12 @@ class ButtonSerializer(WholeMixin, serializers.Serializer):
 
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("https://", "http://")):
-            raise serializers.ValidationError("a button URL starts with https:// or http://")
+            raise serializers.ValidationError(_("a button URL starts with https:// or http://"))
         return value
 
 
 class WhatsAppTemplateSerializer(WholeMixin, serializers.Serializer):
-    name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="Approved template name.")
+    name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text=gettext_lazy("Approved template name."))
     language = serializers.CharField(max_length=16)
     parameters = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, default=list)
 
@@ -343,7 +353,7 @@ class DraftSerializer(serializers.ModelSerializer):
     buttons = ButtonSerializer(many=True, required=False)
     whatsapp_template = WhatsAppTemplateSerializer(required=False, allow_null=True)
     previews = serializers.SerializerMethodField(
-        help_text="Per platform: the push line, what the notification shows, lengths and limits."
+        help_text=gettext_lazy("Per platform: the push line, what the notification shows, lengths and limits.")
     )
 
     class Meta:
@@ -357,21 +367,21 @@ class DraftSerializer(serializers.ModelSerializer):
 
     def validate_buttons(self, value: list[dict]) -> list[dict]:
         if len(value) > 3:
-            raise serializers.ValidationError("at most 3 buttons (WhatsApp shows no more)")
+            raise serializers.ValidationError(_("at most 3 buttons (WhatsApp shows no more)"))
         return value
 
 
 class CampaignSerializer(serializers.ModelSerializer):
     platforms = serializers.MultipleChoiceField(choices=PLATFORM_CHOICES)
     stats = serializers.SerializerMethodField()
-    content = serializers.SerializerMethodField(help_text="What is sent: frozen when scheduled.")
+    content = serializers.SerializerMethodField(help_text=gettext_lazy("What is sent: frozen when scheduled."))
     # Maker-checker: usernames, null when nobody.
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
-                                              help_text="Who created it.")
+                                              help_text=gettext_lazy("Who created it."))
     submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
-                                                help_text="Who asked for scheduling (approval required).")
+                                                help_text=gettext_lazy("Who asked for scheduling (approval required)."))
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
-                                               help_text="Who approved it: another user than the submitter.")
+                                               help_text=gettext_lazy("Who approved it: another user than the submitter."))
 
     class Meta:
         model = Campaign
@@ -408,23 +418,23 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     def validate_platforms(self, value: set[str]) -> list[str]:
         if not value:
-            raise serializers.ValidationError("choose at least one platform")
+            raise serializers.ValidationError(_("choose at least one platform"))
         return [p for p in PLATFORMS if p in value]
 
     def validate(self, attrs: dict) -> dict:
         if self.instance is not None and self.instance.status != Campaign.Status.DRAFT:
             raise serializers.ValidationError(
-                {"status": [f"a {self.instance.status} campaign cannot be edited"]}
+                {"status": [_("a %(status)s campaign cannot be edited") % {"status": self.instance.status}]}
             )
         send_at = attrs.get("send_at", getattr(self.instance, "send_at", None))
         expires_at = attrs.get("expires_at", getattr(self.instance, "expires_at", None))
         if send_at and expires_at and expires_at <= send_at:
-            raise serializers.ValidationError({"expires_at": ["expires_at must be after send_at"]})
+            raise serializers.ValidationError({"expires_at": [_("expires_at must be after send_at")]})
         return attrs
 
 
 class CampaignRejectSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why: the marketer reads it in the audit log.")
+    reason = serializers.CharField(max_length=2000, help_text=gettext_lazy("Why: the marketer reads it in the audit log."))
 
 
 class DeliverySerializer(serializers.ModelSerializer):
@@ -442,4 +452,4 @@ class DeliverySerializer(serializers.ModelSerializer):
 class ErasureReportSerializer(serializers.Serializer):
     subscriber = serializers.IntegerField()
     erased_at = serializers.DateTimeField()
-    counts = serializers.DictField(child=serializers.IntegerField(), help_text="What was scrubbed or deleted.")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text=gettext_lazy("What was scrubbed or deleted."))

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.admin.common import ReadOnlyAdmin
 from campaigns.admin.privacy import AddressMasking, masked_on
@@ -15,7 +16,7 @@ class OutboxMessageAdmin(AddressMasking, ReadOnlyAdmin):
     list_filter = ["platform"]
     search_fields = ["address", "text"]
 
-    @admin.display(description="address", ordering="address")
+    @admin.display(description=_("address"), ordering="address")
     def shown_address(self, obj: OutboxMessage) -> str:
         return mask_address(obj.platform, obj.address) if masked_on(obj) else obj.address
 

@@ -16,6 +16,8 @@ from urllib.parse import unquote_to_bytes
 
 from django.db import DataError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +27,16 @@ def request_problem(request: HttpRequest) -> str | None:
     # Django has already quoted again the path's bytes that are not UTF-8 ("%FF" matches no
     # route); a NUL it leaves as it is.
     if "\x00" in request.path_info:
-        return "the path contains a NUL character"
+        return _("the path contains a NUL character")
     # The query string is still as sent: percent-encoded, its raw bytes as latin-1 (PEP 3333).
     query = unquote_to_bytes(request.META.get("QUERY_STRING", "").encode("latin-1", errors="replace"))
     try:
         text = query.decode("utf-8")  # strict: also refuses encoded surrogates (ED A0 80)
     except UnicodeDecodeError as exc:
-        return f"the query string is not valid UTF-8 (byte 0x{query[exc.start]:02X} at {exc.start})"
+        return _("the query string is not valid UTF-8 (byte %(byte)s at %(at)s)") % {
+            "byte": f"0x{query[exc.start]:02X}", "at": exc.start}
     if "\x00" in text:
-        return "the query string contains a NUL character"
+        return _("the query string contains a NUL character")
     return None
 
 
@@ -51,15 +54,18 @@ class BadInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        problem = request_problem(request)
+        with translation.override(None):  # the log in English
+            problem = request_problem(request)
         if problem is not None:
             log.info("refused %s request: %s", request.method, problem)
-            return _bad_request(request, problem)
+            # LocaleMiddleware comes after this one: the answer in the language the request asks for.
+            with translation.override(translation.get_language_from_request(request)):
+                return _bad_request(request, request_problem(request))
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DataError | OverflowError):
             log.warning("value out of range answered 400 (%s %s): %s", request.method, request.path_info,
                         type(exception).__name__)
-            return _bad_request(request, "a value is out of the range that can be stored")
+            return _bad_request(request, _("a value is out of the range that can be stored"))
         return None

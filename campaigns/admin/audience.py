@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from unfold.admin import ModelAdmin, TabularInline
 
 from .. import addresses, rules, selectors, services
@@ -41,7 +42,7 @@ class SubscriptionFilter(admin.SimpleListFilter):
     """Platform and status of the same subscription (not any platform + any status)."""
 
     parameter_name = "platform"
-    title = "platform"
+    title = gettext_lazy("platform")
 
     def lookups(self, request, model_admin):
         return PlatformChoices.choices
@@ -56,7 +57,7 @@ class SubscriptionFilter(admin.SimpleListFilter):
 
 class SubscriptionStatusFilter(admin.SimpleListFilter):
     parameter_name = "sub_status"
-    title = "subscription status"
+    title = gettext_lazy("subscription status")
 
     def lookups(self, request, model_admin):
         return Subscription.Status.choices
@@ -72,12 +73,12 @@ class SubscriptionStatusFilter(admin.SimpleListFilter):
 def _consent_event_label(event: ConsentEvent) -> str:
     """What the event did, in the words of the consent history."""
     if event.kind == ConsentEvent.Kind.OPT_IN:
-        label = "opted in"
+        label = gettext("opted in")
     elif event.kind == ConsentEvent.Kind.SUPPRESSION:
-        label = f"{event.get_status_display()} (delivery bounce; consent not withdrawn)"
+        label = gettext("%(status)s (delivery bounce; consent not withdrawn)") % {"status": event.get_status_display()}
     else:
         label = event.get_status_display()
-    return f"{label}, by the person" if event.by_person else label
+    return gettext("%(event)s, by the person") % {"event": label} if event.by_person else label
 
 
 class SubscriptionInline(TabularInline):
@@ -96,7 +97,7 @@ class SubscriptionInline(TabularInline):
         masked = Value(not addresses.sees_addresses(request.user), output_field=BooleanField())
         return super().get_queryset(request).annotate(addresses_masked=masked)
 
-    @admin.display(description="address")
+    @admin.display(description=gettext_lazy("address"))
     def shown_address(self, obj: Subscription) -> str:
         return addresses.shown_address(obj, masked=masked_on(obj))
 
@@ -108,7 +109,12 @@ class TagAdmin(ModelAdmin):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="UTF-8 CSV with a header row: " + ", ".join(imports.COLUMNS))
+    file = forms.FileField(label=gettext_lazy("File"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (gettext("UTF-8 CSV with a header row: %(columns)s")
+                                         % {"columns": ", ".join(imports.COLUMNS)})
 
 
 @admin.register(Subscriber)
@@ -137,7 +143,7 @@ class SubscriberAdmin(AddressMasking, ModelAdmin):
     def has_erase_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("campaigns.erase_subscriber")
 
-    @admin.action(description="Erase the selected people", permissions=["erase"])
+    @admin.action(description=gettext_lazy("Erase the selected people"), permissions=["erase"])
     def erase(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> TemplateResponse | None:
         return erase_selected(self, request, queryset)
 
@@ -150,22 +156,23 @@ class SubscriberAdmin(AddressMasking, ModelAdmin):
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return export_response(self, request, pk)
 
-    @admin.display(description="subscriptions")
+    @admin.display(description=gettext_lazy("subscriptions"))
     def channels(self, obj: Subscriber) -> SafeString:
         return format_html_join(
             ", ", "{} <small>({})</small>", ((s.get_platform_display(), s.get_status_display()) for s in obj.subscriptions.all())
         )
 
-    @admin.display(description="tags")
+    @admin.display(description=gettext_lazy("tags"))
     def tag_list(self, obj: Subscriber) -> str:
         return ", ".join(t.name for t in obj.tags.all())
 
-    @admin.display(description="consent history")
+    @admin.display(description=gettext_lazy("consent history"))
     def consent_history(self, obj: Subscriber) -> SafeString:
         events = ConsentEvent.objects.filter(subscription__subscriber=obj).select_related("subscription").order_by("id")
         masked = masked_on(obj)
         return _table(
-            ["when", "subscription", "event", "source", "wording shown", "recorded"],
+            [gettext("when"), gettext("subscription"), gettext("event"), gettext("source"), gettext("wording shown"),
+             gettext("recorded")],
             [[e.at, subscription_label(e.subscription, masked=masked), _consent_event_label(e), e.source, e.text,
               e.recorded_at] for e in events],
         )
@@ -201,7 +208,7 @@ class SubscriberAdmin(AddressMasking, ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Import subscribers from CSV",
+            "title": gettext("Import subscribers from CSV"),
             "form": form,
             "columns": imports.COLUMNS,
             "required": imports.REQUIRED_COLUMNS,
@@ -231,7 +238,7 @@ class ConsentEventInline(TabularInline):
         masked = Value(not addresses.sees_addresses(request.user), output_field=BooleanField())
         return super().get_queryset(request).select_related("subscription").annotate(addresses_masked=masked)
 
-    @admin.display(description="evidence")
+    @admin.display(description=gettext_lazy("evidence"))
     def shown_evidence(self, obj: ConsentEvent) -> str:
         return json.dumps(addresses.shown_evidence(obj.evidence, obj.subscription, masked=masked_on(obj)),
                           ensure_ascii=False)
@@ -244,9 +251,12 @@ class ConsentEventInline(TabularInline):
 
 
 class SubscriptionAddForm(forms.ModelForm):
-    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="The wording the person agreed to.")
-    consent_at = forms.DateTimeField(initial=timezone.now, help_text="When they agreed.")
-    consent_evidence = forms.CharField(required=False, help_text="Where the proof is (form, ticket, recording).")
+    consent_text = forms.CharField(label=gettext_lazy("Consent text"), widget=forms.Textarea(attrs={"rows": 2}),
+                                   help_text=gettext_lazy("The wording the person agreed to."))
+    consent_at = forms.DateTimeField(label=gettext_lazy("Consent at"), initial=timezone.now,
+                                     help_text=gettext_lazy("When they agreed."))
+    consent_evidence = forms.CharField(label=gettext_lazy("Consent evidence"), required=False,
+                                       help_text=gettext_lazy("Where the proof is (form, ticket, recording)."))
 
     class Meta:
         model = Subscription
@@ -270,9 +280,11 @@ class SubscriptionAddForm(forms.ModelForm):
                 return data
             taken = Subscription.objects.filter(platform=data["platform"], address=data["address"]).first()
             if taken is not None:
-                self.add_error("address", f"{data['address']} already belongs to {taken.subscriber}")
+                self.add_error("address", gettext("%(address)s already belongs to %(subscriber)s")
+                               % {"address": data["address"], "subscriber": taken.subscriber})
             elif data.get("subscriber") and data["subscriber"].subscriptions.filter(platform=data["platform"]).exists():
-                self.add_error("platform", f"{data['subscriber']} already has a {data['platform']} subscription")
+                self.add_error("platform", gettext("%(subscriber)s already has a %(platform)s subscription")
+                               % {"subscriber": data["subscriber"], "platform": data["platform"]})
         return data
 
 
@@ -300,7 +312,7 @@ class SubscriptionAdmin(AddressMasking, ModelAdmin):
     def hide_addresses(self, obj: Subscription) -> None:
         addresses.hide_address(obj)
 
-    @admin.display(description="address", ordering="address")
+    @admin.display(description=gettext_lazy("address"), ordering="address")
     def shown_address(self, obj: Subscription) -> str:
         return addresses.shown_address(obj, masked=masked_on(obj))
 
@@ -339,7 +351,8 @@ class SubscriptionAdmin(AddressMasking, ModelAdmin):
         obj.pk = created.pk
         obj.status = created.status
 
-    @admin.action(description="Opt out the selected subscriptions (recorded as consent events)", permissions=["opt_out"])
+    @admin.action(description=gettext_lazy("Opt out the selected subscriptions (recorded as consent events)"),
+                  permissions=["opt_out"])
     def opt_out(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
         changed = 0
         for subscription in queryset:
@@ -349,7 +362,9 @@ class SubscriptionAdmin(AddressMasking, ModelAdmin):
                 actor=request.user,
             )
             changed += event is not None
-        self.message_user(request, f"{changed} subscription(s) opted out; {queryset.count() - changed} already were not opted in.")
+        self.message_user(request, ngettext("%(n)s subscription(s) opted out; %(already)s already were not opted in.",
+                                            "%(n)s subscription(s) opted out; %(already)s already were not opted in.",
+                                            changed) % {"n": changed, "already": queryset.count() - changed})
 
 
 @admin.register(ConsentEvent)
@@ -361,11 +376,11 @@ class ConsentEventAdmin(AddressMasking, ReadOnlyAdmin):
     list_select_related = ["subscription"]
     actions = ["export_csv"]
 
-    @admin.display(description="wording")
+    @admin.display(description=gettext_lazy("wording"))
     def short_text(self, obj: ConsentEvent) -> str:
         return obj.text if len(obj.text) <= 60 else obj.text[:59] + "…"
 
-    @admin.display(description="subscription", ordering="subscription")
+    @admin.display(description=gettext_lazy("subscription"), ordering="subscription")
     def subscription_shown(self, obj: ConsentEvent) -> str:
         return subscription_label(obj.subscription, masked=masked_on(obj))
 
@@ -373,7 +388,7 @@ class ConsentEventAdmin(AddressMasking, ReadOnlyAdmin):
         obj.evidence = addresses.shown_evidence(obj.evidence, obj.subscription, masked=True)
         addresses.hide_address(obj.subscription)
 
-    @admin.action(description="Export the selected events as CSV (proof of consent)", permissions=["view"])
+    @admin.action(description=gettext_lazy("Export the selected events as CSV (proof of consent)"), permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[ConsentEvent]) -> HttpResponse:
         """UTF-8 with a BOM (Excel reads it right), evidence as JSON, no cell a spreadsheet
         would run as a formula, addresses masked for users who may not see them."""

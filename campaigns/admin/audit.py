@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_lazy
 from unfold.admin import ModelAdmin
 
 from ..audit import VERB_BY_ACTION, VERBS
@@ -21,7 +22,7 @@ ACTION_BY_VERB = {verb: action for action, verb in VERB_BY_ACTION.items()}
 
 
 class VerbFilter(admin.SimpleListFilter):
-    title = "verb"
+    title = gettext_lazy("verb")
     parameter_name = "verb"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -74,21 +75,21 @@ class AuditLogAdmin(ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: LogEntry | None = None) -> bool:
         return False
 
-    @admin.display(description="actor", ordering="actor__username")
+    @admin.display(description=gettext_lazy("actor"), ordering="actor__username")
     def actor_shown(self, obj: LogEntry) -> str:
         if obj.actor is not None:
             return obj.actor.get_username()
-        return obj.actor_email or "the system or the person"
+        return obj.actor_email or gettext("the system or the person")
 
-    @admin.display(description="verb")
+    @admin.display(description=gettext_lazy("verb"))
     def verb(self, obj: LogEntry) -> str:
         return verb_of(obj)
 
-    @admin.display(description="object type", ordering="content_type__model")
+    @admin.display(description=gettext_lazy("object type"), ordering="content_type__model")
     def object_type(self, obj: LogEntry) -> str:
         return obj.content_type.name
 
-    @admin.display(description="before → after")
+    @admin.display(description=gettext_lazy("before → after"))
     def changes_shown(self, obj: LogEntry) -> SafeString:
         lines = []
         for field, change in sorted((obj.changes_dict or {}).items()):
@@ -101,7 +102,7 @@ class AuditLogAdmin(ModelAdmin):
                 lines.append((field, _shown(change)))
         return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: {}", lines)
 
-    @admin.display(description="details")
+    @admin.display(description=gettext_lazy("details"))
     def details(self, obj: LogEntry) -> SafeString:
         extra = {k: v for k, v in (obj.additional_data or {}).items() if k != "verb"}
         return format_html_join(mark_safe("<br>"), "{}: {}", sorted((k, _shown(v)) for k, v in extra.items()))

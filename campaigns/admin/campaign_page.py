@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, gettext_lazy
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
@@ -22,6 +23,7 @@ from unfold.widgets import UnfoldAdminTextareaWidget
 
 from .. import delivery, selectors, services
 from ..models import Campaign, Delivery, PlatformChoices
+from .charts import campaign_sends_html
 from .common import _table
 
 S = Campaign.Status
@@ -36,16 +38,16 @@ BUTTONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "duplicate": ("campaigns.add_campaign", tuple(S.values)),
 }
 STAT_LABELS = {
-    "planned": "planned",
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "read",
-    "clicked": "clicked",
-    "failed": "failed",
-    "held": "held back (frequency cap, quiet hours)",
-    "skipped": "skipped (opted out, cancelled or expired)",
-    "uncertain": "uncertain (never resent silently)",
-    "opted_out_48h": "opted out within 48 h",
+    "planned": gettext_lazy("planned"),
+    "sent": gettext_lazy("sent"),
+    "delivered": gettext_lazy("delivered"),
+    "read": gettext_lazy("read"),
+    "clicked": gettext_lazy("clicked"),
+    "failed": gettext_lazy("failed"),
+    "held": gettext_lazy("held back (frequency cap, quiet hours)"),
+    "skipped": gettext_lazy("skipped (opted out, cancelled or expired)"),
+    "uncertain": gettext_lazy("uncertain (never resent silently)"),
+    "opted_out_48h": gettext_lazy("opted out within 48 h"),
 }
 # Rows that will not move any more: the progress bar's numerator.
 FINISHED = ("sent", "failed", "skipped", "uncertain")
@@ -59,7 +61,7 @@ def platform_names(platforms: list[str]) -> str:
 
 
 def stat_label(key: str) -> str:
-    return STAT_LABELS.get(key, key.replace("_", " "))
+    return str(STAT_LABELS.get(key, key.replace("_", " ")))
 
 
 def progress(stats: dict[str, int]) -> tuple[int, int]:
@@ -76,14 +78,16 @@ def progress_bar(stats: dict[str, int], *, width: str = "100%") -> SafeString:
         '<div title="{}" style="min-width:8rem;width:{}">'
         '<div style="background:#e5e7eb;border-radius:4px;height:6px;overflow:hidden">'
         '<div style="background:#7c3aed;height:6px;width:{}%"></div></div>'
-        '<small style="white-space:nowrap">{} of {} · {}%</small></div>',
-        tooltip, width, percent, done, total, percent,
+        '<small style="white-space:nowrap">{}</small></div>',
+        tooltip, width, percent,
+        gettext("%(done)s of %(total)s · %(percent)s%%") % {"done": done, "total": total, "percent": percent},
     )
 
 
 class RejectDialogForm(BaseDialogForm):
     reason = forms.CharField(max_length=2000, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
-                             help_text="What to change before submitting again.")
+                             label=gettext_lazy("Reason"),
+                             help_text=gettext_lazy("What to change before submitting again."))
 
 
 def _dialog(title: str, description: str, submit: str, form_class: type[BaseDialogForm] | None = None) -> dict:
@@ -121,7 +125,8 @@ class CampaignControls(ModelAdmin):
     def get_deleted_objects(self, objs, request: HttpRequest):
         """The list's "Delete selected" refuses, like the page and the API, any campaign past draft."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        kept = [f"{c} ({c.get_status_display()}: cancel it instead; its ledger is the record of what was sent)"
+        kept = [gettext("%(campaign)s (%(status)s: cancel it instead; its ledger is the record of what was sent)")
+                % {"campaign": c, "status": c.get_status_display()}
                 for c in objs if c.status != Campaign.Status.DRAFT]
         if kept and super().has_delete_permission(request):
             # Not a missing permission (what Django would say): the status stands in the way.
@@ -130,17 +135,20 @@ class CampaignControls(ModelAdmin):
 
     # --- the buttons -------------------------------------------------------------------
 
-    def _press(self, request: HttpRequest, object_id: str, service: Callable[..., Campaign], done: str,
+    def _press(self, request: HttpRequest, object_id: str, service: Callable[..., Campaign], done: str | None,
                **kwargs: str) -> HttpResponse:
+        """Runs `service`; says `done` (a text with %(campaign)s), unless None: then the service said it."""
         campaign = self.get_object(request, object_id)
         if campaign is None:
             return self._back(request, reverse("admin:campaigns_campaign_changelist"))
         try:
             campaign = service(campaign=campaign, actor=request.user, **kwargs)
         except services.ServiceError as exc:
-            self.message_user(request, f"“{campaign}”: {'; '.join(exc.messages)}", messages.ERROR)
+            self.message_user(request, gettext("“%(campaign)s”: %(problems)s")
+                              % {"campaign": campaign, "problems": "; ".join(exc.messages)}, messages.ERROR)
         else:
-            self.message_user(request, done.format(campaign=campaign), messages.SUCCESS)
+            if done is not None:
+                self.message_user(request, done % {"campaign": campaign}, messages.SUCCESS)
         return self._back(request, reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     @staticmethod
@@ -150,62 +158,76 @@ class CampaignControls(ModelAdmin):
             return HttpResponse(headers={"HX-Redirect": url})
         return redirect(url)
 
-    @action(description="Schedule", icon="event_available", variant=ActionVariant.PRIMARY, url_path="schedule",
-            permissions=["schedule"],
-            dialog=_dialog("Schedule this campaign?", "Its content is frozen now; with approval required, "
-                           "another user approves it first.", "Schedule"))
+    @action(description=gettext_lazy("Schedule"), icon="event_available", variant=ActionVariant.PRIMARY,
+            url_path="schedule", permissions=["schedule"],
+            dialog=_dialog(gettext_lazy("Schedule this campaign?"),
+                           gettext_lazy("Its content is frozen now; with approval required, another user "
+                                        "approves it first."), gettext_lazy("Schedule")))
     def schedule_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
         def scheduled(*, campaign: Campaign, actor) -> Campaign:
             campaign = services.campaign_schedule(campaign=campaign, actor=actor)
             if campaign.status == Campaign.Status.AWAITING_APPROVAL:
-                self.message_user(request, f"“{campaign}” awaits approval by another user.", messages.INFO)
+                self.message_user(request, gettext("“%(campaign)s” awaits approval by another user.")
+                                  % {"campaign": campaign}, messages.INFO)
+            else:
+                self.message_user(request, gettext("“%(campaign)s” is scheduled.") % {"campaign": campaign},
+                                  messages.SUCCESS)
             return campaign
-        return self._press(request, object_id, scheduled, "“{campaign}” is {campaign.status}.")
+        return self._press(request, object_id, scheduled, None)
 
-    @action(description="Approve", icon="verified", variant=ActionVariant.SUCCESS, url_path="approve",
-            permissions=["approve"],
-            dialog=_dialog("Approve this campaign?", "It is scheduled for its send time.", "Approve"))
+    @action(description=gettext_lazy("Approve"), icon="verified", variant=ActionVariant.SUCCESS,
+            url_path="approve", permissions=["approve"],
+            dialog=_dialog(gettext_lazy("Approve this campaign?"), gettext_lazy("It is scheduled for its send time."),
+                           gettext_lazy("Approve")))
     def approve_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
-        return self._press(request, object_id, services.campaign_approve, "“{campaign}” approved and scheduled.")
+        return self._press(request, object_id, services.campaign_approve,
+                           gettext("“%(campaign)s” approved and scheduled."))
 
-    @action(description="Reject", icon="undo", variant=ActionVariant.WARNING, url_path="reject",
+    @action(description=gettext_lazy("Reject"), icon="undo", variant=ActionVariant.WARNING, url_path="reject",
             permissions=["approve"],
-            dialog=_dialog("Reject this campaign?", "It goes back to draft; the reason is shown on its page.",
-                           "Reject", RejectDialogForm))
+            dialog=_dialog(gettext_lazy("Reject this campaign?"),
+                           gettext_lazy("It goes back to draft; the reason is shown on its page."),
+                           gettext_lazy("Reject"), RejectDialogForm))
     def reject_button(self, request: HttpRequest, form: RejectDialogForm, object_id: str) -> HttpResponse:
-        return self._press(request, object_id, services.campaign_reject, "“{campaign}” rejected: back to draft.",
+        return self._press(request, object_id, services.campaign_reject,
+                           gettext("“%(campaign)s” rejected: back to draft."),
                            reason=form.cleaned_data["reason"])
 
-    @action(description="Pause", icon="pause", variant=ActionVariant.WARNING, url_path="pause",
+    @action(description=gettext_lazy("Pause"), icon="pause", variant=ActionVariant.WARNING, url_path="pause",
             permissions=["pause"],
-            dialog=_dialog("Pause this campaign?", "Sending stops within seconds; nothing is lost or resent.",
-                           "Pause"))
+            dialog=_dialog(gettext_lazy("Pause this campaign?"),
+                           gettext_lazy("Sending stops within seconds; nothing is lost or resent."),
+                           gettext_lazy("Pause")))
     def pause_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
-        return self._press(request, object_id, services.campaign_pause, "“{campaign}” paused.")
+        return self._press(request, object_id, services.campaign_pause, gettext("“%(campaign)s” paused."))
 
-    @action(description="Resume", icon="play_arrow", variant=ActionVariant.PRIMARY, url_path="resume",
-            permissions=["pause"],
-            dialog=_dialog("Resume this campaign?", "It continues where it stopped.", "Resume"))
+    @action(description=gettext_lazy("Resume"), icon="play_arrow", variant=ActionVariant.PRIMARY,
+            url_path="resume", permissions=["pause"],
+            dialog=_dialog(gettext_lazy("Resume this campaign?"), gettext_lazy("It continues where it stopped."),
+                           gettext_lazy("Resume")))
     def resume_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
-        return self._press(request, object_id, services.campaign_resume, "“{campaign}” resumed.")
+        return self._press(request, object_id, services.campaign_resume, gettext("“%(campaign)s” resumed."))
 
-    @action(description="Cancel", icon="cancel", variant=ActionVariant.DANGER, url_path="cancel",
+    @action(description=gettext_lazy("Cancel"), icon="cancel", variant=ActionVariant.DANGER, url_path="cancel",
             permissions=["cancel"],
-            dialog=_dialog("Cancel this campaign for good?", "Nothing still waiting is sent; this cannot be "
-                           "undone (duplicate it to send again).", "Cancel the campaign"))
+            dialog=_dialog(gettext_lazy("Cancel this campaign for good?"),
+                           gettext_lazy("Nothing still waiting is sent; this cannot be undone (duplicate it to "
+                                        "send again)."), gettext_lazy("Cancel the campaign")))
     def cancel_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
-        return self._press(request, object_id, services.campaign_cancel, "“{campaign}” cancelled.")
+        return self._press(request, object_id, services.campaign_cancel, gettext("“%(campaign)s” cancelled."))
 
-    @action(description="Duplicate", icon="content_copy", url_path="duplicate",
+    @action(description=gettext_lazy("Duplicate"), icon="content_copy", url_path="duplicate",
             permissions=["duplicate"],
-            dialog=_dialog("Duplicate this campaign?", "A new draft with the same draft, segment, platforms and "
-                           "timing (a past send time moves forward by whole days).", "Duplicate"))
+            dialog=_dialog(gettext_lazy("Duplicate this campaign?"),
+                           gettext_lazy("A new draft with the same draft, segment, platforms and timing (a past "
+                                        "send time moves forward by whole days)."), gettext_lazy("Duplicate")))
     def duplicate_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
         original = self.get_object(request, object_id)
         if original is None:
             return self._back(request, reverse("admin:campaigns_campaign_changelist"))
         copy = services.campaign_duplicate(campaign=original, actor=request.user)
-        self.message_user(request, f"“{copy}” created as a draft from “{original}”.", messages.SUCCESS)
+        self.message_user(request, gettext("“%(copy)s” created as a draft from “%(original)s”.")
+                          % {"copy": copy, "original": original}, messages.SUCCESS)
         return self._back(request, reverse("admin:campaigns_campaign_change", args=[copy.pk]))
 
     # --- the page's read-only parts ----------------------------------------------------
@@ -216,15 +238,15 @@ class CampaignControls(ModelAdmin):
             obj._stats = selectors.campaign_stats(obj)  # one count per row, not one per column
         return obj._stats
 
-    @display(description="platforms")
+    @display(description=gettext_lazy("platforms"))
     def platform_list(self, obj: Campaign) -> str:
         return platform_names(obj.platforms)
 
-    @display(description="progress")
+    @display(description=gettext_lazy("progress"))
     def progress_bar(self, obj: Campaign) -> SafeString:
         return progress_bar(self._stats(obj), width="10rem")
 
-    @display(description="results")
+    @display(description=gettext_lazy("results"))
     def results(self, obj: Campaign) -> SafeString | str:
         if obj.pk is None:
             return "-"
@@ -235,19 +257,23 @@ class CampaignControls(ModelAdmin):
                     + f"?campaign__id__exact={obj.pk}&status__in={','.join(LEFT_OUT)}")
         ledger = reverse("admin:campaigns_delivery_changelist") + f"?campaign__id__exact={obj.pk}"
         return format_html(
-            "{}{}{}<p><a href='{}'>Who was left out and why</a> · <a href='{}'>The whole delivery ledger</a></p>",
+            "{}{}{}<p><a href='{}'>{}</a> · <a href='{}'>{}</a></p>",
             progress_bar(stats),
             _table([stat_label(k) for k in stats], [list(stats.values())]),
-            _table(["platform", *[stat_label(k) for k in keys]],
+            _table([gettext("platform"), *[stat_label(k) for k in keys]],
                    [[platform_names([p]), *[counts.get(k, 0) for k in keys]] for p, counts in by_platform.items()]),
-            left_out, ledger,
+            left_out, gettext("Who was left out and why"), ledger, gettext("The whole delivery ledger"),
         )
 
-    @display(description="forecast")
+    @display(description=gettext_lazy("sends over time"))
+    def sends_chart(self, obj: Campaign) -> SafeString | str:
+        return "-" if obj.pk is None else campaign_sends_html(obj)
+
+    @display(description=gettext_lazy("forecast"))
     def forecast_inline(self, obj: Campaign) -> SafeString | str:
         if obj.pk is None:
-            return "Save the campaign to see its forecast."
+            return gettext("Save the campaign to see its forecast.")
         if obj.status not in FORECAST_STATUSES:
-            return "Sending started: the results above are what happened."
+            return gettext("Sending started: the results above are what happened.")
         forecast = delivery.campaign_forecast(campaign=obj, now=timezone.now())
         return render_to_string("admin/campaigns/campaign/forecast_tables.html", {"forecast": forecast})

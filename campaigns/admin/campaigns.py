@@ -34,6 +34,7 @@ from ..models import (
 from .campaign_page import CampaignControls, platform_names
 from .common import ReadOnlyAdmin, _table
 from .content import _previews_table
+from .dates import viewer_time
 from .installation import InstallationSettingsForm
 from .local_times import local_times_html
 from .privacy import AddressMasking
@@ -91,7 +92,8 @@ class CampaignAdmin(CampaignControls):
     def has_duplicate_permission(self, request: HttpRequest, object_id: str | None = None) -> bool:
         return request.user.has_perm("campaigns.add_campaign")
 
-    readonly_fields = ["status", "problem", "problem_since", "results", "forecast_inline", "channels_in_use",
+    readonly_fields = ["status", "problem", "problem_since", "results", "sends_chart", "forecast_inline",
+                       "channels_in_use",
                        "frozen_content", "approval", "scheduled_at", "started_at", "finished_at", "cancelled_at",
                        "platform_list", "local_times"]
 
@@ -111,7 +113,7 @@ class CampaignAdmin(CampaignControls):
         campaign.insert(campaign.index("local_time") + 1, "local_times")
         return [
             (None, {"fields": [*campaign, "status", "problem", "problem_since"]}),
-            ("Results", {"fields": ["results"]}),
+            ("Results", {"fields": ["results", "sends_chart"]}),
             ("Forecast", {"fields": ["forecast_inline"]}),
             ("Channels", {"fields": ["channels_in_use"]}),
             ("Content", {"fields": ["frozen_content"]}),
@@ -132,17 +134,20 @@ class CampaignAdmin(CampaignControls):
     def approval(self, obj: Campaign) -> SafeString | str:
         if obj.pk is None:
             return "-"
-        rows = [[f"{entry.timestamp:%Y-%m-%d %H:%M} UTC", entry.actor or "-", entry.additional_data["verb"],
+        rows = [[viewer_time(entry.timestamp), entry.actor or "-", entry.additional_data["verb"],
                  entry.additional_data.get("reason", "")]
                 for entry in LogEntry.objects.get_for_object(obj).select_related("actor").filter(
                     additional_data__verb__in=APPROVAL_VERBS).order_by("timestamp", "pk")]
-        who = [f"created by {obj.created_by or 'nobody known'}"]
+        nobody = gettext("nobody known")
+        who = [gettext("created by %(who)s") % {"who": obj.created_by or nobody}]
         if obj.submitted_at:
-            who.append(f"submitted by {obj.submitted_by or 'nobody known'} at {obj.submitted_at:%Y-%m-%d %H:%M} UTC")
+            who.append(gettext("submitted by %(who)s at %(when)s")
+                       % {"who": obj.submitted_by or nobody, "when": viewer_time(obj.submitted_at)})
         if obj.approved_at:
-            who.append(f"approved by {obj.approved_by or 'nobody known'} at {obj.approved_at:%Y-%m-%d %H:%M} UTC")
-        return format_html("<p>{}</p>{}", "; ".join(who),
-                           _table(["when", "who", "what", "why"], rows) if rows else "")
+            who.append(gettext("approved by %(who)s at %(when)s")
+                       % {"who": obj.approved_by or nobody, "when": viewer_time(obj.approved_at)})
+        headers = [gettext("when"), gettext("who"), gettext("what"), gettext("why")]
+        return format_html("<p>{}</p>{}", "; ".join(who), _table(headers, rows) if rows else "")
 
     def get_urls(self):
         return [
@@ -194,7 +199,8 @@ class CampaignAdmin(CampaignControls):
                 if campaign.status == Campaign.Status.AWAITING_APPROVAL:
                     self.message_user(request, f"“{campaign}” awaits approval by another user.")
                 else:
-                    self.message_user(request, f"“{campaign}” scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+                    self.message_user(request, gettext("“%(campaign)s” scheduled for %(when)s.")
+                                      % {"campaign": campaign, "when": viewer_time(campaign.send_at)})
 
     @admin.action(description="Approve the selected campaigns (submitted by someone else)", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
@@ -204,7 +210,8 @@ class CampaignAdmin(CampaignControls):
             except services.ServiceError as exc:
                 self.message_user(request, f"“{campaign}” not approved: {'; '.join(exc.messages)}", messages.ERROR)
             else:
-                self.message_user(request, f"“{campaign}” approved, scheduled for {campaign.send_at:%Y-%m-%d %H:%M} UTC.")
+                self.message_user(request, gettext("“%(campaign)s” approved, scheduled for %(when)s.")
+                                  % {"campaign": campaign, "when": viewer_time(campaign.send_at)})
 
     @admin.action(description="Reject the selected campaigns (back to draft, saying why)", permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> TemplateResponse | None:

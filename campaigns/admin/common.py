@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from unfold.admin import ModelAdmin
 
 
@@ -17,9 +18,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> SafeString:
     return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
-def _ok(flag: bool, good: str = "ok", bad: str = "over the limit") -> SafeString:
+def _ok(flag: bool, good: str | None = None, bad: str | None = None) -> SafeString:
     colour = "#2e7d32" if flag else "#c62828"
-    return format_html('<strong style="color:{}">{}</strong>', colour, good if flag else bad)
+    shown = (good or gettext("ok")) if flag else (bad or gettext("over the limit"))
+    return format_html('<strong style="color:{}">{}</strong>', colour, shown)
 
 
 class ReadOnlyAdmin(ModelAdmin):

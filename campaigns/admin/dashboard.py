@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 from .. import selectors
 from ..models import Campaign
+from .attention import dashboard_warnings
 from .campaign_page import platform_names, progress_bar
+from .charts import daily_chart
 
 SHOWN = 10
 
 
 def dashboard(request: HttpRequest, context: dict) -> dict:
-    """Adds `tact_running` (with progress bars) and `tact_upcoming` for those who may view campaigns."""
+    """Adds `tact_running` (with progress bars), `tact_upcoming`, `tact_warnings` and `tact_daily_chart`
+    (the last 30 days) for those who may view campaigns."""
     if not request.user.has_perm("campaigns.view_campaign"):
         return context
     running = Campaign.objects.filter(status__in=[Campaign.Status.RUNNING, Campaign.Status.PAUSED]).order_by(
@@ -24,4 +28,7 @@ def dashboard(request: HttpRequest, context: dict) -> dict:
         for c in running
     ]
     context["tact_upcoming"] = [{"campaign": c, "platforms": platform_names(c.platforms)} for c in upcoming]
+    now = timezone.now()
+    context["tact_warnings"] = dashboard_warnings(now=now)
+    context["tact_daily_chart"] = daily_chart(now=now)
     return context

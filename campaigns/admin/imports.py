@@ -1,4 +1,4 @@
-"""Background CSV imports in the admin: how far each is, and the rows it refused."""
+"""Background CSV imports in the admin: how far each is, the rows it refused and those imported with a warning."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext_lazy
 
 from ..models import ImportJob
 from ..services import import_jobs
 from .common import ReadOnlyAdmin
 
 SHOWN_REFUSED = 50
+SHOWN_WARNED = 50
 
 
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "file_name", "state", "progress", "created", "updated", "refused", "created_by",
+    list_display = ["id", "file_name", "state", "progress", "created", "updated", "refused", "warned", "created_by",
                     "created_at", "finished_at"]
     list_display_links = ["id", "file_name"]
     list_filter = ["state"]
@@ -35,10 +37,16 @@ class ImportJobAdmin(ReadOnlyAdmin):
     def refused(self, obj: ImportJob) -> int:
         return obj.error_count
 
+    @admin.display(description=gettext_lazy("warnings"), ordering="warning_count")
+    def warned(self, obj: ImportJob) -> int:
+        return obj.warning_count
+
     def get_urls(self):
         return [
             path("<int:pk>/refused.csv", self.admin_site.admin_view(self.refused_csv_view),
                  name="campaigns_importjob_refused"),
+            path("<int:pk>/warnings.csv", self.admin_site.admin_view(self.warnings_csv_view),
+                 name="campaigns_importjob_warnings"),
             *super().get_urls(),
         ]
 
@@ -62,6 +70,8 @@ class ImportJobAdmin(ReadOnlyAdmin):
             "active": job.state in import_jobs.ACTIVE,
             "refused": import_jobs.refused_rows_first(job_id=job.pk, count=SHOWN_REFUSED) if job.error_count else [],
             "more_refused": max(job.error_count - SHOWN_REFUSED, 0),
+            "warned": import_jobs.warned_rows_first(job_id=job.pk, count=SHOWN_WARNED) if job.warning_count else [],
+            "more_warned": max(job.warning_count - SHOWN_WARNED, 0),
             "has_view_permission": self.has_view_permission(request, job),
         }
         return TemplateResponse(request, "admin/campaigns/importjob/progress.html", context)
@@ -71,4 +81,11 @@ class ImportJobAdmin(ReadOnlyAdmin):
         job = ImportJob.objects.only("pk", "errors").get(pk=job.pk)
         response = HttpResponse(import_jobs.refused_rows_csv(job), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-refused.csv"'
+        return response
+
+    def warnings_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = self._job(request, pk)
+        job = ImportJob.objects.only("pk", "warnings").get(pk=job.pk)
+        response = HttpResponse(import_jobs.warned_rows_csv(job), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-warnings.csv"'
         return response

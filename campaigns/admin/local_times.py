@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 from .. import rules, selectors
 from ..delivery.common import current_policy, zone
@@ -28,10 +28,10 @@ def local_times_html(campaign: Campaign) -> SafeString | str:
     if campaign.send_at is None:
         return "-"
     if not campaign.local_time:
-        return format_html("Everyone gets it at {} ({}).",
-                           f"{timezone.localtime(campaign.send_at, viewer):%Y-%m-%d %H:%M}", viewer_name)
+        return gettext("Everyone gets it at %(time)s (%(zone)s).") % {
+            "time": f"{timezone.localtime(campaign.send_at, viewer):%Y-%m-%d %H:%M}", "zone": viewer_name}
     if campaign.pk is None:
-        return "Save the campaign to see when each zone of its audience gets it."
+        return gettext("Save the campaign to see when each zone of its audience gets it.")
     _, quiet = current_policy()
     campaign_tz = ZoneInfo(settings.TIME_ZONE)
     rows = []
@@ -42,7 +42,8 @@ def local_times_html(campaign: Campaign) -> SafeString | str:
                           f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC", f"{at.astimezone(viewer):%Y-%m-%d %H:%M}",
                           people]))
     if not rows:
-        return "Nobody in the audience is opted in on the campaign's platforms yet."
+        return gettext("Nobody in the audience is opted in on the campaign's platforms yet.")
     rows.sort(key=lambda row: (row[0], row[1][0]))
-    return _table(["zone", "local time there", "UTC", f"your time ({viewer_name})", "people"],
-                  [cells for _, cells in rows])
+    headers = [gettext("zone"), gettext("local time there"), "UTC",
+               gettext("your time (%(zone)s)") % {"zone": viewer_name}, gettext("people")]
+    return _table(headers, [cells for _, cells in rows])

@@ -6,36 +6,38 @@ from collections.abc import Callable
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
-Page = tuple[str, str, str, str]  # title, icon, "app_label.model", the view permission
+Page = tuple[Promise, str, str, str]  # title, icon, "app_label.model", the view permission
 
-GROUPS: list[tuple[str, list[Page]]] = [
-    ("Audience", [
-        ("Subscribers", "person", "campaigns.subscriber", "campaigns.view_subscriber"),
-        ("Subscriptions", "forum", "campaigns.subscription", "campaigns.view_subscription"),
-        ("Consent events", "verified", "campaigns.consentevent", "campaigns.view_consentevent"),
-        ("Tags", "sell", "campaigns.tag", "campaigns.view_tag"),
-        ("Import jobs", "upload_file", "campaigns.importjob", "campaigns.view_importjob"),
+GROUPS: list[tuple[Promise, list[Page]]] = [
+    (_("Audience"), [
+        (_("Subscribers"), "person", "campaigns.subscriber", "campaigns.view_subscriber"),
+        (_("Subscriptions"), "forum", "campaigns.subscription", "campaigns.view_subscription"),
+        (_("Consent events"), "verified", "campaigns.consentevent", "campaigns.view_consentevent"),
+        (_("Tags"), "sell", "campaigns.tag", "campaigns.view_tag"),
+        (_("Import jobs"), "upload_file", "campaigns.importjob", "campaigns.view_importjob"),
     ]),
-    ("Content", [
-        ("Segments", "group_work", "campaigns.segment", "campaigns.view_segment"),
-        ("Drafts", "edit_note", "campaigns.draft", "campaigns.view_draft"),
+    (_("Content"), [
+        (_("Segments"), "group_work", "campaigns.segment", "campaigns.view_segment"),
+        (_("Drafts"), "edit_note", "campaigns.draft", "campaigns.view_draft"),
     ]),
-    ("Campaigns", [
-        ("Campaigns", "campaign", "campaigns.campaign", "campaigns.view_campaign"),
-        ("Deliveries", "outbox", "campaigns.delivery", "campaigns.view_delivery"),
-        ("Send lists", "list_alt", "campaigns.sendlist", "campaigns.view_sendlist"),
+    (_("Campaigns"), [
+        (_("Campaigns"), "campaign", "campaigns.campaign", "campaigns.view_campaign"),
+        (_("Deliveries"), "outbox", "campaigns.delivery", "campaigns.view_delivery"),
+        (_("Send lists"), "list_alt", "campaigns.sendlist", "campaigns.view_sendlist"),
     ]),
-    ("System", [
-        ("Frequency policy and quiet hours", "schedule", "campaigns.frequencypolicy",
+    (_("System"), [
+        (_("Frequency policy and quiet hours"), "schedule", "campaigns.frequencypolicy",
          "campaigns.view_frequencypolicy"),
-        ("Installation settings", "tune", "campaigns.installationsettings", "campaigns.view_installationsettings"),
-        ("Audit log", "history", "auditlog.logentry", "auditlog.view_logentry"),
-        ("Users", "manage_accounts", "auth.user", "auth.view_user"),
-        ("Groups", "groups", "auth.group", "auth.view_group"),
-        ("API tokens", "key", "authtoken.tokenproxy", "authtoken.view_tokenproxy"),
-        ("Login attempts", "lock", "axes.accessattempt", "axes.view_accessattempt"),
-        ("Sandbox outbox", "inbox", "tact_channels.outboxmessage", "tact_channels.view_outboxmessage"),
+        (_("Installation settings"), "tune", "campaigns.installationsettings", "campaigns.view_installationsettings"),
+        (_("Audit log"), "history", "auditlog.logentry", "auditlog.view_logentry"),
+        (_("Users"), "manage_accounts", "auth.user", "auth.view_user"),
+        (_("Groups"), "groups", "auth.group", "auth.view_group"),
+        (_("API tokens"), "key", "authtoken.tokenproxy", "authtoken.view_tokenproxy"),
+        (_("Login attempts"), "lock", "axes.accessattempt", "axes.view_accessattempt"),
+        (_("Sandbox outbox"), "inbox", "tact_channels.outboxmessage", "tact_channels.view_outboxmessage"),
     ]),
 ]
 

@@ -12,6 +12,7 @@ from django.db.models import BooleanField, Model, QuerySet, Value
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldBooleanWidget
 
@@ -52,7 +53,8 @@ class AddressMasking(ModelAdmin):
         """The row's checkbox, labelled by id for them: the object's str() may hold an address."""
         if not masked_on(obj):
             return super().action_checkbox(obj)
-        label = f"Select this object for an action - {obj._meta.verbose_name} #{obj.pk}"
+        # Django's own wording (and so its translations) for the unmasked checkboxes.
+        label = gettext("Select this object for an action - {}").format(f"{obj._meta.verbose_name} #{obj.pk}")
         checkbox = UnfoldBooleanWidget({"class": "action-select", "aria-label": label}, lambda value: False)
         return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
 
@@ -91,18 +93,21 @@ def erase_selected(model_admin: admin.ModelAdmin, request: HttpRequest,
             try:
                 privacy.subscriber_erase(subscriber=subscriber, actor=request.user)
             except ServiceError as exc:
-                model_admin.message_user(request, f"subscriber #{subscriber.pk} not erased: {exc}", messages.ERROR)
+                model_admin.message_user(request, gettext("subscriber #%(id)s not erased: %(reason)s")
+                                         % {"id": subscriber.pk, "reason": exc}, messages.ERROR)
             else:
                 erased += 1
         if erased:
-            model_admin.message_user(request, f"{erased} people erased; their pseudonymous consent trail is kept.",
-                                     messages.SUCCESS)
+            model_admin.message_user(request, ngettext(
+                "%(n)s people erased; their pseudonymous consent trail is kept.",
+                "%(n)s people erased; their pseudonymous consent trail is kept.", erased) % {"n": erased},
+                messages.SUCCESS)
         return None
     masked = not addresses.sees_addresses(request.user)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": "Erase the selected people?",
+        "title": gettext("Erase the selected people?"),
         "people": [_what_goes(s, masked=masked) for s in queryset],
         "queryset": queryset,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -117,7 +122,7 @@ def export_response(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int
         raise PermissionDenied
     subscriber = model_admin.get_object(request, str(pk))
     if subscriber is None:
-        raise Http404("no such subscriber")
+        raise Http404(gettext("no such subscriber"))
     data = privacy.subscriber_export(subscriber=subscriber, actor=request.user,
                                      masked=not addresses.sees_addresses(request.user))
     response = HttpResponse(json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json")

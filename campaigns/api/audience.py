@@ -5,6 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -100,10 +102,9 @@ class SubscriberViewSet(viewsets.ModelViewSet):
         upload = serializer.validated_data["file"]
         data = import_jobs.import_upload_read(upload=upload)
         limit = min(settings.TACT_IMPORT_SYNC_MAX_ROWS, settings.TACT_IMPORT_MAX_ROWS)
-        import_jobs.import_rows_check(data=data, limit=limit, advice=(
-            f" for this endpoint; import it in the background with POST /api/imports/ "
-            f"(up to {settings.TACT_IMPORT_MAX_ROWS:,} rows)"
-        ))
+        import_jobs.import_rows_check(data=data, limit=limit, advice=_(
+            " for this endpoint; import it in the background with POST /api/imports/ (up to %(max)s rows)"
+        ) % {"max": f"{settings.TACT_IMPORT_MAX_ROWS:,}"})
         try:
             report = imports.subscribers_import_csv(data=data)
         except imports.ImportFileError as exc:
@@ -134,7 +135,7 @@ class OptOutView(APIView):
     required_permissions = {"POST": ["campaigns.opt_out_subscription"]}
 
     @extend_schema(request=OptOutSerializer, responses={
-        200: SubscriptionSerializer, 404: field_errors("No subscription with this address on this platform.")})
+        200: SubscriptionSerializer, 404: field_errors(gettext_lazy("No subscription with this address on this platform."))})
     def post(self, request: Request) -> Response:
         """Opt a subscription out at once; queued messages to it are skipped."""
         serializer = OptOutSerializer(data=request.data)
@@ -147,7 +148,8 @@ class OptOutView(APIView):
         )
         if subscription is None:
             return Response(
-                {"address": [f"no {data['platform']} subscription with address {data['address']}"]},
+                {"address": [_("no %(platform)s subscription with address %(address)s")
+                             % {"platform": data["platform"], "address": data["address"]}]},
                 status=status.HTTP_404_NOT_FOUND,
             )
         return Response({**SubscriptionSerializer(subscription, context={"request": request}).data,

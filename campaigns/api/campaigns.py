@@ -6,6 +6,8 @@ import django_filters
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -75,7 +77,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Campaign) -> None:
         if instance.status != Campaign.Status.DRAFT:
-            raise ValidationError({"status": [f"a {instance.status} campaign is kept; cancel it instead"]})
+            raise ValidationError({"status": [_("a %(status)s campaign is kept; cancel it instead") % {"status": instance.status}]})
         instance.delete()
 
     @extend_schema(request=None, responses={200: CampaignSerializer})
@@ -143,7 +145,7 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = DeliverySerializer
     filterset_fields = ["campaign", "status", "platform", "subscriber", "list_number"]
 
-    @extend_schema(parameters=[OpenApiParameter("campaign", int, description="Campaign id")])
+    @extend_schema(parameters=[OpenApiParameter("campaign", int, description=gettext_lazy("Campaign id"))])
     def list(self, request: Request, *args, **kwargs) -> Response:
         return super().list(request, *args, **kwargs)
 

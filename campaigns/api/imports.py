@@ -1,4 +1,4 @@
-"""CSV imports run in the background: start one, follow its progress, fetch the refused rows."""
+"""CSV imports run in the background: start one, follow its progress, fetch the refused rows and the warnings."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     action_permissions = {
         "create": ["campaigns.add_importjob", "campaigns.import_subscribers"],
         "errors": ["campaigns.view_importjob"],
+        "warnings": ["campaigns.view_importjob"],
     }
 
     def get_queryset(self) -> QuerySet[ImportJob]:
@@ -69,4 +70,13 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         job = ImportJob.objects.only("pk", "errors").get(pk=self.get_object().pk)
         response = HttpResponse(import_jobs.refused_rows_csv(job), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-refused.csv"'
+        return response
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer])
+    def warnings(self, request: Request, pk: str) -> HttpResponse:
+        """The rows imported with a warning as CSV (line,warning; UTF-8 with BOM; formulas defused)."""
+        job = ImportJob.objects.only("pk", "warnings").get(pk=self.get_object().pk)
+        response = HttpResponse(import_jobs.warned_rows_csv(job), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-warnings.csv"'
         return response

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import IO
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 MAX_DEPTH = 32
-_NUL = "Null characters are not allowed."  # DRF's own wording for its field validators
 
 
 def _surrogate(text: str) -> str | None:
@@ -28,12 +28,20 @@ def _surrogate(text: str) -> str | None:
 
 
 def _string_problem(text: str, *, key: bool) -> str | None:
-    what = " in a key" if key else ""
-    if "\x00" in text:
-        return _NUL[:-1] + what + "."
+    if "\x00" in text:  # "Null characters are not allowed." is DRF's own wording for its field validators
+        return _("Null characters are not allowed in a key.") if key else _("Null characters are not allowed.")
     if code := _surrogate(text):
-        return f"Surrogate characters are not allowed{what}: {code}."
+        if key:
+            return _("Surrogate characters are not allowed in a key: %(code)s.") % {"code": code}
+        return _("Surrogate characters are not allowed: %(code)s.") % {"code": code}
     return None
+
+
+def _located(problem: str, where: str, path: str) -> str:
+    """The problem's sentence with where it is: "... (at rules.city)." or "... (in rules)."."""
+    if where == "in":
+        return _("%(problem)s (in %(path)s).") % {"problem": problem.removesuffix("."), "path": path}
+    return _("%(problem)s (at %(path)s).") % {"problem": problem.removesuffix("."), "path": path}
 
 
 def body_problem(data: object) -> tuple[str, str] | None:
@@ -46,17 +54,17 @@ def body_problem(data: object) -> tuple[str, str] | None:
         if isinstance(value, str):
             problem = _string_problem(value, key=False)
             if problem:
-                return field, problem if path == field else f"{problem[:-1]} (at {path})."
+                return field, problem if path == field else _located(problem, "at", path)
             continue
         if not isinstance(value, dict | list):
             continue
         if depth > MAX_DEPTH:
-            return field, f"JSON nested deeper than {MAX_DEPTH} levels (at {path})."
+            return field, _("JSON nested deeper than %(max)s levels (at %(path)s).") % {"max": MAX_DEPTH, "path": path}
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             if isinstance(key, str):
                 if problem := _string_problem(key, key=True):
-                    return field, problem if not path else f"{problem[:-1]} (in {path})."
+                    return field, problem if not path else _located(problem, "in", path)
                 child = f"{path}.{key}" if path else key
             else:
                 child = f"{path}[{key}]"
@@ -73,7 +81,8 @@ class SafeJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
-            raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.") from exc
+            raise ParseError(
+                _("JSON parse error - nested deeper than %(max)s levels.") % {"max": MAX_DEPTH}) from exc
         found = body_problem(data)
         if found is not None:
             field, problem = found

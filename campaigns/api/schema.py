@@ -7,19 +7,20 @@ middleware, whichever view is asked.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import ComponentRegistry, ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
 
 _DETAIL = {
     "type": "object",
-    "description": "A refusal: `detail` says why (some 404s name the field instead, as 400s do).",
+    "description": gettext_lazy("A refusal: `detail` says why (some 404s name the field instead, as 400s do)."),
     "properties": {"detail": {"type": "string"}},
     "additionalProperties": True,
 }
 _VALIDATION = {
     "type": "object",
-    "description": (
+    "description": gettext_lazy(
         "Invalid input: each field (`non_field_errors` for the body as a whole, `detail` for a body "
         "that could not be read) maps to a list of messages; a nested object or list nests the same shape."
     ),
@@ -41,13 +42,13 @@ def field_errors(description: str) -> OpenApiResponse:
 
 
 _WHY = {
-    "400": "Invalid input (also NUL in the path or query string, or a query string that is not UTF-8).",
-    "401": "No valid token or session (also an expired or revoked token).",
-    "403": "Authenticated, without the permission this operation needs.",
-    "404": "No such object, a page past the last one, or a path that matches no route.",
-    "409": "Conflicts with data saved meanwhile, or the object is still in use.",
-    "415": "A request body in a media type this operation does not read.",
-    "429": "Too many requests; `Retry-After` says when to try again.",
+    "400": gettext_lazy("Invalid input (also NUL in the path or query string, or a query string that is not UTF-8)."),
+    "401": gettext_lazy("No valid token or session (also an expired or revoked token)."),
+    "403": gettext_lazy("Authenticated, without the permission this operation needs."),
+    "404": gettext_lazy("No such object, a page past the last one, or a path that matches no route."),
+    "409": gettext_lazy("Conflicts with data saved meanwhile, or the object is still in use."),
+    "415": gettext_lazy("A request body in a media type this operation does not read."),
+    "429": gettext_lazy("Too many requests; `Retry-After` says when to try again."),
 }
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -87,6 +88,6 @@ class AutoSchema(openapi.AutoSchema):
         self.registry.register_on_missing(component)
         content = {"application/json": {"schema": component.ref}}
         if code == "429":
-            return {"description": _WHY[code], "content": content,
-                    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}}
+            wait = {"schema": {"type": "integer"}, "description": gettext("Seconds to wait.")}
+            return {"description": _WHY[code], "content": content, "headers": {"Retry-After": wait}}
         return {"description": _WHY[code], "content": content}

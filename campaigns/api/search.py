@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy
 from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -13,7 +14,7 @@ from .. import addresses, selectors
 class SubscriberSearchFilter(SearchFilter):
     """`?search=` through selectors.subscribers_search; addresses only for users who may see them."""
 
-    search_description = (
+    search_description = gettext_lazy(
         "A name (any case, any part), an external id, or, with the view_address permission, an address: "
         "a phone number in any format (+7 999 123-45-67, 8 999 1234567), a chat id or a Viber id."
     )

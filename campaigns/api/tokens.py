@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
@@ -54,8 +55,8 @@ class TokenView(ObtainAuthToken):
 
     @extend_schema(responses={
         200: _TokenAnswer,
-        400: OpenApiResponse(description="wrong username or password"),
-        429: OpenApiResponse(description="too many attempts from this address; see Retry-After"),
+        400: OpenApiResponse(description=gettext_lazy("wrong username or password")),
+        429: OpenApiResponse(description=gettext_lazy("too many attempts from this address; see Retry-After")),
     })
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -66,8 +67,8 @@ class TokenView(ObtainAuthToken):
                          "expires_at": serializers.DateTimeField().to_representation(expires_at) if expires_at else None})
 
     @extend_schema(request=None, responses={
-        204: OpenApiResponse(description="the caller's token is revoked"),
-        401: OpenApiResponse(description="not logged in"),
+        204: OpenApiResponse(description=gettext_lazy("the caller's token is revoked")),
+        401: OpenApiResponse(description=gettext_lazy("not logged in")),
     })
     def delete(self, request: Request, *args: object, **kwargs: object) -> Response:
         token_revoke(user=request.user)

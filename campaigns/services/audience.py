@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import rules, selectors
 from ..models import Campaign, ConsentEvent, Segment, Subscriber, Subscription, Tag
@@ -41,9 +43,11 @@ def subscription_add(
     normalized = rules.normalize_address(platform, address, selectors.default_phone_region())
     taken = Subscription.objects.filter(platform=platform, address=normalized).select_related("subscriber").first()
     if taken is not None:
-        raise ServiceError(f"{platform} address {normalized} already belongs to {taken.subscriber}")
+        raise ServiceError(_("%(platform)s address %(address)s already belongs to %(subscriber)s")
+                           % {"platform": platform, "address": normalized, "subscriber": taken.subscriber})
     if subscriber.subscriptions.filter(platform=platform).exists():
-        raise ServiceError(f"{subscriber} already has a {platform} subscription")
+        raise ServiceError(_("%(subscriber)s already has a %(platform)s subscription")
+                           % {"subscriber": subscriber, "platform": platform})
     subscription = Subscription.objects.create(
         subscriber=subscriber,
         platform=platform,
@@ -117,9 +121,11 @@ def _regroup(
     for i, members in enumerate(current):
         if i in frozen:
             if gone := [p for p in members if p not in present]:
-                raise PackingError(f"“{names[i]}” would lose {_people(len(gone))} who left the segment")
+                raise PackingError(_("“%(group)s” would lose %(people)s who left the segment")
+                                   % {"group": names[i], "people": _people(len(gone))})
             if twice := [p for p in members if p in placed]:
-                raise PackingError(f"“{names[i]}” shares {_people(len(twice))} with another group that cannot change")
+                raise PackingError(_("“%(group)s” shares %(people)s with another group that cannot change")
+                                   % {"group": names[i], "people": _people(len(twice))})
             kept.append(list(members))
         else:
             kept.append([])
@@ -211,7 +217,7 @@ def segment_split_vip(*, segment: Segment, min_size: int, max_size: int) -> VipS
 
 
 def _people(n: int) -> str:
-    return f"{n} person" if n == 1 else f"{n} people"
+    return ngettext("%(n)s person", "%(n)s people", n) % {"n": n}
 
 
 def _split_refusal(segment: Segment, groups: list[Segment], frozen: set[int], users: dict[int, list[Campaign]],
@@ -219,10 +225,13 @@ def _split_refusal(segment: Segment, groups: list[Segment], frozen: set[int], us
     if not frozen:
         return f"{segment}: {exc}"
     locked = "; ".join(
-        f"“{groups[i]}” by " + ", ".join(f"“{c}” ({c.status})" for c in users[groups[i].pk] if c.status in SENDING)
+        _("“%(group)s” by %(campaigns)s") % {
+            "group": groups[i],
+            "campaigns": ", ".join(f"“{c}” ({c.status})" for c in users[groups[i].pk] if c.status in SENDING),
+        }
         for i in sorted(frozen)
     )
-    return (
-        f"{segment}: not re-split, nothing changed: {exc}. Groups used by campaigns that will still send keep "
-        f"their people ({locked}); split again when those campaigns have finished or are cancelled."
-    )
+    return _(
+        "%(segment)s: not re-split, nothing changed: %(why)s. Groups used by campaigns that will still send keep "
+        "their people (%(locked)s); split again when those campaigns have finished or are cancelled."
+    ) % {"segment": segment, "why": exc, "locked": locked}

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels.limits import PLATFORMS
 
@@ -48,13 +49,15 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
     problems: dict[str, list[str]] = {}
     unknown = [p for p in campaign.platforms if p not in PLATFORMS]
     if not campaign.platforms or unknown:
-        problems.setdefault("platforms", []).append(f"choose platforms among {', '.join(PLATFORMS)}")
+        problems.setdefault("platforms", []).append(
+            _("choose platforms among %(platforms)s") % {"platforms": ", ".join(PLATFORMS)})
     if campaign.send_at <= now:
         problems.setdefault("send_at", []).append(
-            f"send_at {campaign.send_at:%Y-%m-%d %H:%M} UTC is in the past (now {now:%Y-%m-%d %H:%M} UTC)"
+            _("send_at %(send_at)s UTC is in the past (now %(now)s UTC)")
+            % {"send_at": f"{campaign.send_at:%Y-%m-%d %H:%M}", "now": f"{now:%Y-%m-%d %H:%M}"}
         )
     if campaign.expires_at is not None and campaign.expires_at <= campaign.send_at:
-        problems.setdefault("expires_at", []).append("expires_at must be after send_at")
+        problems.setdefault("expires_at", []).append(_("expires_at must be after send_at"))
     content = content_problems(campaign.draft.body, [p for p in campaign.platforms if p in PLATFORMS],
                                buttons=campaign.draft.buttons)
     if content:
@@ -64,7 +67,8 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
         size = selectors.segment_size(segment)
         if size > segment.max_size:
             problems["segment"] = [
-                f"segment '{segment}' has {size} people, over its max_size of {segment.max_size}"
+                _("segment '%(segment)s' has %(size)s people, over its max_size of %(max_size)s")
+                % {"segment": segment, "size": size, "max_size": segment.max_size}
             ]
     return problems
 
@@ -82,7 +86,8 @@ def campaign_schedule(*, campaign: Campaign, actor: AbstractBaseUser | None = No
     now = now or timezone.now()
     campaign = Campaign.objects.select_for_update().select_related("draft", "segment").get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
-        raise ServiceError(f"only a draft campaign can be scheduled; this one is {campaign.status}")
+        raise ServiceError(
+            _("only a draft campaign can be scheduled; this one is %(status)s") % {"status": campaign.status})
     problems = campaign_problems(campaign, now=now)
     if problems:
         raise ServiceError(problems)
@@ -108,12 +113,13 @@ def campaign_approve(*, campaign: Campaign, actor: AbstractBaseUser, now: dateti
     now = now or timezone.now()
     campaign = Campaign.objects.select_for_update().select_related("draft", "segment").get(pk=campaign.pk)
     if campaign.status != Campaign.Status.AWAITING_APPROVAL:
-        raise ServiceError(f"only a campaign awaiting approval can be approved; this one is {campaign.status}")
+        raise ServiceError(_("only a campaign awaiting approval can be approved; this one is %(status)s")
+                           % {"status": campaign.status})
     if actor is None or not actor.is_authenticated:
-        raise ServiceError({"approved_by": ["an approval needs a signed-in approver"]})
+        raise ServiceError({"approved_by": [_("an approval needs a signed-in approver")]})
     if campaign.submitted_by_id == actor.pk:
         raise ServiceError({"approved_by": [
-            f"{actor.get_username()} submitted this campaign; another user must approve it"]})
+            _("%(user)s submitted this campaign; another user must approve it") % {"user": actor.get_username()}]})
     problems = campaign_problems(campaign, now=now)
     if problems:
         raise ServiceError(problems)
@@ -130,10 +136,11 @@ def campaign_reject(*, campaign: Campaign, actor: AbstractBaseUser | None, reaso
     """awaiting_approval -> draft, saying why; the marketer edits it and submits it again."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.AWAITING_APPROVAL:
-        raise ServiceError(f"only a campaign awaiting approval can be rejected; this one is {campaign.status}")
+        raise ServiceError(_("only a campaign awaiting approval can be rejected; this one is %(status)s")
+                           % {"status": campaign.status})
     reason = reason.strip()
     if not reason:
-        raise ServiceError({"reason": ["say why the campaign is rejected"]})
+        raise ServiceError({"reason": [_("say why the campaign is rejected")]})
     before = _state(campaign, "status", "submitted_by")
     campaign.status = Campaign.Status.DRAFT
     campaign.submitted_by, campaign.submitted_at = None, None
@@ -184,7 +191,7 @@ def campaign_cancel(*, campaign: Campaign, actor: AbstractBaseUser | None = None
     """Stop a campaign for good: nothing still waiting in its ledger will be sent."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in CANCELLABLE:
-        raise ServiceError(f"a {campaign.status} campaign cannot be cancelled")
+        raise ServiceError(_("a %(status)s campaign cannot be cancelled") % {"status": campaign.status})
     now = timezone.now()
     before = _state(campaign, "status")
     campaign.status = Campaign.Status.CANCELLED
@@ -203,7 +210,7 @@ def campaign_pause(*, campaign: Campaign, actor: AbstractBaseUser | None = None)
     """Stop sending within one chunk (a fraction of a second); nothing is lost or resent."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING):
-        raise ServiceError(f"a {campaign.status} campaign cannot be paused")
+        raise ServiceError(_("a %(status)s campaign cannot be paused") % {"status": campaign.status})
     before = _state(campaign, "status")
     campaign.status = Campaign.Status.PAUSED
     campaign.paused_at = timezone.now()
@@ -216,7 +223,8 @@ def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None
     """Continue where it stopped: rows already sent are never sent again."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.PAUSED:
-        raise ServiceError(f"only a paused campaign can be resumed; this one is {campaign.status}")
+        raise ServiceError(
+            _("only a paused campaign can be resumed; this one is %(status)s") % {"status": campaign.status})
     before = _state(campaign, "status")
     campaign.status = Campaign.Status.RUNNING if campaign.started_at else Campaign.Status.SCHEDULED
     campaign.paused_at = None
@@ -239,7 +247,7 @@ def campaign_duplicate(*, campaign: Campaign, actor: AbstractBaseUser | None = N
     while original.send_at + shift < now + timedelta(hours=1):
         shift += timedelta(days=1)
     copy = Campaign(
-        name=f"{original.name} (copy)"[: Campaign._meta.get_field("name").max_length],
+        name=(_("%(name)s (copy)") % {"name": original.name})[: Campaign._meta.get_field("name").max_length],
         draft_id=original.draft_id, segment_id=original.segment_id, platforms=list(original.platforms),
         send_at=original.send_at + shift, local_time=original.local_time,
         expires_at=original.expires_at + shift if original.expires_at is not None else None,

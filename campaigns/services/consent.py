@@ -17,7 +17,8 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from .. import logs, rules
 from ..audit import audit_record
@@ -75,17 +76,20 @@ def subscription_opt_in(*, subscription: Subscription, consent: Consent) -> Cons
     last = last_consent_event(subscription)
     if last is not None and subscription.status in WITHDRAWN and not consent.by_person:
         if last.by_person:
-            who = "blocked us" if last.status == Subscription.Status.BLOCKED else "opted out themselves"
+            who = _("blocked us") if last.status == Subscription.Status.BLOCKED else _("opted out themselves")
         else:
-            who = f"was {last.get_status_display()}"
+            who = _("was %(status)s") % {"status": last.get_status_display()}
         raise ServiceError(
-            f"{subscription} {who} on {last.at:%Y-%m-%d %H:%M} UTC (via {last.source}); "
-            f"only their own opt-in (/start, START, Viber subscribe) brings them back"
+            _("%(subscription)s %(who)s on %(at)s UTC (via %(source)s); "
+              "only their own opt-in (/start, START, Viber subscribe) brings them back")
+            % {"subscription": subscription, "who": who, "at": f"{last.at:%Y-%m-%d %H:%M}", "source": last.source}
         )
     if last is not None and consent.at is not None and consent.at < last.at:
         raise ServiceError(
-            f"{subscription} was {last.get_status_display()} at {last.at:%Y-%m-%d %H:%M} UTC, "
-            f"after this consent ({consent.at:%Y-%m-%d %H:%M} UTC); not opted in again"
+            _("%(subscription)s was %(status)s at %(at)s UTC, after this consent (%(consent_at)s UTC); "
+              "not opted in again")
+            % {"subscription": subscription, "status": last.get_status_display(),
+               "at": f"{last.at:%Y-%m-%d %H:%M}", "consent_at": f"{consent.at:%Y-%m-%d %H:%M}"}
         )
     subscription.status = Subscription.Status.OPTED_IN
     subscription.save(update_fields=["status", "updated_at"])
@@ -121,10 +125,11 @@ def subscription_opt_out(
         subscription.save(update_fields=["status", "updated_at"])
     audit_record(subscription, verb="opted out" if withdrawal else "suppressed", actor=actor, before=before,
                  after={"status": status}, extra={"source": consent.source, "by_person": consent.by_person})
+    with translation.override(None):  # the ledger's reasons are stored in English, as the engine's are
+        reason = f"{subscription.get_status_display()} via {consent.source}"
     Delivery.objects.filter(
         subscription=subscription, status__in=[Delivery.Status.PLANNED, Delivery.Status.HELD]
-    ).update(status=Delivery.Status.SKIPPED, reason=f"{subscription.get_status_display()} via {consent.source}",
-             updated_at=timezone.now())
+    ).update(status=Delivery.Status.SKIPPED, reason=reason, updated_at=timezone.now())
     kind = ConsentEvent.Kind.OPT_OUT if withdrawal else ConsentEvent.Kind.SUPPRESSION
     return _record(subscription, kind, status, consent)
 

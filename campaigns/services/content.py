@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+
 from channels.limits import PLATFORMS, platform_limits, text_as_sent
 
 from .. import rules
@@ -34,18 +36,18 @@ def content_problems(body: str, platforms: Iterable[str], *, buttons: list[dict]
     """Why this body cannot go out on these platforms, one message per problem."""
     problems = []
     if not body.strip():
-        problems.append("the message body is empty")
+        problems.append(_("the message body is empty"))
         return problems
     for platform, check in content_checks(body, platforms, buttons=buttons).items():
         if not check["fits"]:
             problems.append(
-                f"{platform}: the push preview (first line) is {check['length']} characters, "
-                f"over the limit of {check['limit']}"
+                _("%(platform)s: the push preview (first line) is %(length)s characters, over the limit of %(limit)s")
+                % {"platform": platform, "length": check["length"], "limit": check["limit"]}
             )
         if not check["body_fits"]:
             problems.append(
-                f"{platform}: the message is {check['body_length']} characters, "
-                f"over the limit of {check['body_limit']}"
+                _("%(platform)s: the message is %(length)s characters, over the limit of %(limit)s")
+                % {"platform": platform, "length": check["body_length"], "limit": check["body_limit"]}
             )
     return problems
 

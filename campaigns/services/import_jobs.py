@@ -32,6 +32,7 @@ from django.db import (
 from django.db.models import F, Func, QuerySet, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import rules, selectors
 from ..audit import audit_record
@@ -58,7 +59,8 @@ class JsonArrayLength(Func):
 
 def import_jobs_listed() -> QuerySet[ImportJob]:
     """Jobs without their file and with `error_count` instead of the whole report."""
-    return ImportJob.objects.defer("data", "errors").annotate(error_count=JsonArrayLength("errors"))
+    return ImportJob.objects.defer("data", "errors", "warnings").annotate(
+        error_count=JsonArrayLength("errors"), warning_count=JsonArrayLength("warnings"))
 
 
 def import_upload_read(*, upload: UploadedFile) -> bytes:
@@ -71,7 +73,8 @@ def _size_check(size: int) -> None:
     limit = settings.TACT_IMPORT_MAX_BYTES
     if size > limit:
         raise ServiceError({"file": [
-            f"the file is {size:,} bytes, over the limit of {limit:,} bytes (TACT_IMPORT_MAX_BYTES); nothing was imported"
+            _("the file is %(size)s bytes, over the limit of %(limit)s bytes (TACT_IMPORT_MAX_BYTES); "
+              "nothing was imported") % {"size": f"{size:,}", "limit": f"{limit:,}"}
         ]})
 
 
@@ -79,7 +82,10 @@ def import_rows_check(*, data: bytes, limit: int, advice: str = "") -> int:
     """The file's number of rows, or ServiceError on "file" when there are more than `limit`."""
     rows = imports.csv_row_count(data)
     if rows > limit:
-        raise ServiceError({"file": [f"the file has {rows:,} rows, over the limit of {limit:,}{advice}; nothing was imported"]})
+        raise ServiceError({"file": [
+            _("the file has %(rows)s rows, over the limit of %(limit)s%(advice)s; nothing was imported")
+            % {"rows": f"{rows:,}", "limit": f"{limit:,}", "advice": advice}
+        ]})
     return rows
 
 
@@ -118,11 +124,11 @@ def import_job_run(*, job_id: int) -> None:
         except Exception as exc:
             log.exception("import job %s stopped", job_id)
             done = ImportJob.objects.filter(pk=job_id).values_list("processed_rows", flat=True).get()
-            _finish(job_id, ImportJob.State.FAILED, problem=(
-                f"stopped by an internal error ({exc.__class__.__name__}) after {done:,} of {job.total_rows:,} rows "
-                f"(the counts say what those did); importing the same file again finishes it: rows already "
-                f"imported are updated, not duplicated"
-            ))
+            _finish(job_id, ImportJob.State.FAILED, problem=_(
+                "stopped by an internal error (%(error)s) after %(done)s of %(total)s rows "
+                "(the counts say what those did); importing the same file again finishes it: rows already "
+                "imported are updated, not duplicated"
+            ) % {"error": exc.__class__.__name__, "done": f"{done:,}", "total": f"{job.total_rows:,}"})
             raise
 
 
@@ -158,9 +164,12 @@ def _chunk_import(job_id: int, position: int, chunk: list[tuple[int, imports.Row
             return False
         created = updated = 0
         refused: list[dict] = []
+        warned: list[dict] = []
         for line, row, error in chunk:
             if row is not None:
                 is_new, error = imports.row_apply(row)
+                if row.warning and not error:
+                    warned.append({"line": line, "warning": row.warning})
             if error:
                 refused.append({"line": line, "error": error})
             elif is_new:
@@ -170,15 +179,18 @@ def _chunk_import(job_id: int, position: int, chunk: list[tuple[int, imports.Row
         changes = {"processed_rows": F("processed_rows") + len(chunk), "created": F("created") + created,
                    "updated": F("updated") + updated}
         if refused:
-            changes["errors"] = _appended(job, refused)
+            changes["errors"] = _appended(job, "errors", refused)
+        if warned:
+            changes["warnings"] = _appended(job, "warnings", warned)
         ImportJob.objects.filter(pk=job_id).update(**changes)
     return True
 
 
-def _appended(job: ImportJob, refused: list[dict]) -> CombinedExpression | list[dict]:
+def _appended(job: ImportJob, field: str, items: list[dict]) -> CombinedExpression | list[dict]:
     if connection.vendor == "postgresql":  # appended in place: the report is not read and sent back each chunk
-        return CombinedExpression(F("errors"), "||", Value(refused, output_field=models.JSONField()))
-    return job.errors + refused
+        return CombinedExpression(F(field), "||", Value(items, output_field=models.JSONField()))
+    current = ImportJob.objects.filter(pk=job.pk).values_list(field, flat=True).get()
+    return current + items
 
 
 def _finish(job_id: int, state: str, *, problem: str = "") -> None:
@@ -207,7 +219,8 @@ def _utf8_problem(data: bytes) -> str:
         except UnicodeDecodeError as exc:
             at = start + exc.start
             line = data.count(b"\n", 0, at) + 1
-            return f"line {line}: not UTF-8 (byte 0x{data[at]:02X}); save the file as UTF-8 and import it again"
+            return _("line %(line)s: not UTF-8 (byte %(byte)s); save the file as UTF-8 and import it again") % {
+                "line": line, "byte": f"0x{data[at]:02X}"}
         start = end
     return ""
 
@@ -258,26 +271,44 @@ def import_jobs_sweep(*, now: datetime, enqueue: Callable[[int], None]) -> list[
 
 def refused_rows_first(*, job_id: int, count: int = 50) -> list[dict]:
     """The first refused rows of a job, without reading the whole report on PostgreSQL."""
+    return _report_first("errors", job_id=job_id, count=count)
+
+
+def warned_rows_first(*, job_id: int, count: int = 50) -> list[dict]:
+    """The first imported rows with a warning (a Viber phone number), as `refused_rows_first`."""
+    return _report_first("warnings", job_id=job_id, count=count)
+
+
+def _report_first(field: str, *, job_id: int, count: int) -> list[dict]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             table = connection.ops.quote_name(ImportJob._meta.db_table)
-            cursor.execute(f"SELECT jsonb_path_query_array(errors, %s::jsonpath) FROM {table} WHERE id = %s",
+            column = connection.ops.quote_name(ImportJob._meta.get_field(field).column)
+            cursor.execute(f"SELECT jsonb_path_query_array({column}, %s::jsonpath) FROM {table} WHERE id = %s",
                            [f"$[0 to {count - 1}]", job_id])
             found = cursor.fetchone()
         if found is None:
             return []
         return json.loads(found[0]) if isinstance(found[0], str) else found[0]
-    errors = ImportJob.objects.filter(pk=job_id).values_list("errors", flat=True).first()
-    return (errors or [])[:count]
+    items = ImportJob.objects.filter(pk=job_id).values_list(field, flat=True).first()
+    return (items or [])[:count]
 
 
 def refused_rows_csv(job: ImportJob) -> str:
     """The refused rows as CSV ("line,error"), with a BOM for Excel and formulas defused."""
+    return _report_csv(job.errors, "error")
+
+
+def warned_rows_csv(job: ImportJob) -> str:
+    """The imported rows with a warning as CSV ("line,warning"), as `refused_rows_csv`."""
+    return _report_csv(job.warnings, "warning")
+
+
+def _report_csv(items: list[dict], key: str) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow(["line", "error"])
-    for item in job.errors:
-        writer.writerow([item["line"], rules.spreadsheet_safe(item["error"])])
+    writer.writerow(["line", key])
+    for item in items:
+        writer.writerow([item["line"], rules.spreadsheet_safe(item[key])])
     return out.getvalue()
-

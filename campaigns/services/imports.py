@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from channels.limits import PLATFORMS
 
@@ -90,10 +91,15 @@ def _parse_moment(raw: str) -> datetime:
         moment = parse_datetime(value)
         day = parse_date(value) if moment is None else None
     except ValueError as exc:  # well-formed but impossible: 2026-02-30, 25:00, +25:00, year 0
-        raise RowError(f"consent_at {raw!r} is not a real date or time ({exc})") from exc
+        raise RowError(
+            _("consent_at %(raw)s is not a real date or time (%(why)s)") % {"raw": repr(raw), "why": exc}
+        ) from exc
     if moment is None:
         if day is None:
-            raise RowError(f"consent_at {raw!r} is not a date or time (use ISO 8601, e.g. 2026-11-01T10:00:00Z)")
+            raise RowError(
+                _("consent_at %(raw)s is not a date or time (use ISO 8601, e.g. 2026-11-01T10:00:00Z)")
+                % {"raw": repr(raw)}
+            )
         moment = datetime(day.year, day.month, day.day)
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
@@ -105,8 +111,9 @@ def _check_moment(raw: str, moment: datetime, now: datetime) -> None:
     if rules.consent_time_problem(moment, now) is None:
         return
     if moment > now:
-        raise RowError(f"consent_at {raw!r} is in the future")
-    raise RowError(f"consent_at {raw!r} is before {rules.EARLIEST_CONSENT:%Y-%m-%d}; no consent can be that old")
+        raise RowError(_("consent_at %(raw)s is in the future") % {"raw": repr(raw)})
+    raise RowError(_("consent_at %(raw)s is before %(earliest)s; no consent can be that old")
+                   % {"raw": repr(raw), "earliest": f"{rules.EARLIEST_CONSENT:%Y-%m-%d}"})
 
 
 # What the database holds per column (longer values are refused, never cut).
@@ -118,20 +125,23 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
     """One CSV row checked and normalised, or RowError with the reason."""
     for column, value in values.items():
         if "\x00" in value:
-            raise RowError(f"{column} contains a NUL character")
+            raise RowError(_("%(column)s contains a NUL character") % {"column": column})
         limit = MAX_LENGTHS.get(column)
         if limit is not None and len(value.strip()) > limit:
-            raise RowError(f"{column} is {len(value.strip())} characters, longer than {limit}")
+            raise RowError(_("%(column)s is %(length)s characters, longer than %(limit)s")
+                           % {"column": column, "length": len(value.strip()), "limit": limit})
     platform = values["platform"].strip().lower()
     if platform not in PLATFORMS:
-        raise RowError(f"unknown platform {values['platform']!r} (use {', '.join(PLATFORMS)})")
+        raise RowError(_("unknown platform %(platform)s (use %(platforms)s)")
+                       % {"platform": repr(values["platform"]), "platforms": ", ".join(PLATFORMS)})
     try:
         address = rules.normalize_address(platform, values["address"], selectors.default_phone_region())
     except rules.AddressError as exc:
         raise RowError(str(exc)) from exc
     missing = [c for c in ("consent_source", "consent_text", "consent_at") if not values[c].strip()]
     if missing:
-        raise RowError(f"missing consent: {', '.join(missing)} empty; no subscription without consent")
+        raise RowError(_("missing consent: %(columns)s empty; no subscription without consent")
+                       % {"columns": ", ".join(missing)})
     consent_at = _parse_moment(values["consent_at"])
     _check_moment(values["consent_at"], consent_at, now)
     tz = values.get("timezone", "").strip() or None
@@ -148,14 +158,14 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
             raise RowError(str(exc)) from exc
     saved = values.get("saved_our_number", "").strip().lower()
     if saved not in TRUE | FALSE:
-        raise RowError(f"saved_our_number {values['saved_our_number']!r} is not true or false")
+        raise RowError(_("saved_our_number %(value)s is not true or false") % {"value": repr(values["saved_our_number"])})
     tags = [t.strip() for t in values.get("tags", "").split(";") if t.strip()]
     if any(len(t) > 50 for t in tags):
-        raise RowError("a tag is longer than 50 characters")
+        raise RowError(_("a tag is longer than 50 characters"))
     warning = ""
     if platform == "viber" and address.startswith("+"):
-        warning = (f"viber address {address} is a phone number: Viber bots reach people by their Viber user id, "
-                   f"so messages to it fail until the person subscribes to the bot")
+        warning = _("viber address %(address)s is a phone number: Viber bots reach people by their Viber user id, "
+                    "so messages to it fail until the person subscribes to the bot") % {"address": address}
     return Row(
         external_id=values.get("external_id", "").strip(),
         name=values.get("name", "").strip(),
@@ -188,7 +198,8 @@ def _apply(row: Row) -> bool:
         or (row.external_id and existing.subscriber.external_id not in ("", row.external_id))
     ):
         raise ServiceError(
-            f"{row.platform} address {row.address} already belongs to another subscriber ({existing.subscriber})"
+            _("%(platform)s address %(address)s already belongs to another subscriber (%(subscriber)s)")
+            % {"platform": row.platform, "address": row.address, "subscriber": existing.subscriber}
         )
     subscriber = by_external or (existing.subscriber if existing else None)
     if subscriber is None:
@@ -232,17 +243,18 @@ def csv_header(reader: CsvReader) -> list[str]:
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
-        raise ImportFileError("the file is empty: expected a header row") from None
+        raise ImportFileError(_("the file is empty: expected a header row")) from None
     except csv.Error as exc:
-        raise ImportFileError(f"line 1: not a CSV file ({exc})") from None
+        raise ImportFileError(_("line 1: not a CSV file (%(why)s)") % {"why": exc}) from None
     if bad := _undecodable("".join(header)):
-        raise ImportFileError(f"line 1: not UTF-8 (byte {bad}); save the file as UTF-8")
+        raise ImportFileError(_("line 1: not UTF-8 (byte %(byte)s); save the file as UTF-8") % {"byte": bad})
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise ImportFileError(f"line 1: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
+        raise ImportFileError(_("line 1: missing column(s) %(missing)s; expected %(expected)s")
+                              % {"missing": ", ".join(missing), "expected": ", ".join(COLUMNS)})
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
-        raise ImportFileError(f"line 1: column(s) {', '.join(repeated)} appear more than once")
+        raise ImportFileError(_("line 1: column(s) %(columns)s appear more than once") % {"columns": ", ".join(repeated)})
     return header
 
 
@@ -257,25 +269,28 @@ def csv_rows(reader: CsvReader, header: list[str], *, now: datetime) -> Iterator
         except StopIteration:
             return
         except csv.Error as exc:
-            yield end_of_previous + 1, None, f"unreadable CSV ({exc}); the rest of the file was not read"
+            yield end_of_previous + 1, None, _("unreadable CSV (%(why)s); the rest of the file was not read") % {"why": exc}
             return
         line, end_of_previous = end_of_previous + 1, reader.line_num
         if not any(c.strip() for c in cells):
             continue
         try:
             if bad := _undecodable("".join(cells)):
-                raise RowError(f"not UTF-8 (byte {bad}); save the file as UTF-8")
+                raise RowError(_("not UTF-8 (byte %(byte)s); save the file as UTF-8") % {"byte": bad})
             if len(cells) != len(header):
                 if end_of_previous > line:
                     raise RowError(
-                        f"expected {len(header)} fields, found {len(cells)}: a quote opened here is closed only on "
-                        f"line {end_of_previous} (or never), so lines {line}-{end_of_previous} were read as one row"
+                        _("expected %(expected)s fields, found %(found)s: a quote opened here is closed only on "
+                          "line %(end)s (or never), so lines %(line)s-%(end)s were read as one row")
+                        % {"expected": len(header), "found": len(cells), "end": end_of_previous, "line": line}
                     )
-                raise RowError(f"expected {len(header)} fields, found {len(cells)}")
+                raise RowError(_("expected %(expected)s fields, found %(found)s")
+                               % {"expected": len(header), "found": len(cells)})
             row = parse_row(dict(zip(header, cells, strict=True)), now=now)
             key = (row.platform, row.address)
             if key in seen:
-                raise RowError(f"duplicate {row.platform} address {row.address}: already on line {seen[key]}")
+                raise RowError(_("duplicate %(platform)s address %(address)s: already on line %(line)s")
+                               % {"platform": row.platform, "address": row.address, "line": seen[key]})
             seen[key] = line
         except (RowError, ServiceError) as exc:
             yield line, None, str(exc)
@@ -306,9 +321,9 @@ def row_apply(row: Row) -> tuple[bool, str]:
     except ServiceError as exc:
         return False, str(exc)
     except IntegrityError as exc:
-        return False, f"conflicts with data saved meanwhile ({exc})"
+        return False, _("conflicts with data saved meanwhile (%(why)s)") % {"why": exc}
     except DatabaseError as exc:  # a value the database refuses: this row only
-        return False, f"the database refused this row ({exc})"
+        return False, _("the database refused this row (%(why)s)") % {"why": exc}
 
 
 def subscribers_import_csv(*, data: bytes, now: datetime | None = None) -> ImportReport:

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Model, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels.models import EarlyReceipt, InboundEvent, OutboxMessage, PendingUpdate
 
@@ -102,12 +103,13 @@ def subscriber_erase(*, subscriber: Subscriber, actor: AbstractBaseUser | None =
         _erasure_scope_on()
         person = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if person.erased_at is not None:
-            raise ServiceError(f"subscriber #{person.pk} was already erased on {person.erased_at:%Y-%m-%d %H:%M} UTC")
+            raise ServiceError(_("subscriber #%(id)s was already erased on %(at)s UTC")
+                               % {"id": person.pk, "at": f"{person.erased_at:%Y-%m-%d %H:%M}"})
         # The lock waits for a worker's platform call in flight (it holds a share lock on
         # the subscription); a row still `sending` after it is about to get its message id.
         subscriptions = list(Subscription.objects.select_for_update().filter(subscriber=person).order_by("id"))
         if Delivery.objects.filter(subscriber=person, status=Delivery.Status.SENDING).exists():
-            raise ServiceError("a message to this person is being sent right now; erase again in a minute")
+            raise ServiceError(_("a message to this person is being sent right now; erase again in a minute"))
         message_ids: dict[str, set[str]] = {}
         for platform, message_id in Delivery.objects.filter(subscriber=person).exclude(
                 platform_message_id="").values_list("platform", "platform_message_id"):
@@ -274,7 +276,7 @@ def _pending_updates_scrub(addresses: list[tuple[str, str]],
     from channels.inbound import Malformed, parse
 
     deleted = pruned = 0
-    for platform in {p for p, _ in addresses}:
+    for platform in {p for p, _address in addresses}:
         tokens = {f for p, a in addresses if p == platform for f in rules.address_forms(a)}
         if platform != "telegram":
             tokens |= message_ids.get(platform, set())

@@ -44,8 +44,9 @@ def test_a_draft_page_shows_each_platforms_push_preview_cut_and_the_error_when_o
     draft = DraftFactory(body=opening + "\nrest")
     page = marketer.get(f"/admin/campaigns/draft/{draft.pk}/change/").content.decode()
     shown = "A" * 118 + "…"
-    assert page.count(f"<code>{shown}</code>") == 3
-    assert "telegram: the push preview (first line) is 125 characters, over the limit of 120" in page
+    assert page.count(f'<div class="tact-notification-text" data-testid="shown">{shown}</div>') == 3
+    assert page.count("<dd>125 / 120</dd>") == 3
+    assert page.count("5 characters over: the notification cuts the first line at 120 characters.") == 3
 
 
 def test_subscriber_filters_combine_platform_and_status_of_the_same_subscription(marketer):
@@ -389,15 +390,15 @@ def test_the_admin_home_says_which_platforms_are_sandboxed(marketer, settings):
 
 def test_a_draft_with_a_malformed_whatsapp_template_is_refused_with_the_expected_shape(marketer):
     page = marketer.post("/admin/campaigns/draft/add/", {
-        "title": "BF", "body": "Sale\nmore", "buttons": "[]", "whatsapp_template": '{"name": ""}',
+        "title": "BF", "body": "Sale\nmore", "whatsapp_template-name": "", "whatsapp_template-language": "ru",
     })
     assert page.status_code == 200
-    assert "an approved template is {&quot;name&quot;: &quot;black_friday&quot;" in page.content.decode()
+    assert "Template name: write the approved template&#x27;s name" in page.content.decode()
     from campaigns.models import Draft
     assert Draft.objects.count() == 0
     saved = marketer.post("/admin/campaigns/draft/add/", {
-        "title": "BF", "body": "Sale\nmore", "buttons": "[]",
-        "whatsapp_template": '{"name": "black_friday", "language": "ru", "parameters": ["-30%"]}',
+        "title": "BF", "body": "Sale\nmore", "whatsapp_template-name": "black_friday",
+        "whatsapp_template-language": "ru", "whatsapp_template-parameter": ["-30%"],
     })
     assert saved.status_code == 302
     assert Draft.objects.get().whatsapp_template == {"name": "black_friday", "language": "ru", "parameters": ["-30%"]}

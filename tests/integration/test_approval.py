@@ -5,7 +5,6 @@ as users put in the real groups."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -412,8 +411,8 @@ def test_editing_the_draft_in_the_admin_after_approval_withdraws_it(approval, mi
 
     # when
     page = admin_as(mia).post(f"/admin/campaigns/draft/{campaign.draft_id}/change/", {
-        "title": "Black Friday", "body": "Edited in the admin\nDetails", "buttons": json.dumps(BUTTONS),
-        "whatsapp_template": "null",
+        "title": "Black Friday", "body": "Edited in the admin\nDetails",
+        "buttons-text": [b["text"] for b in BUTTONS], "buttons-url": [b["url"] for b in BUTTONS],
     }, follow=True)
 
     # then

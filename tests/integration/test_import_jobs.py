@@ -33,7 +33,7 @@ HEADER = (
     "external_id,name,timezone,language,tags,platform,address,saved_our_number,consent_source,consent_text,consent_at"
 )
 JOB_FIELDS = {"id", "state", "file_name", "total_rows", "processed_rows", "created", "updated", "error_count",
-              "problem", "created_at", "started_at", "finished_at", "errors_url"}
+              "warning_count", "problem", "created_at", "started_at", "finished_at", "errors_url", "warnings_url"}
 
 
 @pytest.fixture

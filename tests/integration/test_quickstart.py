@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
 import socket
 import subprocess
+import termios
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,25 +25,47 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _controlling_terminal() -> None:
+    """In the child, a session leader already: stdin (the pty) becomes its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Quickstart:
-    """`make run` in its own process group, its output collected line by line."""
+    """`make run` as typed at a terminal: a session of its own on a pseudo-terminal, output read line by line."""
 
     def __init__(self, var_dir: Path, port: int):
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(TACT_VAR_DIR=str(var_dir), TACT_PORT=str(port), PYTHONUNBUFFERED="1")
         self.port = port
         self.lines: list[str] = []
+        self.terminal, pty_side = os.openpty()
         self.proc = subprocess.Popen(
             ["make", "--no-print-directory", "run", f"TACT_PORT={port}"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
+            cwd=ROOT, env=env, stdin=pty_side, stdout=pty_side, stderr=pty_side,
+            start_new_session=True, preexec_fn=_controlling_terminal,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        os.close(pty_side)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self.terminal, 4096)
+            except OSError:  # EIO: every process holding the pty has ended
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                self.lines.append(ANSI_ESCAPE.sub("", line.decode(errors="replace")).rstrip("\r"))
+        if pending:
+            self.lines.append(ANSI_ESCAPE.sub("", pending.decode(errors="replace")).rstrip("\r"))
 
     @property
     def output(self) -> str:
@@ -57,23 +81,44 @@ class Quickstart:
             time.sleep(0.2)
         raise AssertionError(f"`make run` never printed {pattern!r}; it printed:\n{self.output[-4000:]}")
 
-    def stop(self) -> int:
-        """Ctrl-C, as a person at the terminal would: SIGINT to the whole group."""
-        os.killpg(self.proc.pid, signal.SIGINT)
+    def started(self) -> dict[str, int]:
+        """Honcho's own account of what it started: {"web": pid, "worker": pid, "beat": pid}."""
+        return {name: int(pid) for name, pid in re.findall(r"\b(\w+)\.1 started \(pid=(\d+)\)", self.output)}
+
+    def stop(self) -> tuple[int | None, list[str]]:
+        """Ctrl-C, typed at the terminal: the ^C byte into the pty.
+
+        Make's exit status, and which of web, worker and beat (each started by honcho in a
+        process group of its own) were still there once make had ended.
+        """
+        started = self.started()
+        os.write(self.terminal, b"\x03")
         try:
-            return self.proc.wait(timeout=30)
-        finally:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        outlived = [name for name, pid in started.items() if _group_exists(pid)]
+        for pgid in [self.proc.pid, *started.values()]:  # nothing left behind, whatever happened
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+        os.close(self.terminal)
+        return code, outlived
 
-    def group_alive(self) -> bool:
+
+def _group_exists(pgid: int) -> bool:
+    """A process of the group still runs (one that has ended but is not yet reaped does not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(self.proc.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # ended while we looked
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _admin_login(base: str, username: str, password: str) -> httpx.Client:
@@ -167,9 +212,15 @@ def test_make_run_serves_admin_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path)
         outbox = admin.get("/admin/tact_channels/outboxmessage/").text
         assert re.search(rf"\b{stats['sent']}\s+sandbox outbox messages\b", outbox)
     finally:
-        code = run.stop()
-    assert code is not None
-    assert not run.group_alive(), "web, worker or beat outlived Ctrl-C"
+        started = run.started()
+        code, outlived = run.stop()
+    # Ctrl-C at the terminal: all three stop, make says nothing of an interrupt and ends with 0.
+    assert sorted(started) == ["beat", "web", "worker"], run.output[-3000:]
+    assert code == 0, run.output[-3000:]
+    assert outlived == [], "web, worker or beat outlived Ctrl-C"
+    assert sorted(re.findall(r"\b(\w+)\.1 stopped \(rc=", run.output)) == ["beat", "web", "worker"], run.output[-3000:]
+    assert "SIGKILL" not in run.output, run.output[-3000:]  # each stopped on its own, none was killed
+    assert "Interrupt" not in run.output, run.output[-3000:]  # make's "*** [run] Interrupt"
 
     # A second `make run` finds its data and login again and adds nothing.
     again = Quickstart(tmp_path / "var", port)
@@ -189,5 +240,8 @@ def test_make_run_serves_admin_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path)
             time.sleep(0.3)
         assert answer.json()["count"] == 60
     finally:
-        again.stop()
-    assert not again.group_alive()
+        started = again.started()
+        code, outlived = again.stop()
+    assert sorted(started) == ["beat", "web", "worker"]
+    assert code == 0, again.output[-3000:]
+    assert outlived == []

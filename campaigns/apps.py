@@ -7,12 +7,22 @@ class CampaignsConfig(AppConfig):
     verbose_name = gettext_lazy("Campaigns and audience")
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_delete, post_migrate
 
         from .audit import register_models
 
         register_models()
         post_migrate.connect(_roles_ensure, sender=self)
+        post_delete.connect(_draft_media_discard, sender="campaigns.Draft")
+
+
+def _draft_media_discard(sender, instance, **kwargs) -> None:
+    """A deleted draft's stored file goes too, once the deletion commits (a draft a campaign
+    uses cannot be deleted: the campaign protects it)."""
+    if instance.media:
+        from .services.media import discard_on_commit
+
+        discard_on_commit(instance.media.name)
 
 
 def _roles_ensure(sender, **kwargs) -> None:

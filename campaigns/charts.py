@@ -32,11 +32,13 @@ class Series:
     moment: str
 
 
-# The daily chart's lines, in order. Clicks (link tracking) become one more entry here.
+# The daily chart's lines, in order.
 DAILY_SERIES: tuple[Series, ...] = (
     Series("sent", _lazy("sent"), "#7c3aed", lambda: Delivery.objects.filter(status__in=SENT), "sent_at"),
     Series("delivered", _lazy("delivered"), "#2563eb", lambda: Delivery.objects.all(), "delivered_at"),
     Series("read", _lazy("read"), "#16a34a", lambda: Delivery.objects.all(), "read_at"),
+    # A delivery's first click on any of its tracked links.
+    Series("clicked", _lazy("clicked"), "#d97706", lambda: Delivery.objects.all(), "clicked_at"),
     Series("opted_out", _lazy("opted out"), "#dc2626",
            lambda: ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_OUT), "at"),
 )

@@ -46,6 +46,9 @@ class Subscriber(models.Model):
     language = models.CharField(max_length=16, default="en", verbose_name=_("language"))
     tags = models.ManyToManyField(Tag, blank=True, related_name="subscribers", verbose_name=_("tags"))
     attributes = models.JSONField(default=dict, blank=True, verbose_name=_("attributes"))
+    tester = models.BooleanField(
+        default=False, verbose_name=_("tester"),
+        help_text=_("Receives test sends of drafts and campaigns at once, outside caps and quiet hours."))
     # The name case-folded (Cyrillic included), kept by save(): SQLite's LIKE folds only ASCII.
     search_name = models.CharField(max_length=200, blank=True, default="", editable=False, db_index=True, verbose_name=_("search name"))
     # Set when the person was erased (GDPR art. 17, 152-FZ art. 21): nothing identifying
@@ -209,6 +212,12 @@ class Segment(models.Model):
         return self.name
 
 
+class MediaKind(models.TextChoices):
+    IMAGE = "image", _("image")
+    VIDEO = "video", _("video")
+    DOCUMENT = "document", _("document")
+
+
 class Draft(models.Model):
     title = models.CharField(max_length=200, verbose_name=_("title"))
     body = models.TextField(help_text=_("The first line is what a push notification shows."), verbose_name=_("body"))
@@ -219,6 +228,21 @@ class Draft(models.Model):
         help_text=_('Approved template for people outside WhatsApp\'s 24-hour window: '
         '{"name": "black_friday", "language": "ru", "parameters": ["-30%"]}'), verbose_name=_("whatsapp template"),
     )
+    media = models.FileField(upload_to="drafts/%Y/%m/", blank=True, verbose_name=_("media"),
+                             help_text=_("One image, video or document sent with the message."))
+    media_url = models.URLField(max_length=1000, blank=True, default="", verbose_name=_("media URL"),
+                                help_text=_("Instead of an upload: the https address of the file."))
+    media_kind = models.CharField(max_length=8, choices=MediaKind.choices, blank=True, default="",
+                                  verbose_name=_("media kind"))
+    media_name = models.CharField(max_length=255, blank=True, default="", editable=False, verbose_name=_("media name"))
+    media_content_type = models.CharField(max_length=100, blank=True, default="", editable=False,
+                                          verbose_name=_("media content type"))
+    media_size = models.PositiveBigIntegerField(null=True, blank=True, editable=False, verbose_name=_("media size"))
+    media_sha256 = models.CharField(max_length=64, blank=True, default="", editable=False,
+                                    verbose_name=_("media SHA-256"))
+    track_links = models.BooleanField(default=True, verbose_name=_("count button clicks"),
+                                      help_text=_("Buttons lead through a short redirect that counts the click."))
+    track_body_links = models.BooleanField(default=False, verbose_name=_("count clicks on links in the text"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -269,6 +293,11 @@ class Campaign(models.Model):
     content_body = models.TextField(blank=True, default="", editable=False, verbose_name=_("content body"))
     content_buttons = models.JSONField(default=list, blank=True, editable=False, verbose_name=_("content buttons"))
     content_whatsapp_template = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("content whatsapp template"))
+    # {"kind", "name", "content_type", "size", "sha256", "path" (storage) or "url"}
+    content_media = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("content media"))
+    content_track_links = models.BooleanField(default=True, editable=False, verbose_name=_("content tracks buttons"))
+    content_track_body_links = models.BooleanField(default=False, editable=False,
+                                                   verbose_name=_("content tracks links in the text"))
     scheduled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("scheduled at"))
     started_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("started at"))
     finished_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("finished at"))
@@ -366,6 +395,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
     delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
+    clicked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("clicked at"),
+                                      help_text=_("The first click on any of its tracked links."))
 
     class Meta:
         verbose_name = _("delivery")
@@ -385,6 +416,7 @@ class Delivery(models.Model):
             models.Index(fields=["delivered_at"], condition=Q(delivered_at__isnull=False),
                          name="delivery_delivered_at_idx"),
             models.Index(fields=["read_at"], condition=Q(read_at__isnull=False), name="delivery_read_at_idx"),
+            models.Index(fields=["clicked_at"], condition=Q(clicked_at__isnull=False), name="delivery_clicked_at_idx"),
         ]
 
     def __str__(self) -> str:
@@ -513,3 +545,119 @@ class UserProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+
+class Click(models.Model):
+    """The first click of one delivery on one of its tracked links (counted once; no IP, no user agent)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="clicks", verbose_name=_("delivery"))
+    link = models.PositiveSmallIntegerField(verbose_name=_("link"), help_text=_("0, 1, ...: the link's place in the content."))
+    url = models.TextField(verbose_name=_("URL"))
+    at = models.DateTimeField(verbose_name=_("at"))
+
+    class Meta:
+        verbose_name = _("click")
+        verbose_name_plural = _("clicks")
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "link"], name="click_once_per_delivery_link")]
+        indexes = [models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"click on link {self.link} of delivery {self.delivery_id}"
+
+
+class CouponCode(models.Model):
+    """One code of a campaign's pool; given to exactly one delivery, never twice."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="coupons", verbose_name=_("campaign"))
+    code = models.CharField(max_length=64, verbose_name=_("code"))
+    delivery = models.OneToOneField(Delivery, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="coupon", verbose_name=_("delivery"))
+    assigned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("assigned at"))
+
+    class Meta:
+        verbose_name = _("coupon code")
+        verbose_name_plural = _("coupon codes")
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "code"], name="coupon_code_unique_per_campaign")]
+        indexes = [models.Index(fields=["campaign"], condition=Q(delivery__isnull=True), name="coupon_free_idx")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class MediaUpload(models.Model):
+    """A file uploaded once to a platform account and reused there (Telegram file_id, WhatsApp media id)."""
+
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
+    account = models.CharField(max_length=64, verbose_name=_("account"),
+                               help_text=_("Which account of the platform (a hash of its credentials)."))
+    sha256 = models.CharField(max_length=64, verbose_name=_("SHA-256"))
+    remote_id = models.CharField(max_length=255, verbose_name=_("remote id"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("media upload")
+        verbose_name_plural = _("media uploads")
+        constraints = [models.UniqueConstraint(fields=["platform", "account", "sha256"], name="media_upload_once")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.remote_id}"
+
+
+class TestSend(models.Model):
+    """A test message to a tester, outside every campaign's ledger, stats and caps."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        UNCERTAIN = "uncertain", _("Uncertain")
+
+    draft = models.ForeignKey(Draft, null=True, blank=True, on_delete=models.CASCADE, related_name="test_sends",
+                              verbose_name=_("draft"))
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="test_sends",
+                                 verbose_name=_("campaign"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="test_sends",
+                                     verbose_name=_("subscription"))
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
+    status = models.CharField(max_length=16, choices=Status.choices, verbose_name=_("status"))
+    reason = models.TextField(blank=True, default="", verbose_name=_("reason"))
+    platform_message_id = models.CharField(max_length=128, blank=True, default="", verbose_name=_("platform message id"))
+    text = models.TextField(blank=True, default="", verbose_name=_("text"))
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", verbose_name=_("requested by"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    __test__ = False  # not a pytest test class
+
+    class Meta:
+        verbose_name = _("test send")
+        verbose_name_plural = _("test sends")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"test send {self.pk} ({self.platform}, {self.status})"
+
+
+class WhatsAppTemplate(models.Model):
+    """An approved message template of the WhatsApp Business account, as last synced from the Graph API."""
+
+    name = models.CharField(max_length=512, verbose_name=_("name"))
+    language = models.CharField(max_length=16, verbose_name=_("language"))
+    category = models.CharField(max_length=32, blank=True, default="", verbose_name=_("category"))
+    status = models.CharField(max_length=32, blank=True, default="", verbose_name=_("status"))
+    quality = models.CharField(max_length=32, blank=True, default="", verbose_name=_("quality"))
+    components = models.JSONField(default=list, blank=True, verbose_name=_("components"))
+    # [{"component": "body", "index": 1, "example": "..."}, ...]: what a draft maps to placeholders
+    variables = models.JSONField(default=list, blank=True, verbose_name=_("variables"))
+    remote_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("remote id"))
+    synced_at = models.DateTimeField(verbose_name=_("synced at"))
+
+    class Meta:
+        verbose_name = _("WhatsApp template")
+        verbose_name_plural = _("WhatsApp templates")
+        ordering = ["name", "language"]
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="whatsapp_template_name_language")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"

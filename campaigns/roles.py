@@ -26,6 +26,9 @@ AUDIENCE = {
     "campaigns.sendlist": ("view",),
     "campaigns.importjob": ("view", "add"),
     "campaigns.frequencypolicy": ("view",),
+    "campaigns.testsend": ("view", "add"),  # add: may send a test to the testers
+    "campaigns.whatsapptemplate": ("view", "change"),  # change: may sync them now
+    "campaigns.couponcode": ("view", "add"),  # add: may upload codes to a campaign's pool
 }
 MARKETER_EXTRA = ["campaigns.import_subscribers", "campaigns.opt_out_subscription", "campaigns.schedule_campaign",
                   "campaigns.view_address"]
@@ -40,6 +43,9 @@ ANALYST = {
     "campaigns.subscription": ("view",),
     "campaigns.tag": ("view",),
     "campaigns.frequencypolicy": ("view",),
+    "campaigns.testsend": ("view",),
+    "campaigns.whatsapptemplate": ("view",),
+    "campaigns.couponcode": ("view",),
 }
 OPERATOR = {
     "campaigns.frequencypolicy": ("view", "change"),
@@ -54,6 +60,8 @@ OPERATOR = {
     "campaigns.draft": ("view",),
     "campaigns.tag": ("view",),
     "campaigns.importjob": ("view",),
+    "campaigns.testsend": ("view",),
+    "campaigns.whatsapptemplate": ("view", "change"),
     "tact_channels.outboxmessage": ("view",),
     "tact_channels.pendingupdate": ("view",),
     "auth.user": MODEL_ACTIONS,

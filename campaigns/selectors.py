@@ -14,6 +14,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     ExpressionWrapper,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -22,9 +23,10 @@ from django.db.models.fields.json import KeyTransform
 
 from channels.limits import PLATFORMS
 
-from . import rules
+from . import links, rules
 from .models import (
     Campaign,
+    Click,
     ConsentEvent,
     Delivery,
     InstallationSettings,
@@ -101,7 +103,8 @@ def campaign_audience_zones(campaign: Campaign) -> list[tuple[str, int]]:
                 .order_by("timezone").values_list("timezone", "people"))
 
 
-STAT_KEYS = ("planned", "sent", "delivered", "read", "failed", "held", "skipped", "uncertain", "opted_out_48h")
+STAT_KEYS = ("planned", "sent", "delivered", "read", "clicked", "failed", "held", "skipped", "uncertain",
+             "opted_out_48h")
 FATIGUE_WINDOW = timedelta(hours=48)
 
 
@@ -127,15 +130,18 @@ def campaign_opt_outs_after(campaign: Campaign, window: timedelta = FATIGUE_WIND
 def campaign_stats(campaign: Campaign) -> dict[str, int]:
     """Ledger counts by outcome. `planned` counts every row planned; `sent` includes
     those since delivered or read, `delivered` those since read. Once the retention purge
-    removed the campaign's ledger, the counts it kept (`stats_archive`)."""
+    removed the campaign's ledger, the counts it kept (`stats_archive`). `clicked`: deliveries
+    with a click on any of their tracked links."""
     if campaign.stats_archive is not None:
-        return dict(campaign.stats_archive)
-    by_status = dict(
-        Delivery.objects.filter(campaign=campaign)
-        .values_list("status")
-        .annotate(n=Count("pk"))
-        .values_list("status", "n")
-    )
+        # An archive kept before clicks were counted has none.
+        return {**dict.fromkeys(STAT_KEYS, 0), **campaign.stats_archive}
+    by_status: dict[str, int] = {}
+    clicked = 0
+    for status, n, clicks in (Delivery.objects.filter(campaign=campaign).values_list("status")
+                              .annotate(n=Count("pk"), c=Count("pk", filter=Q(clicked_at__isnull=False)))
+                              .values_list("status", "n", "c")):
+        by_status[status] = n
+        clicked += clicks
     read = by_status.get(Delivery.Status.READ, 0)
     delivered = by_status.get(Delivery.Status.DELIVERED, 0) + read
     return {
@@ -143,6 +149,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, int]:
         "sent": by_status.get(Delivery.Status.SENT, 0) + delivered,
         "delivered": delivered,
         "read": read,
+        "clicked": clicked,
         "failed": by_status.get(Delivery.Status.FAILED, 0),
         "held": by_status.get(Delivery.Status.HELD, 0),
         "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
@@ -154,9 +161,14 @@ def campaign_stats(campaign: Campaign) -> dict[str, int]:
 def campaign_stats_by_platform(campaign: Campaign) -> dict[str, dict[str, int]]:
     """Ledger counts per chosen platform, as `campaign_stats` counts them (without opt-outs)."""
     counts: dict[str, dict[str, int]] = {p: {} for p in campaign.platforms}
-    for platform, status, n in (Delivery.objects.filter(campaign=campaign).values_list("platform", "status")
-                                .annotate(n=Count("pk")).values_list("platform", "status", "n")):
+    clicked: dict[str, int] = {}
+    for platform, status, n, clicks in (
+        Delivery.objects.filter(campaign=campaign).values_list("platform", "status")
+        .annotate(n=Count("pk"), c=Count("pk", filter=Q(clicked_at__isnull=False)))
+        .values_list("platform", "status", "n", "c")
+    ):
         counts.setdefault(platform, {})[status] = n
+        clicked[platform] = clicked.get(platform, 0) + clicks
     out = {}
     for platform, by_status in counts.items():
         read = by_status.get(Delivery.Status.READ, 0)
@@ -166,11 +178,32 @@ def campaign_stats_by_platform(campaign: Campaign) -> dict[str, dict[str, int]]:
             "sent": by_status.get(Delivery.Status.SENT, 0) + delivered,
             "delivered": delivered,
             "read": read,
+            "clicked": clicked.get(platform, 0),
             "failed": by_status.get(Delivery.Status.FAILED, 0),
             "held": by_status.get(Delivery.Status.HELD, 0),
             "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
             "uncertain": by_status.get(Delivery.Status.UNCERTAIN, 0),
         }
+    return out
+
+
+def campaign_link_clicks(campaign: Campaign) -> list[dict[str, int | str]]:
+    """Per tracked link of the campaign's content, in link order: {"link", "url" (as written in
+    the content), "clicks" (deliveries that clicked it), "people" (different people among them)}."""
+    found = {
+        link: (url, clicks, people)
+        for link, url, clicks, people in Click.objects.filter(delivery__campaign=campaign).values("link")
+        .annotate(u=Max("url"), n=Count("pk"), p=Count("delivery__subscriber", distinct=True))
+        .order_by("link").values_list("link", "u", "n", "p")
+    }
+    tracked = links.tracked_links(campaign.content_buttons or [], campaign.content_body,
+                                  track_buttons=campaign.content_track_links,
+                                  track_body=campaign.content_track_body_links)
+    out: list[dict[str, int | str]] = []
+    for link in sorted(set(range(len(tracked))) | set(found)):
+        url, clicks, people = found.get(link, (tracked[link] if link < len(tracked) else "", 0, 0))
+        out.append({"link": link, "url": tracked[link] if link < len(tracked) else url,
+                    "clicks": clicks, "people": people})
     return out
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -11,7 +15,7 @@ from rest_framework import serializers
 
 from channels.limits import PLATFORMS
 
-from . import addresses, rules, selectors, services
+from . import addresses, personalise, rules, selectors, services
 from .api.parsers import body_problem
 from .models import (
     Campaign,
@@ -24,6 +28,8 @@ from .models import (
     Subscriber,
     Subscription,
 )
+from .services import media as media_service
+from .services.whatsapp_templates import whatsapp_template_problems
 
 PLATFORM_CHOICES = PlatformChoices.choices
 
@@ -158,7 +164,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subscriber
         fields = [
-            "id", "external_id", "name", "timezone", "language", "tags", "attributes",
+            "id", "external_id", "name", "timezone", "language", "tags", "attributes", "tester",
             "subscriptions", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
@@ -333,23 +339,84 @@ class SegmentSerializer(serializers.ModelSerializer):
         return attrs
 
 
+def placeholders_valid(value: str) -> None:
+    """Only our placeholders ({{ name }}, {{ coupon }}, ...): anything else is named and refused."""
+    try:
+        personalise.check(value)
+    except personalise.PlaceholderError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+
+
 class ButtonSerializer(WholeMixin, serializers.Serializer):
-    text = serializers.CharField(max_length=64)
-    url = serializers.URLField(max_length=2000)
+    text = serializers.CharField(max_length=64, validators=[placeholders_valid])
+    url = serializers.CharField(max_length=2000, required=False, validators=[placeholders_valid],
+                                help_text=gettext_lazy("A link button's URL (placeholders are filled in, URL-encoded)."))
+    copy_text = serializers.CharField(
+        max_length=256, required=False, validators=[placeholders_valid],
+        help_text=gettext_lazy('Instead of url: a Telegram button that copies this text, e.g. "{{ coupon }}"; '
+                               'WhatsApp and Viber show it as a line "Text: value".'))
 
     def validate_url(self, value: str) -> str:
+        # Checked as a person receives it: placeholders filled with a sample value.
+        sample = personalise.render(value, personalise.Values(name="x", attributes={}, coupon="x"), url=True)
+        try:
+            URLValidator()(sample)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_("Enter a valid URL.")) from exc
         if not value.lower().startswith(("https://", "http://")):
             raise serializers.ValidationError(_("a button URL starts with https:// or http://"))
         return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "url" not in attrs and "copy_text" not in attrs:
+            raise serializers.ValidationError({"url": [self.fields["url"].error_messages["required"]]})
+        if "url" in attrs and "copy_text" in attrs:
+            raise serializers.ValidationError(
+                {"url": [_("give a button either a url or a copy_text (a Telegram copy-to-clipboard button)")]})
+        return attrs
 
 
 class WhatsAppTemplateSerializer(WholeMixin, serializers.Serializer):
     name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text=gettext_lazy("Approved template name."))
     language = serializers.CharField(max_length=16)
-    parameters = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, default=list)
+    # Blank values pass here so that the refusal can name the template variable left unmapped.
+    parameters = serializers.ListField(child=serializers.CharField(max_length=1024, validators=[placeholders_valid],
+                                                                   allow_blank=True),
+                                       required=False, default=list)
+
+    def validate(self, attrs: dict) -> dict:
+        # Once templates are synced: only an approved one, with each of its variables mapped
+        # (`parameters` in the order GET /api/whatsapp-templates/ lists its `variables`).
+        if problems := whatsapp_template_problems(attrs):
+            raise serializers.ValidationError(problems)
+        return attrs
+
+
+class DraftMediaUploadSerializer(serializers.Serializer):
+    """POST /api/drafts/{id}/media/ (multipart)."""
+
+    file = serializers.FileField(help_text=gettext_lazy("One JPEG, PNG, GIF, MP4 or PDF; the content decides the kind."))
+
+
+class MediaUrlField(serializers.CharField):
+    """An http(s) URL or "" (no media): a plain string in the schema, since "" is no URI."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(_http_url)  # a function, not URLValidator: the schema would call it "uri"
+
+
+def _http_url(value: str) -> None:
+    if value:
+        URLValidator(schemes=["http", "https"], message=_("Enter a valid URL."))(value)
 
 
 class DraftSerializer(serializers.ModelSerializer):
+    media_url = MediaUrlField(max_length=1000, allow_blank=True, required=False, help_text=gettext_lazy(
+        "Instead of an upload: the https address of the file, fetched once when it changes; \"\" removes it."))
+    media = serializers.SerializerMethodField(
+        help_text=gettext_lazy("The attached image, video or document (POST /api/drafts/{id}/media/ or media_url), "
+                               "null when none."))
     buttons = ButtonSerializer(many=True, required=False)
     whatsapp_template = WhatsAppTemplateSerializer(required=False, allow_null=True)
     previews = serializers.SerializerMethodField(
@@ -358,12 +425,58 @@ class DraftSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Draft
-        fields = ["id", "title", "body", "buttons", "whatsapp_template", "previews", "created_at", "updated_at"]
+        fields = ["id", "title", "body", "buttons", "whatsapp_template", "media_url", "media", "track_links",
+                  "track_body_links", "previews", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
     def get_previews(self, obj: Draft) -> dict[str, dict]:
-        return services.content_checks(obj.body, buttons=obj.buttons)
+        return services.content_checks(obj.body, buttons=obj.buttons, media_kind=obj.media_kind)
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "kind": {"type": "string", "enum": ["image", "video", "document"]}, "name": {"type": "string"},
+        "content_type": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
+        "source": {"type": "string", "enum": ["upload", "url"]}}})
+    def get_media(self, obj: Draft) -> dict | None:
+        if not obj.media_kind:
+            return None
+        return {"kind": obj.media_kind, "name": obj.media_name, "content_type": obj.media_content_type,
+                "size": obj.media_size, "sha256": obj.media_sha256, "source": "upload" if obj.media else "url"}
+
+    def validate_media_url(self, value: str) -> str:
+        """A new media_url is fetched once, now: it must answer with a file we can send."""
+        self._media_facts = None
+        if value and (self.instance is None or value != self.instance.media_url or not self.instance.media_kind):
+            try:
+                self._media_facts = media_service.fetch_media_url(value)
+            except services.ServiceError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
+        return value
+
+    def _media_from_url(self, validated_data: dict, instance: Draft | None) -> None:
+        if "media_url" not in validated_data:
+            return
+        facts = getattr(self, "_media_facts", None)
+        if facts is not None:
+            validated_data.update(dataclasses.asdict(facts), media="")
+        elif not validated_data["media_url"] and instance is not None and instance.media_url and not instance.media:
+            validated_data.update(dataclasses.asdict(media_service.NO_MEDIA))
+
+    def create(self, validated_data: dict) -> Draft:
+        self._media_from_url(validated_data, None)
+        return super().create(validated_data)
+
+    def update(self, instance: Draft, validated_data: dict) -> Draft:
+        old_file = instance.media.name
+        self._media_from_url(validated_data, instance)
+        draft = super().update(instance, validated_data)
+        if old_file and draft.media.name != old_file:
+            media_service.discard_on_commit(old_file)
+        return draft
+
+    def validate_body(self, value: str) -> str:
+        placeholders_valid(value)
+        return value
 
     def validate_buttons(self, value: list[dict]) -> list[dict]:
         if len(value) > 3:
@@ -414,6 +527,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "body": obj.content_body,
             "buttons": obj.content_buttons,
             "whatsapp_template": obj.content_whatsapp_template,
+            "track_links": obj.content_track_links,
+            "track_body_links": obj.content_track_body_links,
         }
 
     def validate_platforms(self, value: set[str]) -> list[str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import delivery
+from .delivery.sandbox_clicks import sandbox_clicks_apply
 from .delivery.sandbox_receipts import sandbox_receipts_apply
-from .services import import_jobs, privacy
+from .services import import_jobs, privacy, whatsapp_templates
 
 
 def _enqueue_plan(campaign_id: int) -> None:
@@ -47,8 +50,9 @@ def sweep() -> None:
 
 @shared_task(ignore_result=True)
 def sandbox_receipts() -> None:
-    """Delivered and read receipts for the sandbox's messages, once due (beat, every tick)."""
+    """Delivered and read receipts, and clicks, for the sandbox's messages, once due (beat, every tick)."""
     sandbox_receipts_apply(now=timezone.now())
+    sandbox_clicks_apply(now=timezone.now())
 
 
 def _enqueue_import(job_id: int) -> None:
@@ -71,3 +75,14 @@ def import_sweep() -> None:
 def purge() -> None:
     """Delete what is older than the retention settings (beat, daily; safe to run again)."""
     privacy.retention_purge(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def whatsapp_templates_sync() -> None:
+    """Sync the WhatsApp Business account's templates (beat, hourly); a failure changes
+    nothing and is logged, the next run tries again."""
+    try:
+        whatsapp_templates.whatsapp_templates_sync(now=timezone.now())
+    except whatsapp_templates.TemplateSyncError as exc:
+        if exc.kind != "config":  # no account configured: nothing to sync, nothing to say
+            logging.getLogger(__name__).warning("WhatsApp templates not synced: %s", exc.message)

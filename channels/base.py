@@ -13,7 +13,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    delivery_id: int
+    delivery_id: int | None  # None: a test send, not a row of any campaign's ledger
     address: str
     text: str
     buttons: list[dict] = field(default_factory=list)
@@ -21,6 +21,9 @@ class OutboundMessage:
     # the window is open (the person wrote to us in the last 24 hours).
     template: dict | None = None
     window_open: bool = True
+    # One image, video or document (campaigns/delivery/outbound.py media_for): kind, name,
+    # content_type, size, sha256, storage `path` or original `url`, and `public_url`.
+    media: dict | None = None
 
 
 class ChannelError(Exception):
@@ -93,7 +96,7 @@ class Uncertain(ChannelError):
 
 @dataclass(frozen=True)
 class Outcome:
-    delivery_id: int
+    delivery_id: int | None
     platform_message_id: str = ""
     error: ChannelError | None = None
 

@@ -9,6 +9,10 @@ class OutboxMessage(models.Model):
     address = models.CharField(max_length=64, verbose_name=_("address"))
     text = models.TextField(verbose_name=_("text"))
     buttons = models.JSONField(default=list, blank=True, verbose_name=_("buttons"))
+    # What the platform would have received besides the text: {"kind", "name", ...} of the
+    # media, and for WhatsApp outside the 24-hour window the template it would have sent.
+    media = models.JSONField(null=True, blank=True, verbose_name=_("media"))
+    template = models.JSONField(null=True, blank=True, verbose_name=_("template"))
     delivery_id = models.BigIntegerField(
         unique=True, null=True, blank=True, help_text=_("The ledger row it was sent for (empty: a reply to a person)."), verbose_name=_("delivery id")
     )

@@ -22,6 +22,7 @@ def channel_for(platform: str, *, max_in_flight: int = 100) -> Channel:
         return WhatsAppChannel(
             settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_API_URL, settings.WHATSAPP_PHONE_NUMBER_ID,
             max_in_flight=max_in_flight, timeout=settings.TACT_SEND_TIMEOUT,
+            marketing_messages=settings.WHATSAPP_MARKETING_MESSAGES,
         )
     if platform == "viber" and settings.VIBER_AUTH_TOKEN:
         from .viber import ViberChannel

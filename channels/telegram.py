@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram import (
+    Bot,
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+)
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from .transport import NOT_SENT
-from .aio import LoopSession
+from .aio import LoopSession, unexpected
 from .base import (
     AccountRefused,
     ChannelError,
@@ -24,6 +38,8 @@ from .base import (
     TemporaryFailure,
     Uncertain,
 )
+from .media import account_key, known_upload, media_bytes, remember_upload, upload_lock
+from .transport import NOT_SENT
 
 # httpx errors raised before a byte of the request reached Telegram. PTB 22 wraps them
 # (telegram/request/_httpxrequest.py): PoolTimeout and ConnectTimeout as TimedOut, the
@@ -86,7 +102,24 @@ def error_from(exc: TelegramError) -> ChannelError:
 def _markup(buttons: list[dict]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], url=b["url"])] for b in buttons])
+    return InlineKeyboardMarkup([[_button(b)] for b in buttons])
+
+
+def _button(button: dict) -> InlineKeyboardButton:
+    """A link button, or a copy-to-clipboard one (Bot API 7.11) for {"text", "copy_text"}."""
+    if "copy_text" in button:
+        return InlineKeyboardButton(button["text"], copy_text=CopyTextButton(button["copy_text"]))
+    return InlineKeyboardButton(button["text"], url=button["url"])
+
+
+# Media kind -> (Bot method, the attribute of the sent Message that holds the file)
+_MEDIA_METHODS = {"image": ("send_photo", "photo"), "video": ("send_video", "video"),
+                  "document": ("send_document", "document")}
+
+
+def _media_input(media: dict) -> str:
+    """Media Telegram fetches itself: its URL (a stored file goes through `_send_stored`)."""
+    return media.get("url") or media["public_url"]
 
 
 class TelegramSession(LoopSession):
@@ -99,6 +132,7 @@ class TelegramSession(LoopSession):
             pool_timeout=timeout,
         )
         self._bot = Bot(token, base_url=base_url, request=request)
+        self._account = account_key(token)  # media file_ids belong to this bot
         super().__init__()
 
     async def _open(self) -> None:
@@ -116,6 +150,8 @@ class TelegramSession(LoopSession):
         return await self._send_one(OutboundMessage(0, address, text))
 
     async def _send_one(self, message: OutboundMessage) -> Outcome:
+        if message.media:
+            return (await self._send_media(message, _media_input(message.media)))[0]
         try:
             sent = await self._bot.send_message(
                 chat_id=int(message.address), text=message.text, reply_markup=_markup(message.buttons)
@@ -123,6 +159,76 @@ class TelegramSession(LoopSession):
         except TelegramError as exc:
             return Outcome(message.delivery_id, error=error_from(exc))
         return Outcome(message.delivery_id, platform_message_id=str(sent.message_id))
+
+    async def _send_media(self, message: OutboundMessage, file: InputFile | str) -> tuple[Outcome, str | None]:
+        """sendPhoto, sendVideo or sendDocument with the text as caption; the outcome and
+        the file_id Telegram gave the file."""
+        method, attribute = _MEDIA_METHODS[message.media["kind"]]
+        try:
+            sent = await getattr(self._bot, method)(
+                int(message.address), file, caption=message.text or None, reply_markup=_markup(message.buttons))
+        except TelegramError as exc:
+            return Outcome(message.delivery_id, error=error_from(exc)), None
+        found = getattr(sent, attribute)
+        found = found[-1] if isinstance(found, tuple) and found else found  # photo: sizes, largest last
+        file_id = getattr(found, "file_id", None)
+        return Outcome(message.delivery_id, platform_message_id=str(sent.message_id)), file_id
+
+    def send(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
+        """Text and media by URL at once; a stored file is uploaded once per bot and then
+        sent by its file_id (when none is known yet, the first message goes alone)."""
+        stored = [i for i, m in enumerate(messages) if m.media and m.media.get("path")]
+        if not stored:
+            return super().send(messages)
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        by_file: dict[str, list[int]] = {}
+        for i in stored:
+            by_file.setdefault(messages[i].media["sha256"], []).append(i)
+        others = [i for i in range(len(messages)) if i not in set(stored)]
+        if others:
+            for i, o in zip(others, super().send([messages[i] for i in others]), strict=True):
+                outcomes[i] = o
+        for indexes in by_file.values():
+            batch = [messages[i] for i in indexes]
+            for i, o in zip(indexes, self._send_stored(batch), strict=True):
+                outcomes[i] = o
+        return outcomes  # type: ignore[return-value]
+
+    def _send_stored(self, batch: list[OutboundMessage]) -> list[Outcome]:
+        media = batch[0].media
+        sha256 = media["sha256"]
+        first: list[Outcome] = []
+        rest = list(batch)
+        file_id = known_upload("telegram", self._account, sha256)
+        if file_id is None:
+            with upload_lock("telegram", self._account, sha256):
+                file_id = known_upload("telegram", self._account, sha256)
+                if file_id is None:
+                    data = media_bytes(media)
+                    # Upload with one message at a time until Telegram takes one (a blocked
+                    # person's refusal says nothing about the file).
+                    while rest and file_id is None:
+                        upload = InputFile(data, filename=media.get("name") or None)
+                        outcome, file_id = self._loop.run_until_complete(self._send_media(rest.pop(0), upload))
+                        first.append(outcome)
+                        if file_id is None and not isinstance(outcome.error, RecipientGone):
+                            break
+                    if file_id is not None:
+                        file_id = remember_upload("telegram", self._account, sha256, file_id)
+        if file_id is None:  # not sent at all: they wait for the next try
+            return first + [Outcome(m.delivery_id, error=TemporaryFailure(
+                "not sent: the file was not uploaded to Telegram yet")) for m in rest]
+        if rest:
+            first += self._loop.run_until_complete(self._send_by_id(rest, file_id))
+        return first
+
+    async def _send_by_id(self, messages: list[OutboundMessage], file_id: str | None) -> list[Outcome]:
+        async def one(message: OutboundMessage) -> Outcome:
+            return (await self._send_media(message, file_id))[0]
+
+        results = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
+        return [Outcome(m.delivery_id, error=unexpected(r)) if isinstance(r, BaseException) else r
+                for m, r in zip(messages, results, strict=True)]
 
 
 class TelegramChannel:

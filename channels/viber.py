@@ -20,6 +20,7 @@ from .base import (
     RecipientGone,
     Uncertain,
 )
+from .limits import Platform, text_as_sent
 
 BROADCAST_MAX = 300
 # developers.viber.com, "Error codes"
@@ -92,8 +93,8 @@ def _keyboard(buttons: list[dict]) -> dict | None:
         "Type": "keyboard",
         "DefaultHeight": False,
         "Buttons": [{"ActionType": "open-url", "ActionBody": b["url"], "Text": b["text"], "Columns": 6, "Rows": 1}
-                    for b in buttons],
-    }
+                    for b in links],
+    } if (links := [b for b in buttons if "url" in b]) else None
 
 
 def broadcast_outcomes(part: Sequence[OutboundMessage], answer: dict | ChannelError) -> list[Outcome]:
@@ -138,11 +139,35 @@ class ViberSession(LoopSession):
         return answer_from(response.status_code, response.content)
 
     async def _broadcast(self, part: Sequence[OutboundMessage]) -> list[Outcome]:
-        payload = {"sender": self._sender, "type": "text", "text": part[0].text,
+        payload = {"sender": self._sender, "type": "text", "text": text_as_sent(Platform.VIBER, part[0].text, part[0].buttons),
                    "broadcast_list": [m.address for m in part]}
         if keyboard := _keyboard(part[0].buttons):
             payload["keyboard"] = keyboard
+        if part[0].media:
+            return await self._broadcast_media(part, payload, part[0].media)
         return broadcast_outcomes(part, await self._call("broadcast_message", payload))
+
+    async def _broadcast_media(self, part: Sequence[OutboundMessage], payload: dict, media: dict) -> list[Outcome]:
+        """Viber fetches media by URL (ours is signed, shared/API.md). A picture carries the
+        text (768 at most); a video or file carries none, so the text follows as its own
+        message to those who got the file."""
+        if media["kind"] == "image":
+            payload = {**payload, "type": "picture", "media": media["public_url"]}
+            return broadcast_outcomes(part, await self._call("broadcast_message", payload))
+        file_payload = {"sender": self._sender, "broadcast_list": [m.address for m in part],
+                        "type": "video" if media["kind"] == "video" else "file",
+                        "media": media["public_url"], "size": media["size"]}
+        if media["kind"] != "video":
+            file_payload["file_name"] = media.get("name") or "file"
+        outcomes = broadcast_outcomes(part, await self._call("broadcast_message", file_payload))
+        took = [i for i, o in enumerate(outcomes) if o.sent]
+        if not took or not payload.get("text"):
+            return outcomes
+        got = [part[i] for i in took]
+        answer = await self._call("broadcast_message", {**payload, "broadcast_list": [m.address for m in got]})
+        for i, outcome in zip(took, broadcast_outcomes(got, answer), strict=True):
+            outcomes[i] = outcome
+        return outcomes
 
     async def _send_all(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
         """One broadcast_message call per 300 people with the same text, all at once;
@@ -154,7 +179,7 @@ class ViberSession(LoopSession):
                 outcomes[m.delivery_id] = Outcome(m.delivery_id, error=PermanentFailure(
                     "Viber bots reach people by their Viber user id; this subscription has only a phone number"))
             else:
-                groups.setdefault((m.text, tuple((b["text"], b["url"]) for b in m.buttons)), []).append(m)
+                groups.setdefault((m.text, tuple(tuple(sorted(b.items())) for b in m.buttons)), []).append(m)
         parts = [group[start : start + BROADCAST_MAX]
                  for group in groups.values() for start in range(0, len(group), BROADCAST_MAX)]
         # One call's exception must not lose the outcomes of the others.

@@ -458,3 +458,41 @@ TACT_IMPORT_SYNC_MAX_ROWS = env.int("TACT_IMPORT_SYNC_MAX_ROWS", default=5_000)
 TACT_IMPORT_LEASE_SECONDS = env.float("TACT_IMPORT_LEASE_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE["import-sweep"] = {"task": "campaigns.tasks.import_sweep", "schedule": TACT_SWEEP_SECONDS,
                                         "options": {"expires": TACT_SWEEP_SECONDS * 2}}
+
+# Content (issue 10). Where people reach Tact from the internet: tracked links
+# ({TACT_PUBLIC_URL}/r/<token>) and media a platform fetches by URL (Viber) point here.
+TACT_PUBLIC_URL = env.str("TACT_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Uploaded media (drafts) through Django's storage API: local files under MEDIA_ROOT by
+# default; set DJANGO_MEDIA_STORAGE to an S3-compatible backend (django-storages) to keep them there.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES["default"] = {"BACKEND": env.str("DJANGO_MEDIA_STORAGE", default="django.core.files.storage.FileSystemStorage")}
+
+# WhatsApp templates (issue 10): the Business account whose approved templates are synced
+# (hourly, and from the admin or the API), and Meta's Marketing Messages API: with it on,
+# MARKETING templates go to /{phone-number-id}/marketing_messages, others to /messages.
+WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
+WHATSAPP_MARKETING_MESSAGES = env.bool("WHATSAPP_MARKETING_MESSAGES", default=False)
+TACT_WHATSAPP_TEMPLATES_SYNC_SECONDS = env.float("TACT_WHATSAPP_TEMPLATES_SYNC_SECONDS", default=3600.0)
+CELERY_BEAT_SCHEDULE["whatsapp-templates-sync"] = {
+    "task": "campaigns.tasks.whatsapp_templates_sync", "schedule": TACT_WHATSAPP_TEMPLATES_SYNC_SECONDS,
+    "options": {"expires": TACT_WHATSAPP_TEMPLATES_SYNC_SECONDS}}
+
+# Test sends (issue 10): each keeps the text a tester received; kept this many days.
+TACT_RETAIN_TEST_SENDS_DAYS = env.int("TACT_RETAIN_TEST_SENDS_DAYS", default=30)
+
+# Media (issue 10): per-platform size limits (defaults in channels/limits.py, from
+# shared/PLATFORMS.md) overridden by TACT_MEDIA_MAX_BYTES_<PLATFORM>_<KIND> (KIND: IMAGE,
+# VIDEO, DOCUMENT), e.g. TACT_MEDIA_MAX_BYTES_VIBER_IMAGE=1048576.
+TACT_MEDIA_MAX_BYTES = {
+    f"{platform}_{kind}": env.int(f"TACT_MEDIA_MAX_BYTES_{platform.upper()}_{kind.upper()}")
+    for platform in ("telegram", "whatsapp", "viber") for kind in ("image", "video", "document")
+    if env.str(f"TACT_MEDIA_MAX_BYTES_{platform.upper()}_{kind.upper()}", default="").strip()
+}
+# The largest file stored or fetched from a media_url (empty: the most any platform takes, 100 MB),
+# and how long fetching a media_url may take.
+TACT_MEDIA_MAX_BYTES_STORED = env.int("TACT_MEDIA_MAX_BYTES_STORED", default=0) or None
+TACT_MEDIA_FETCH_TIMEOUT = env.float("TACT_MEDIA_FETCH_TIMEOUT", default=10.0)
+# A media_url leading to a loopback, private or link-local address is refused (no request
+# forgery into our own network) unless this is true (a closed network, the test fakes).
+TACT_MEDIA_FETCH_PRIVATE = env.bool("TACT_MEDIA_FETCH_PRIVATE", default=False)

@@ -6,11 +6,14 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from campaigns import media_views
 from campaigns.admin.my_settings import my_settings_view
 from campaigns.api import audience, campaigns
 from campaigns.api import docs as api_docs
 from campaigns.api import imports as api_imports
 from campaigns.api import tokens as api_tokens
+from campaigns.api import whatsapp_templates as api_whatsapp_templates
+from campaigns.redirects import link_redirect
 from channels import webhooks
 
 
@@ -28,6 +31,7 @@ router.register("drafts", campaigns.DraftViewSet, basename="draft")
 router.register("campaigns", campaigns.CampaignViewSet, basename="campaign")
 router.register("deliveries", campaigns.DeliveryViewSet, basename="delivery")
 router.register("imports", api_imports.ImportJobViewSet, basename="importjob")
+router.register("whatsapp-templates", api_whatsapp_templates.WhatsAppTemplateViewSet, basename="whatsapptemplate")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -41,6 +45,10 @@ urlpatterns = [
     path("api/docs/", api_docs.SwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", api_docs.RedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz/", healthz),
+    # A campaign's media for platforms that fetch it by URL (Viber): signed, no login.
+    path("m/<str:token>/<str:name>", media_views.media_file, name="media-public"),
+    # Tracked links in messages (no login, no session): campaigns/redirects.py.
+    path("r/<str:token>", link_redirect, name="link-redirect"),
     path("webhooks/telegram/", webhooks.telegram, name="webhook-telegram"),
     path("webhooks/whatsapp/", webhooks.whatsapp, name="webhook-whatsapp"),
     path("webhooks/viber/", webhooks.viber, name="webhook-viber"),

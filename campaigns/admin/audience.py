@@ -36,6 +36,7 @@ from .privacy import (
     masked_on,
     subscription_label,
 )
+from .tester_sends import TesterFilter
 
 
 class SubscriptionFilter(admin.SimpleListFilter):
@@ -119,10 +120,10 @@ class ImportForm(forms.Form):
 
 @admin.register(Subscriber)
 class SubscriberAdmin(AddressMasking, ModelAdmin):
-    list_display = ["__str__", "external_id", "channels", "tag_list", "timezone", "language", "created_at"]
-    list_filter = [SubscriptionFilter, SubscriptionStatusFilter, "tags", "language"]
+    list_display = ["__str__", "external_id", "channels", "tag_list", "timezone", "language", "tester", "created_at"]
+    list_filter = [SubscriptionFilter, SubscriptionStatusFilter, "tags", "language", TesterFilter]
     search_fields = ["name", "external_id", "subscriptions__address"]
-    fields = ["external_id", "name", "timezone", "language", "tags", "attributes", "consent_history"]
+    fields = ["external_id", "name", "timezone", "language", "tags", "attributes", "tester", "consent_history"]
     readonly_fields = ["consent_history"]
     autocomplete_fields = ["tags"]
     inlines = [SubscriptionInline]

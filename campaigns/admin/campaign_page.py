@@ -25,6 +25,9 @@ from .. import delivery, selectors, services
 from ..models import Campaign, Delivery, PlatformChoices
 from .charts import campaign_sends_html
 from .common import _table
+from .link_clicks import link_clicks_table
+from .tester_sends import DIALOG as SEND_TEST_DIALOG
+from .tester_sends import send_test_and_report
 
 S = Campaign.Status
 # Each button: the permission it needs, and the statuses in which it is offered.
@@ -36,6 +39,7 @@ BUTTONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "resume": ("campaigns.pause_campaign", (S.PAUSED,)),
     "cancel": ("campaigns.cancel_campaign", tuple(services.CANCELLABLE)),
     "duplicate": ("campaigns.add_campaign", tuple(S.values)),
+    "send_test": ("campaigns.add_testsend", tuple(S.values)),
 }
 STAT_LABELS = {
     "planned": gettext_lazy("planned"),
@@ -98,7 +102,7 @@ class CampaignControls(ModelAdmin):
     """Buttons on the change page (POST only: each opens a confirmation dialog) and the page's read-only parts."""
 
     actions_detail = ["schedule_button", "approve_button", "reject_button", "pause_button", "resume_button",
-                      "cancel_button", "duplicate_button"]
+                      "cancel_button", "duplicate_button", "send_test_button"]
 
     # --- which buttons a page shows ----------------------------------------------------
 
@@ -230,6 +234,15 @@ class CampaignControls(ModelAdmin):
                           % {"copy": copy, "original": original}, messages.SUCCESS)
         return self._back(request, reverse("admin:campaigns_campaign_change", args=[copy.pk]))
 
+    @action(description=gettext_lazy("Send test"), icon="send", url_path="send-test", permissions=["send_test"],
+            dialog=SEND_TEST_DIALOG)
+    def send_test_button(self, request: HttpRequest, form: BaseDialogForm, object_id: str) -> HttpResponse:
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            return self._back(request, reverse("admin:campaigns_campaign_changelist"))
+        send_test_and_report(self, request, campaign=campaign)
+        return self._back(request, reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
     # --- the page's read-only parts ----------------------------------------------------
 
     @staticmethod
@@ -257,11 +270,12 @@ class CampaignControls(ModelAdmin):
                     + f"?campaign__id__exact={obj.pk}&status__in={','.join(LEFT_OUT)}")
         ledger = reverse("admin:campaigns_delivery_changelist") + f"?campaign__id__exact={obj.pk}"
         return format_html(
-            "{}{}{}<p><a href='{}'>{}</a> · <a href='{}'>{}</a></p>",
+            "{}{}{}{}<p><a href='{}'>{}</a> · <a href='{}'>{}</a></p>",
             progress_bar(stats),
             _table([stat_label(k) for k in stats], [list(stats.values())]),
             _table([gettext("platform"), *[stat_label(k) for k in keys]],
                    [[platform_names([p]), *[counts.get(k, 0) for k in keys]] for p, counts in by_platform.items()]),
+            link_clicks_table(obj),
             left_out, gettext("Who was left out and why"), ledger, gettext("The whole delivery ledger"),
         )
 

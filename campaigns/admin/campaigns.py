@@ -14,7 +14,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from unfold.admin import ModelAdmin
 
 from channels.limits import PLATFORMS
@@ -34,6 +34,7 @@ from ..models import (
 from .campaign_page import CampaignControls, platform_names
 from .common import ReadOnlyAdmin, _table
 from .content import _previews_table
+from .coupons import CouponsAdminMixin
 from .dates import viewer_time
 from .installation import InstallationSettingsForm
 from .local_times import local_times_html
@@ -53,17 +54,17 @@ class CampaignForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if data.get("send_at") and data.get("expires_at") and data["expires_at"] <= data["send_at"]:
-            self.add_error("expires_at", "expires_at must be after send_at")
+            self.add_error("expires_at", gettext("expires_at must be after send_at"))
         return data
 
 
 class RejectForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
-                             help_text="What to change before submitting again.")
+                             help_text=gettext_lazy("What to change before submitting again."))
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CampaignControls):
+class CampaignAdmin(CouponsAdminMixin, CampaignControls):
     form = CampaignForm
     # Fits 1400 px: the outcome counts are one bar (its tooltip has the numbers).
     list_display = ["name", "status", "send_at", "platform_list", "segment", "draft", "progress_bar"]
@@ -92,10 +93,13 @@ class CampaignAdmin(CampaignControls):
     def has_duplicate_permission(self, request: HttpRequest, object_id: str | None = None) -> bool:
         return request.user.has_perm("campaigns.add_campaign")
 
+    def has_send_test_permission(self, request: HttpRequest, object_id: str | None = None) -> bool:
+        return request.user.has_perm("campaigns.add_testsend")
+
     readonly_fields = ["status", "problem", "problem_since", "results", "sends_chart", "forecast_inline",
                        "channels_in_use",
                        "frozen_content", "approval", "scheduled_at", "started_at", "finished_at", "cancelled_at",
-                       "platform_list", "local_times"]
+                       "platform_list", "local_times", "coupons_section"]
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -113,12 +117,13 @@ class CampaignAdmin(CampaignControls):
         campaign.insert(campaign.index("local_time") + 1, "local_times")
         return [
             (None, {"fields": [*campaign, "status", "problem", "problem_since"]}),
-            ("Results", {"fields": ["results", "sends_chart"]}),
-            ("Forecast", {"fields": ["forecast_inline"]}),
-            ("Channels", {"fields": ["channels_in_use"]}),
-            ("Content", {"fields": ["frozen_content"]}),
-            ("Approval", {"fields": ["approval"]}),
-            ("Timeline", {"fields": ["scheduled_at", "started_at", "finished_at", "cancelled_at"]}),
+            (gettext("Results"), {"fields": ["results", "sends_chart"]}),
+            (gettext("Forecast"), {"fields": ["forecast_inline"]}),
+            (gettext("Channels"), {"fields": ["channels_in_use"]}),
+            (gettext("Content"), {"fields": ["frozen_content"]}),
+            (gettext("Coupons"), {"fields": ["coupons_section"]}),
+            (gettext("Approval"), {"fields": ["approval"]}),
+            (gettext("Timeline"), {"fields": ["scheduled_at", "started_at", "finished_at", "cancelled_at"]}),
         ]
 
     def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
@@ -126,11 +131,11 @@ class CampaignAdmin(CampaignControls):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="when each zone gets it")
+    @admin.display(description=gettext_lazy("when each zone gets it"))
     def local_times(self, obj: Campaign) -> SafeString | str:
         return local_times_html(obj)
 
-    @admin.display(description="approval")
+    @admin.display(description=gettext_lazy("approval"))
     def approval(self, obj: Campaign) -> SafeString | str:
         if obj.pk is None:
             return "-"
@@ -163,64 +168,71 @@ class CampaignAdmin(CampaignControls):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": campaign,
-            "title": f"Forecast: {campaign}",
+            "title": gettext("Forecast: %(campaign)s") % {"campaign": campaign},
             "forecast": delivery.campaign_forecast(campaign=campaign, now=timezone.now()),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/forecast.html", context)
 
-    @admin.display(description="channels")
+    @admin.display(description=gettext_lazy("channels"))
     def channels_in_use(self, obj: Campaign) -> SafeString:
         rows = []
         for platform in obj.platforms or PLATFORMS:
             sandbox = channel_for(platform).sandbox
-            rows.append([platform_names([platform]), "SANDBOX: no credentials, messages go to the outbox" if sandbox else "live"])
-        return _table(["platform", "sends through"], rows)
+            rows.append([platform_names([platform]),
+                         gettext("SANDBOX: no credentials, messages go to the outbox") if sandbox else gettext("live")])
+        return _table([gettext("platform"), gettext("sends through")], rows)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Campaign.Status.DRAFT:
             return [*CampaignForm.Meta.fields, *self.readonly_fields]
         return self.readonly_fields
 
-    @admin.display(description="content (frozen when scheduled)")
+    @admin.display(description=gettext_lazy("content (frozen when scheduled)"))
     def frozen_content(self, obj: Campaign) -> SafeString | str:
         if obj.status == Campaign.Status.DRAFT:
-            return "Taken from the draft when the campaign is scheduled."
+            return gettext("Taken from the draft when the campaign is scheduled.")
         return format_html("<strong>{}</strong><pre style='white-space:pre-wrap'>{}</pre>{}",
                            obj.content_title, obj.content_body, _previews_table(obj.content_body))
 
-    @admin.action(description="Schedule the selected campaigns (or ask for approval)", permissions=["schedule"])
+    @admin.action(description=gettext_lazy("Schedule the selected campaigns (or ask for approval)"),
+                  permissions=["schedule"])
     def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             try:
                 campaign = services.campaign_schedule(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
-                self.message_user(request, f"“{campaign}” not scheduled: {'; '.join(exc.messages)}", messages.ERROR)
+                self.message_user(request, gettext("“%(campaign)s” not scheduled: %(problems)s")
+                                  % {"campaign": campaign, "problems": "; ".join(exc.messages)}, messages.ERROR)
             else:
                 if campaign.status == Campaign.Status.AWAITING_APPROVAL:
-                    self.message_user(request, f"“{campaign}” awaits approval by another user.")
+                    self.message_user(request, gettext("“%(campaign)s” awaits approval by another user.")
+                                      % {"campaign": campaign})
                 else:
                     self.message_user(request, gettext("“%(campaign)s” scheduled for %(when)s.")
                                       % {"campaign": campaign, "when": viewer_time(campaign.send_at)})
 
-    @admin.action(description="Approve the selected campaigns (submitted by someone else)", permissions=["approve"])
+    @admin.action(description=gettext_lazy("Approve the selected campaigns (submitted by someone else)"),
+                  permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             try:
                 campaign = services.campaign_approve(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
-                self.message_user(request, f"“{campaign}” not approved: {'; '.join(exc.messages)}", messages.ERROR)
+                self.message_user(request, gettext("“%(campaign)s” not approved: %(problems)s")
+                                  % {"campaign": campaign, "problems": "; ".join(exc.messages)}, messages.ERROR)
             else:
                 self.message_user(request, gettext("“%(campaign)s” approved, scheduled for %(when)s.")
                                   % {"campaign": campaign, "when": viewer_time(campaign.send_at)})
 
-    @admin.action(description="Reject the selected campaigns (back to draft, saying why)", permissions=["approve"])
+    @admin.action(description=gettext_lazy("Reject the selected campaigns (back to draft, saying why)"),
+                  permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> TemplateResponse | None:
         form = RejectForm(request.POST if "reason" in request.POST else None)
         if not form.is_valid():
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
-                "title": "Reject campaigns awaiting approval",
+                "title": gettext("Reject campaigns awaiting approval"),
                 "campaigns": queryset,
                 "form": form,
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -230,37 +242,41 @@ class CampaignAdmin(CampaignControls):
             try:
                 services.campaign_reject(campaign=campaign, actor=request.user, reason=form.cleaned_data["reason"])
             except services.ServiceError as exc:
-                self.message_user(request, f"“{campaign}” not rejected: {'; '.join(exc.messages)}", messages.ERROR)
+                self.message_user(request, gettext("“%(campaign)s” not rejected: %(problems)s")
+                                  % {"campaign": campaign, "problems": "; ".join(exc.messages)}, messages.ERROR)
             else:
-                self.message_user(request, f"“{campaign}” rejected: back to draft.")
+                self.message_user(request, gettext("“%(campaign)s” rejected: back to draft.") % {"campaign": campaign})
         return None
 
-    @admin.action(description="Pause the selected campaigns", permissions=["pause"])
+    @admin.action(description=gettext_lazy("Pause the selected campaigns"), permissions=["pause"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._transition(request, queryset, services.campaign_pause, "paused")
+        self._transition(request, queryset, services.campaign_pause, gettext("“%(campaign)s” paused."))
 
-    @admin.action(description="Resume the selected campaigns", permissions=["pause"])
+    @admin.action(description=gettext_lazy("Resume the selected campaigns"), permissions=["pause"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._transition(request, queryset, services.campaign_resume, "resumed")
+        self._transition(request, queryset, services.campaign_resume, gettext("“%(campaign)s” resumed."))
 
     def _transition(self, request, queryset, service, done: str) -> None:
+        """`done` is the translated success message, with a %(campaign)s placeholder."""
         for campaign in queryset:
             try:
                 service(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
-                self.message_user(request, f"“{campaign}”: {'; '.join(exc.messages)}", messages.ERROR)
+                self.message_user(request, gettext("“%(campaign)s”: %(problems)s")
+                                  % {"campaign": campaign, "problems": "; ".join(exc.messages)}, messages.ERROR)
             else:
-                self.message_user(request, f"“{campaign}” {done}.")
+                self.message_user(request, done % {"campaign": campaign})
 
-    @admin.action(description="Cancel the selected campaigns", permissions=["cancel"])
+    @admin.action(description=gettext_lazy("Cancel the selected campaigns"), permissions=["cancel"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             try:
                 services.campaign_cancel(campaign=campaign, actor=request.user)
             except services.ServiceError as exc:
-                self.message_user(request, f"“{campaign}” not cancelled: {'; '.join(exc.messages)}", messages.ERROR)
+                self.message_user(request, gettext("“%(campaign)s” not cancelled: %(problems)s")
+                                  % {"campaign": campaign, "problems": "; ".join(exc.messages)}, messages.ERROR)
             else:
-                self.message_user(request, f"“{campaign}” cancelled.")
+                self.message_user(request, gettext("“%(campaign)s” cancelled.") % {"campaign": campaign})
 
 
 @admin.register(Delivery)

@@ -29,6 +29,7 @@ from .segment_builder import (
     unknown_tags,
     unknown_tags_warning,
 )
+from .tester_sends import DraftTestSendMixin
 
 
 class SegmentForm(forms.ModelForm):
@@ -171,12 +172,13 @@ def _previews_table(body: str) -> SafeString:
 
 
 @admin.register(Draft)
-class DraftAdmin(DraftEditorMixin, ModelAdmin):
+class DraftAdmin(DraftEditorMixin, DraftTestSendMixin, ModelAdmin):
     # The form (button rows, template picker) and the live preview: draft_editor.py.
     list_display = ["title", "opening", "fits_everywhere", "updated_at"]
     search_fields = ["title", "body"]
     readonly_fields = ["live_preview"]
-    fields = ["title", "body", "buttons", "live_preview", "whatsapp_template"]
+    fields = ["title", "body", "media", "media_url", "buttons", "track_links", "track_body_links", "live_preview",
+              "whatsapp_template"]
 
     def save_model(self, request: HttpRequest, obj: Draft, form, change: bool) -> None:
         super().save_model(request, obj, form, change)  # the admin's change view runs in one transaction

@@ -12,6 +12,7 @@ from itertools import zip_longest
 from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -27,13 +28,22 @@ from channels.limits import (
     text_as_sent,
 )
 
-from .. import services
-from ..models import Draft, PlatformChoices
+from .. import personalise, services
+from ..models import Draft, PlatformChoices, Subscriber
 from ..serializers import DraftSerializer
+from ..services.personal import sample_values, subscriber_values
+from .draft_media import (
+    MEDIA_FIELDS,
+    DraftMediaFormMixin,
+    draft_of,
+    posted_media,
+    stored_media,
+)
 
 TEMPLATES = "admin/campaigns/draft"
 PREVIEW_BODY_MAX = 20_000  # above any platform's body limit; longer input is not a draft
 PREVIEW_ROWS_MAX = 20  # the preview refuses more rows than anyone types
+PREVIEW_SUBSCRIBER = "preview_subscriber"  # the preview's "as which subscriber" field (not a draft field)
 # WhatsApp template languages marketers pick most; any other code can be typed.
 TEMPLATE_LANGUAGES = [
     ("ru", gettext_lazy("Russian")), ("en", gettext_lazy("English")), ("en_US", gettext_lazy("English (US)")),
@@ -76,7 +86,18 @@ def _messages(errors: object) -> list[str]:
 
 
 def _blank(row: dict) -> bool:
-    return not (row["text"].strip() or row["url"].strip())
+    return not (row["text"].strip() or row["url"].strip() or row.get("copy_text", "").strip())
+
+
+def _row_button(row: dict) -> dict:
+    """A row as the API takes a button: a link (text, url) or a copy button (text, copy_text)."""
+    button = {"text": row["text"]}
+    copy_text = row.get("copy_text", "")
+    if row["url"].strip() or not copy_text.strip():
+        button["url"] = row["url"]
+    if copy_text.strip():
+        button["copy_text"] = copy_text
+    return button
 
 
 class ButtonRowsWidget(forms.Widget):
@@ -86,7 +107,8 @@ class ButtonRowsWidget(forms.Widget):
 
     def value_from_datadict(self, data, files, name: str) -> list[dict]:
         texts, urls = _getlist(data, f"{name}-text"), _getlist(data, f"{name}-url")
-        return [{"text": t, "url": u} for t, u in zip_longest(texts, urls, fillvalue="")]
+        copies = _getlist(data, f"{name}-copy")
+        return [{"text": t, "url": u, "copy_text": c} for t, u, c in zip_longest(texts, urls, copies, fillvalue="")]
 
     def value_omitted_from_data(self, data, files, name: str) -> bool:
         return False  # no rows posted means no buttons
@@ -95,7 +117,7 @@ class ButtonRowsWidget(forms.Widget):
         return {**super().get_context(name, value, attrs), "classes": CLASSES}
 
     def format_value(self, value):
-        return [{"text": str(b.get("text", "")), "url": str(b.get("url", ""))}
+        return [{"text": str(b.get("text", "")), "url": str(b.get("url", "")), "copy_text": str(b.get("copy_text", ""))}
                 for b in (value or []) if isinstance(b, dict)]
 
 
@@ -108,14 +130,14 @@ class ButtonRowsField(forms.Field):
     def clean(self, value) -> list[dict]:
         rows = list(value or [])
         kept = [(number, row) for number, row in enumerate(rows, start=1) if not _blank(row)]
-        checked, errors = _api_check("buttons", [row for _n, row in kept])
+        checked, errors = _api_check("buttons", [_row_button(row) for _n, row in kept])
         if errors is None:
-            return [{"text": b["text"], "url": b["url"]} for b in checked]
+            return [{key: b[key] for key in ("text", "url", "copy_text") if key in b} for b in checked]
         # Per row: {index: {field: [...]}} (or a list of such dicts in older DRF); else the list's own.
         per_row = dict(enumerate(errors)) if isinstance(errors, list) else errors
         if not (isinstance(per_row, dict) and all(isinstance(e, dict) for e in per_row.values())):
             raise forms.ValidationError(_messages(errors))
-        names = {"text": _("text"), "url": _("URL")}
+        names = {"text": _("text"), "url": _("URL"), "copy_text": _("copy text")}
         raise forms.ValidationError([
             _("Button %(n)s, %(field)s: %(message)s") % {"n": kept[int(i)][0], "field": names.get(key, key), "message": m}
             for i, row_errors in sorted(per_row.items(), key=lambda item: int(item[0]))
@@ -129,12 +151,44 @@ class ButtonRowsField(forms.Field):
 # --- WhatsApp template ---------------------------------------------------------------
 
 
+def _template_key(name: str, language: str) -> str:
+    return f"{name}|{language}"
+
+
+def _synced_choices(current: dict) -> list[dict]:
+    """The approved synced templates as the picker offers them, each with its variables; the
+    draft's own template first when it is not (or no longer) one of them."""
+    from ..models import WhatsAppTemplate
+    from ..services.whatsapp_templates import APPROVED, variable_label
+
+    choices = [
+        {"key": _template_key(t.name, t.language), "label": f"{t.name} ({t.language}) · {t.category}",
+         "variables": [{"label": variable_label(v), "example": v.get("example", "")} for v in t.variables or []]}
+        for t in WhatsAppTemplate.objects.filter(status=APPROVED).order_by("name", "language")
+    ]
+    key = _template_key(current["name"], current["language"])
+    if current["name"] and key not in {c["key"] for c in choices}:
+        label = _("%(name)s (%(language)s): not an approved synced template") % current
+        choices.insert(0, {"key": key, "label": label, "variables": []})
+    for choice in choices:
+        given = current["parameters"] if choice["key"] == key else []
+        for n, variable in enumerate(choice["variables"]):
+            variable["value"] = given[n] if n < len(given) else ""
+    return choices
+
+
 class TemplateWidget(forms.Widget):
-    """A template's name, language (pick or type) and parameter rows."""
+    """Once templates are synced: a pick among the approved ones and one row per variable
+    (a value or placeholder each). Before any sync: a typed name, a language and parameter rows."""
 
     template_name = f"{TEMPLATES}/whatsapp_template.html"
 
     def value_from_datadict(self, data, files, name: str) -> dict:
+        if f"{name}-pick" in data:
+            key = data.get(f"{name}-pick", "")
+            template_name, _sep, language = key.partition("|")
+            return {"name": template_name, "language": language,
+                    "parameters": _getlist(data, f"{name}-variable-{key}") if key else []}
         return {"name": data.get(f"{name}-name", ""), "language": data.get(f"{name}-language", ""),
                 "parameters": _getlist(data, f"{name}-parameter")}
 
@@ -147,9 +201,16 @@ class TemplateWidget(forms.Widget):
                 "parameters": [str(p) for p in value.get("parameters") or []]}
 
     def get_context(self, name, value, attrs):
+        from ..services.whatsapp_templates import templates_synced
+
         context = super().get_context(name, value, attrs)
         context["languages"] = TEMPLATE_LANGUAGES
         context["classes"] = CLASSES
+        if templates_synced():
+            current = context["widget"]["value"]
+            context["picker"] = True
+            context["synced"] = _synced_choices(current)
+            context["picked"] = _template_key(current["name"], current["language"]) if current["name"] else ""
         return context
 
 
@@ -190,27 +251,42 @@ class TemplateField(forms.Field):
         return self.to_python(initial) != self.to_python(data)
 
 
-class DraftEditorForm(forms.ModelForm):
+class DraftEditorForm(DraftMediaFormMixin, forms.ModelForm):
+    media_url = forms.URLField(
+        required=False, max_length=1000, assume_scheme="https", label=gettext_lazy("Media URL"),
+        help_text=gettext_lazy("Instead of an upload: the address of the image, video or document. It is fetched "
+                               "once when saved to check that it answers and what it is."))
     buttons = ButtonRowsField(
         required=False, label=gettext_lazy("Buttons"),
-        help_text=gettext_lazy("Up to 3 link buttons under the message. WhatsApp free text has no buttons: "
-                               "each is added to the text as a line “Text: URL”."))
+        help_text=gettext_lazy("Up to 3 buttons under the message: a link (URL), or a copy text such as "
+                               "{{ coupon }} for a Telegram button that copies it. WhatsApp free text has no "
+                               "buttons (nor Viber copy buttons): each is added to the text as a line “Text: URL”."))
     whatsapp_template = TemplateField(
         required=False, label=gettext_lazy("WhatsApp template"),
         help_text=gettext_lazy("The approved template sent to people outside WhatsApp's 24-hour window. "
-                               "Type its name as approved in WhatsApp Manager (the template list arrives "
-                               "with the template sync); an empty name means no template."))
+                               "Pick one of the approved templates synced from WhatsApp and give each of its "
+                               "variables a value or a placeholder such as {{ name }} or {{ coupon }}. Until "
+                               "templates are synced, type its name as approved in WhatsApp Manager. "
+                               "No template: nothing is sent to people outside the window."))
 
     class Meta:
         model = Draft
-        fields = ["title", "body", "buttons", "whatsapp_template"]
+        fields = ["title", "body", "buttons", "whatsapp_template", *MEDIA_FIELDS]
+        help_texts = {"body": gettext_lazy(
+            "The first line is what a push notification shows. Placeholders: {{ name }}, {{ first_name }}, "
+            "{{ attributes.KEY }}, {{ coupon }}, each optionally with |default:\"...\" for people without it.")}
 
     class Media:
         css = {"all": ["tact/draft_preview.css"]}
-        js = ["tact/draft_preview.js"]
+        js = ["tact/draft_preview.js", "tact/whatsapp_template_picker.js"]
 
     def clean_body(self) -> str:
-        return _as_saved(self.cleaned_data["body"])
+        body = _as_saved(self.cleaned_data["body"])
+        try:
+            personalise.check(body)
+        except personalise.PlaceholderError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return body
 
 
 def _as_saved(body: str) -> str:
@@ -222,12 +298,19 @@ def _as_saved(body: str) -> str:
 # --- the preview ---------------------------------------------------------------------
 
 
-def preview_context(body: str, buttons: list[dict]) -> dict:
-    """What the preview draws, per platform: the numbers are services.content_checks'."""
-    rows = [{"text": b["text"].strip(), "url": b["url"].strip()} for b in buttons if not _blank(b)]
+def preview_context(body: str, buttons: list[dict], values: personalise.Values | None = None, who: str = "",
+                    media: dict | None = None) -> dict:
+    """What the preview draws, per platform, as the person of `values` (a made-up sample by
+    default) receives it: the numbers are services.content_checks'. PlaceholderError names
+    a placeholder that is not allowed."""
+    rows = [_row_button({key: str(value).strip() for key, value in b.items()}) for b in buttons if not _blank(b)]
+    values = values or sample_values()
+    body = personalise.render(body, values)
+    rows = personalise.render_buttons(rows, values)
     names = dict(PlatformChoices.choices)
     platforms = []
-    for platform, check in services.content_checks(body, PLATFORMS, buttons=rows).items():
+    for platform, check in services.content_checks(body, PLATFORMS, buttons=rows,
+                                                    media_kind=media["kind"] if media else "").items():
         unit = platform_limits(platform).body_unit
         whatsapp = platform == Platform.WHATSAPP
         platforms.append({
@@ -235,18 +318,48 @@ def preview_context(body: str, buttons: list[dict]) -> dict:
             "name": names.get(platform, platform),
             "check": check,
             "bubble": text_as_sent(platform, body.strip(), rows),
-            "buttons": [] if whatsapp else [r["text"] or r["url"] for r in rows],
+            "buttons": [] if whatsapp else [r["text"] or r.get("url", "") for r in rows
+                                            if platform == Platform.TELEGRAM or "url" in r],
             "buttons_as_lines": whatsapp and bool(rows),
             "utf16": unit is LengthUnit.UTF16,
             "preview_over": check["length"] - check["limit"],
             "body_over": check["body_length"] - check["body_limit"],
         })
     return {"platforms": platforms, "sender": getattr(settings, "VIBER_SENDER_NAME", "") or "Tact",
-            "empty": not body.strip()}
+            "empty": not body.strip(), "who": who or _("a sample person, %(name)s") % {"name": values.name},
+            "media": media}
 
 
-def preview_html(body: str, buttons: list[dict]) -> str:
-    return render_to_string(f"{TEMPLATES}/preview.html", preview_context(body, buttons))
+def preview_html(body: str, buttons: list[dict], values: personalise.Values | None = None, who: str = "",
+                 media: dict | None = None) -> str:
+    return render_to_string(f"{TEMPLATES}/preview.html", preview_context(body, buttons, values, who, media))
+
+
+def preview_person(request: HttpRequest, raw: str) -> tuple[personalise.Values | None, str, str]:
+    """(values, who, error) for the preview's subscriber field: an id, a name or an external
+    id (the first match), or empty for the sample."""
+    raw = raw.strip().lstrip("#")
+    if not raw:
+        return None, "", ""
+    if not request.user.has_perm("campaigns.view_subscriber"):
+        return None, "", _("You may not view subscribers.")
+    if raw.isdigit() and len(raw) < 19:
+        subscriber = Subscriber.objects.filter(pk=int(raw)).first()
+    else:  # a name or an external id: the first match
+        subscriber = (Subscriber.objects.filter(erased_at__isnull=True)
+                      .filter(Q(external_id=raw[:200]) | Q(name__icontains=raw[:200])).order_by("pk").first())
+    if subscriber is None:
+        return None, "", _("No subscriber matches “%(query)s”.") % {"query": raw[:40]}
+    who = _("subscriber #%(id)s %(name)s") % {"id": subscriber.pk, "name": subscriber.name}
+    return subscriber_values(subscriber), who.strip(), ""
+
+
+def _stored_preview(obj: Draft) -> str:
+    try:
+        return preview_html(obj.body or "", ButtonRowsWidget().format_value(obj.buttons),
+                            media=stored_media(obj if obj.pk else None))
+    except personalise.PlaceholderError as exc:
+        return render_to_string(f"{TEMPLATES}/preview_problem.html", {"problem": str(exc)})
 
 
 class DraftEditorMixin:
@@ -262,8 +375,9 @@ class DraftEditorMixin:
 
     def live_preview(self, obj: Draft) -> str:
         return render_to_string(f"{TEMPLATES}/preview_region.html", {
-            "url": reverse("admin:campaigns_draft_preview"),
-            "fragment": preview_html(obj.body or "", ButtonRowsWidget().format_value(obj.buttons)),
+            "url": reverse("admin:campaigns_draft_preview") + (f"?draft={obj.pk}" if obj.pk else ""),
+            "subscriber_field": PREVIEW_SUBSCRIBER,
+            "fragment": _stored_preview(obj),
         })
 
     live_preview.short_description = gettext_lazy("Preview")
@@ -283,11 +397,19 @@ class DraftEditorMixin:
         elif "\x00" in body:
             errors["body"] = [_("Null characters are not allowed.")]
         texts, urls = request.POST.getlist("buttons-text"), request.POST.getlist("buttons-url")
-        if len(texts) != len(urls):
+        copies = request.POST.getlist("buttons-copy")
+        if len(texts) != len(urls) or (copies and len(copies) != len(texts)):
             errors["buttons"] = [_("Each button row needs a text and a URL input.")]
         elif len(texts) > PREVIEW_ROWS_MAX:
             errors["buttons"] = [_("At most %(n)s button rows.") % {"n": PREVIEW_ROWS_MAX}]
+        values, who, problem = preview_person(request, request.POST.get(PREVIEW_SUBSCRIBER, ""))
+        if problem:
+            errors[PREVIEW_SUBSCRIBER] = [problem]
         if errors:
             return JsonResponse({"errors": errors}, status=400)
         buttons = ButtonRowsWidget().value_from_datadict(request.POST, None, "buttons")
-        return HttpResponse(preview_html(_as_saved(body), buttons))
+        try:
+            return HttpResponse(preview_html(_as_saved(body), buttons, values, who,
+                                             media=posted_media(request, draft_of(request))))
+        except personalise.PlaceholderError as exc:
+            return JsonResponse({"errors": {"body": [str(exc)]}}, status=400)

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from ..models import ImportJob
 from ..services import import_jobs
@@ -29,11 +29,11 @@ class ImportJobAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
         return import_jobs.import_jobs_listed().select_related("created_by")
 
-    @admin.display(description="progress")
+    @admin.display(description=gettext_lazy("progress"))
     def progress(self, obj: ImportJob) -> str:
-        return f"{obj.processed_rows} of {obj.total_rows}"
+        return gettext("%(processed)s of %(total)s") % {"processed": obj.processed_rows, "total": obj.total_rows}
 
-    @admin.display(description="refused", ordering="error_count")
+    @admin.display(description=gettext_lazy("refused"), ordering="error_count")
     def refused(self, obj: ImportJob) -> int:
         return obj.error_count
 
@@ -54,7 +54,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
         """The job, to anyone who may view jobs or who started it."""
         job = self.get_queryset(request).filter(pk=pk).first() if str(pk).isdigit() else None
         if job is None:
-            raise Http404("no such import")
+            raise Http404(gettext("no such import"))
         if not (self.has_view_permission(request, job) or job.created_by_id == request.user.pk):
             raise PermissionDenied
         return job
@@ -65,7 +65,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Import #{job.pk}: {job.file_name or 'CSV'}",
+            "title": gettext("Import #%(number)s: %(file)s") % {"number": job.pk, "file": job.file_name or "CSV"},
             "job": job,
             "active": job.state in import_jobs.ACTIVE,
             "refused": import_jobs.refused_rows_first(job_id=job.pk, count=SHOWN_REFUSED) if job.error_count else [],

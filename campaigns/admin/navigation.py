@@ -22,11 +22,13 @@ GROUPS: list[tuple[Promise, list[Page]]] = [
     (_("Content"), [
         (_("Segments"), "group_work", "campaigns.segment", "campaigns.view_segment"),
         (_("Drafts"), "edit_note", "campaigns.draft", "campaigns.view_draft"),
+        (_("WhatsApp templates"), "chat", "campaigns.whatsapptemplate", "campaigns.view_whatsapptemplate"),
     ]),
     (_("Campaigns"), [
         (_("Campaigns"), "campaign", "campaigns.campaign", "campaigns.view_campaign"),
         (_("Deliveries"), "outbox", "campaigns.delivery", "campaigns.view_delivery"),
         (_("Send lists"), "list_alt", "campaigns.sendlist", "campaigns.view_sendlist"),
+        (_("Test sends"), "send", "campaigns.testsend", "campaigns.view_testsend"),
     ]),
     (_("System"), [
         (_("Frequency policy and quiet hours"), "schedule", "campaigns.frequencypolicy",

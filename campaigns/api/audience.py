@@ -49,7 +49,7 @@ class SubscriberFilter(django_filters.FilterSet):
 
     class Meta:
         model = Subscriber
-        fields = ["platform", "status", "tag", "language", "external_id"]
+        fields = ["platform", "status", "tag", "language", "external_id", "tester"]
 
     def filter_subscription(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # platform and status describe the same subscription, so they go into one EXISTS.

@@ -26,7 +26,22 @@ from ..serializers import (
     CampaignRejectSerializer,
     CampaignSerializer,
     DeliverySerializer,
+    DraftMediaUploadSerializer,
     DraftSerializer,
+)
+from ..services import media as media_service
+from .personal import (
+    CouponCountsSerializer,
+    CouponsAddedSerializer,
+    CouponUploadSerializer,
+    answer_coupons,
+    answer_preview,
+)
+from .tester_sends import (
+    SEND_TEST,
+    TestSendRequestSerializer,
+    TestSendSerializer,
+    answer_test_send,
 )
 
 
@@ -34,12 +49,46 @@ class DraftViewSet(viewsets.ModelViewSet):
     queryset = Draft.objects.order_by("-id")
     serializer_class = DraftSerializer
     search_fields = ["title", "body"]
+    action_permissions = {"test": [SEND_TEST, "campaigns.view_draft"], "media": ["campaigns.change_draft"],
+                          "preview": ["campaigns.view_draft"]}
 
     def perform_update(self, serializer: DraftSerializer) -> None:
         # The edit and the withdrawal of the approvals it invalidates commit together.
         with transaction.atomic():
             draft = serializer.save()
             services.campaigns_withdraw_approval(draft=draft, actor=self.request.user)
+
+    @extend_schema(request=TestSendRequestSerializer, responses={201: TestSendSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str) -> Response:
+        """Send this draft now to the testers' opted-in subscriptions (outside caps, quiet hours
+        and every campaign's ledger); 201 with one outcome per message."""
+        return answer_test_send(request, draft=self.get_object())
+
+    @extend_schema(request={"multipart/form-data": DraftMediaUploadSerializer}, responses={200: DraftSerializer})
+    @action(detail=True, methods=["post", "delete"])
+    def media(self, request: Request, pk: str) -> Response:
+        """POST (multipart `file`): attach one image, video or document, replacing any earlier
+        media or media_url (400 naming `file` when it is empty, too big or not JPEG, PNG, GIF,
+        MP4 or PDF); DELETE: remove it."""
+        draft = self.get_object()
+        if request.method == "DELETE":
+            draft = media_service.draft_media_remove(draft=draft)
+        else:
+            upload = request.FILES.get("file")
+            if upload is None:
+                raise ValidationError({"file": [_("send the file as multipart form field `file`")]})
+            draft = media_service.draft_media_attach(draft=draft, upload=upload)
+        return Response(self.get_serializer(draft).data)
+
+    @extend_schema(parameters=[OpenApiParameter("subscriber", int, description=gettext_lazy(
+        "Render for this subscriber (needs view_subscriber); without it, a made-up sample person."))],
+        responses={200: {"type": "object"}})
+    @action(detail=True, methods=["get"])
+    def preview(self, request: Request, pk: str) -> Response:
+        """Per platform: the text as that person receives it, placeholders filled in, with the
+        push line, lengths and limits of the draft's `previews`."""
+        return answer_preview(request, draft=self.get_object())
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -70,6 +119,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
         "resume": ["campaigns.pause_campaign"],
         "forecast": ["campaigns.view_campaign"],
         "duplicate": ["campaigns.add_campaign"],
+        "test": [SEND_TEST, "campaigns.view_campaign"],
+        "coupons": ["campaigns.view_couponcode"],
+        "coupons_add": ["campaigns.add_couponcode"],
     }
 
     def perform_create(self, serializer: CampaignSerializer) -> None:
@@ -138,6 +190,27 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def forecast(self, request: Request, pk: str) -> Response:
         """Receivers per platform, who is held back and why, lists, and the time it takes."""
         return Response(delivery.campaign_forecast(campaign=self.get_object(), now=timezone.now()))
+
+    @extend_schema(request=TestSendRequestSerializer, responses={201: TestSendSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str) -> Response:
+        """Send this campaign's message (its frozen content once scheduled, else its draft's)
+        now to the testers on its platforms; 201 with one outcome per message."""
+        return answer_test_send(request, campaign=self.get_object())
+
+    @extend_schema(responses={200: CouponCountsSerializer})
+    @action(detail=True, methods=["get"])
+    def coupons(self, request: Request, pk: str) -> Response:
+        """The coupon pool: codes in all, given to a delivery, free."""
+        return answer_coupons(request, campaign=self.get_object())
+
+    @extend_schema(request={"multipart/form-data": CouponUploadSerializer, "application/json": CouponUploadSerializer},
+                   responses={201: CouponsAddedSerializer})
+    @coupons.mapping.post
+    def coupons_add(self, request: Request, pk: str) -> Response:
+        """Add codes to the pool (CSV `file` or JSON `codes`), all or none: duplicates within
+        the upload or with the pool are refused (400 naming them); only before planning."""
+        return answer_coupons(request, campaign=self.get_object())
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from channels.limits import platform_limits
 from channels.registry import channel_for
@@ -14,6 +15,30 @@ from .. import rules
 from ..models import Campaign, Delivery, Subscription
 from .common import COUNTED, PAGE, WHATSAPP_WINDOW, current_policy, packing_size, zone
 from .planning import Choice, SendTimes, audience_choices
+
+
+def _outside_window(subscription_ids: list[int], campaign: Campaign, now: datetime) -> int:
+    """How many of these WhatsApp subscriptions are outside the 24-hour window at send time."""
+    if not subscription_ids:
+        return 0
+    return Subscription.objects.filter(pk__in=subscription_ids).exclude(
+        last_inbound_at__gte=max(campaign.send_at, now) - WHATSAPP_WINDOW).count()
+
+
+def templates_needed(*, campaign: Campaign, now: datetime) -> int:
+    """WhatsApp receivers outside the 24-hour window at send time, who can only get a
+    template (the forecast's `templates_needed`, without the rest of the forecast)."""
+    if "whatsapp" not in campaign.platforms:
+        return 0
+    needed = 0
+    page: list[int] = []
+    for choice in audience_choices(campaign):
+        if choice.platform == "whatsapp":
+            page.append(choice.subscription_id)
+        if len(page) >= PAGE:
+            needed += _outside_window(page, campaign, now)
+            page = []
+    return needed + _outside_window(page, campaign, now)
 
 
 def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
@@ -31,9 +56,7 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
         nonlocal templates_needed
         people = [c.subscriber_id for c in choices if c.platform]
         on_whatsapp = [c.subscription_id for c in choices if c.platform == "whatsapp"]
-        if on_whatsapp:
-            templates_needed += Subscription.objects.filter(pk__in=on_whatsapp).exclude(
-                last_inbound_at__gte=max(campaign.send_at, now) - WHATSAPP_WINDOW).count()
+        templates_needed += _outside_window(on_whatsapp, campaign, now)
         past: dict[int, list[datetime]] = defaultdict(list)
         for subscriber_id, sent_at in Delivery.objects.filter(
             subscriber_id__in=people, status__in=COUNTED, sent_at__gte=now - rules.WEEK - timedelta(days=1)
@@ -81,10 +104,10 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
         "held_back": held,
         "duration_seconds": max(timed) if timed else 0,
         "notes": {
-            "cap": "will be held by the frequency cap at their send time (sent later, or skipped after expiry)",
-            "quiet_hours": "their send time falls in quiet hours and moves to the end of them",
-            "no_consent": "no opted-in subscription on the chosen platforms: not sent",
-            "templates_needed": "WhatsApp receivers outside the 24-hour window at send time: they get the draft's "
-                                "approved template, or nothing if it has none",
+            "cap": _("will be held by the frequency cap at their send time (sent later, or skipped after expiry)"),
+            "quiet_hours": _("their send time falls in quiet hours and moves to the end of them"),
+            "no_consent": _("no opted-in subscription on the chosen platforms: not sent"),
+            "templates_needed": _("WhatsApp receivers outside the 24-hour window at send time: they get the draft's "
+                                  "approved template, or nothing if it has none"),
         },
     }

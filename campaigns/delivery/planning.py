@@ -22,8 +22,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .. import rules, selectors
-from ..models import Campaign, Delivery, Segment, SendList, Subscription
+from .. import personalise, rules, selectors
+from ..models import Campaign, CouponCode, Delivery, Segment, SendList, Subscription
 from .common import PAGE, S, current_policy, db_now, packing_size, zone
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,9 @@ def campaign_plan(*, campaign_id: int, now: datetime | None = None) -> int:
             columns[1].append(choice.subscriber_id)
             columns[2].append(choice.subscription_id)
         total = _write_ledger(campaign, by_platform, zones, times)
+        if total and personalise.uses_coupon(personalise.content_texts(
+                campaign.content_body, campaign.content_buttons or [], campaign.content_whatsapp_template)):
+            coupons_assign(campaign, now=now)
         # A cancel that committed while we read the audience has not seen these rows.
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
         if campaign.status == Campaign.Status.CANCELLED:
@@ -283,6 +286,52 @@ def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array,
         list_offset += len(sizes)
     _insert(rows)
     return total + len(rows)
+
+
+NO_COUPON = "no coupon code left in the campaign's pool"
+
+
+def coupons_assign(campaign: Campaign, *, now: datetime) -> int:
+    """Give each planned delivery without a code one free code of the pool; a delivery left
+    without one (the pool ran out) is skipped, never sent with an empty code.
+
+    Runs under the plan's advisory lock; the free codes are also row-locked (SKIP LOCKED),
+    so no code can go to two deliveries even if two passes overlapped."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                WITH wanting AS (
+                    SELECT d.id, row_number() OVER (ORDER BY d.id) AS n
+                    FROM campaigns_delivery d
+                    WHERE d.campaign_id = %(campaign)s AND d.status IN (%(planned)s, %(held)s)
+                      AND NOT EXISTS (SELECT 1 FROM campaigns_couponcode c WHERE c.delivery_id = d.id)
+                ), free AS (
+                    SELECT f.id, row_number() OVER (ORDER BY f.id) AS n
+                    FROM (SELECT id FROM campaigns_couponcode
+                          WHERE campaign_id = %(campaign)s AND delivery_id IS NULL AND assigned_at IS NULL
+                          ORDER BY id FOR UPDATE SKIP LOCKED) f
+                )
+                UPDATE campaigns_couponcode c SET delivery_id = wanting.id, assigned_at = %(now)s
+                FROM wanting JOIN free ON free.n = wanting.n
+                WHERE c.id = free.id
+                """,
+                {"campaign": campaign.pk, "planned": S.PLANNED, "held": S.HELD, "now": now},
+            )
+            assigned = cursor.rowcount
+    else:
+        wanting = Delivery.objects.filter(campaign=campaign, status__in=[S.PLANNED, S.HELD], coupon__isnull=True)
+        free = CouponCode.objects.filter(campaign=campaign, delivery__isnull=True, assigned_at__isnull=True)
+        pairs = list(zip(free.order_by("pk"), wanting.order_by("pk").values_list("pk", flat=True), strict=False))
+        for code, delivery_id in pairs:
+            code.delivery_id, code.assigned_at = delivery_id, now
+        CouponCode.objects.bulk_update([c for c, _ in pairs], ["delivery_id", "assigned_at"], batch_size=2000)
+        assigned = len(pairs)
+    left = Delivery.objects.filter(campaign=campaign, status__in=[S.PLANNED, S.HELD], coupon__isnull=True).update(
+        status=S.SKIPPED, reason=NO_COUPON, updated_at=now)
+    if left:
+        log.warning("campaign %s: %s deliveries skipped, the coupon pool ran out", campaign.pk, left)
+    return assigned
 
 
 DELIVERY_COLUMNS = ("campaign_id", "subscriber_id", "subscription_id", "platform", "send_list_id", "list_number",

@@ -39,6 +39,7 @@ from channels.registry import channel_for
 from .. import rules, services
 from ..models import Campaign, Delivery, SendList, Subscriber, Subscription
 from .common import COUNTED, PENDING, WHATSAPP_WINDOW, S, current_policy, db_now, zone
+from .outbound import campaign_content, outbound_message, same_for_everyone
 from .receipts import apply_early_receipts, lock_message_ids
 from .states import allowed
 
@@ -73,9 +74,11 @@ def list_send(*, list_id: int) -> dict[str, int]:
     platform = send_list.platform
     channel = channel_for(platform, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
     rate = None if channel.sandbox else settings.TACT_RATE.get(platform)
-    # The ceiling counts requests; one request carries `per_request` messages (Viber: 300).
-    size = min(chunk_size(rate) * channel.per_request, send_list.size)
-    units = math.ceil(size / channel.per_request)
+    # The ceiling counts requests; one request carries `per_request` messages (a Viber
+    # broadcast: 300 people), but only when they all receive the same message.
+    per_request = channel.per_request if same_for_everyone(campaign_content(campaign)) else 1
+    size = min(chunk_size(rate) * per_request, send_list.size)
+    units = math.ceil(size / per_request)
     limiter = limiter_from_settings() if rate else None
     limiter_key = f"tact:rate:{platform}"
     policy, quiet = current_policy()
@@ -100,7 +103,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
                 continue
             if limiter is not None and systime.monotonic() - slot > LATE_SEND:
                 # The claim took long: sending now could bunch with the next slot's burst.
-                wait = limiter.reserve(limiter_key, math.ceil(len(batch) / channel.per_request), rate)
+                wait = limiter.reserve(limiter_key, math.ceil(len(batch) / per_request), rate)
                 if wait > SHORT_WAIT:
                     _unclaim(batch)
                     continue
@@ -152,7 +155,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(send_list_id=send_list.pk, status__in=PENDING, send_after__lte=now)
-            .select_related("subscription", "subscriber")
+            .select_related("subscription", "subscriber", "coupon")
             .order_by("send_after", "pk")[:size]
         )
         if not rows:
@@ -194,10 +197,11 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
             changed.append(row)
         Delivery.objects.bulk_update(sendable + changed, ["status", "reason", "sent_at", "send_after", "updated_at"])
     window_start = now - WHATSAPP_WINDOW
+    content = campaign_content(campaign)
     return len(rows), [
-        OutboundMessage(
-            delivery_id=r.pk, address=r.subscription.address, text=campaign.content_body,
-            buttons=campaign.content_buttons, template=campaign.content_whatsapp_template,
+        outbound_message(
+            content, delivery_id=r.pk, subscription=r.subscription, subscriber=r.subscriber,
+            coupon=coupon.code if (coupon := getattr(r, "coupon", None)) else "",
             window_open=r.subscription.last_inbound_at is not None and r.subscription.last_inbound_at >= window_start,
         )
         for r in sendable

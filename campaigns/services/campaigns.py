@@ -15,15 +15,19 @@ from django.utils.translation import gettext as _
 
 from channels.limits import PLATFORMS
 
-from .. import selectors
+from .. import links, selectors
 from ..audit import audit_record
 from ..models import Campaign, Delivery, Draft, Segment, SendList
 from .content import content_problems
 from .errors import ServiceError
+from .media import media_frozen, media_problems
+from .personal import campaign_personal_problems
+from .whatsapp_templates import campaign_template_problems
 
 # The content a campaign freezes from its draft: what an approver approves.
 CONTENT = {"content_title": "title", "content_body": "body", "content_buttons": "buttons",
-           "content_whatsapp_template": "whatsapp_template"}
+           "content_whatsapp_template": "whatsapp_template", "content_track_links": "track_links",
+           "content_track_body_links": "track_body_links"}
 _USERS = ("created_by", "submitted_by", "approved_by")
 
 
@@ -58,10 +62,25 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
         )
     if campaign.expires_at is not None and campaign.expires_at <= campaign.send_at:
         problems.setdefault("expires_at", []).append(_("expires_at must be after send_at"))
-    content = content_problems(campaign.draft.body, [p for p in campaign.platforms if p in PLATFORMS],
-                               buttons=campaign.draft.buttons)
+    # Measured with its tracked links as long as they will be (WhatsApp appends button URLs to the text).
+    buttons, body = links.as_measured(campaign.draft.buttons or [], campaign.draft.body,
+                                      track_buttons=campaign.draft.track_links,
+                                      track_body=campaign.draft.track_body_links)
+    content = content_problems(body, [p for p in campaign.platforms if p in PLATFORMS],
+                               buttons=buttons, media_kind=campaign.draft.media_kind)
     if content:
         problems["draft"] = content
+    personal = campaign_personal_problems(campaign)
+    if "draft" in personal:  # a personalised text is measured as each person gets it, not as typed
+        problems.pop("draft", None)
+    for field, messages in personal.items():
+        if messages:
+            problems.setdefault(field, []).extend(messages)
+    media = media_problems(campaign.draft, [p for p in campaign.platforms if p in PLATFORMS])
+    if media:
+        problems["media"] = media
+    for field, messages in campaign_template_problems(campaign, now=now).items():
+        problems.setdefault(field, []).extend(messages)
     segment: Segment = campaign.segment
     if segment.max_size is not None:
         size = selectors.segment_size(segment)
@@ -76,6 +95,7 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
 def _freeze(campaign: Campaign, draft: Draft) -> None:
     for field, source in CONTENT.items():
         setattr(campaign, field, getattr(draft, source))
+    campaign.content_media = media_frozen(draft)
 
 
 @transaction.atomic
@@ -167,6 +187,8 @@ def campaigns_withdraw_approval(*, draft: Draft, actor: AbstractBaseUser | None 
         if campaign.status != Campaign.Status.AWAITING_APPROVAL and campaign.approved_by_id is None:
             continue  # scheduled before approval was required: frozen, as without approval
         changed = [field for field, source in CONTENT.items() if getattr(campaign, field) != getattr(draft, source)]
+        if campaign.content_media != media_frozen(draft):
+            changed.append("content_media")
         if not changed:
             continue
         before = _state(campaign, "status", "approved_by", "submitted_by", *changed)

@@ -42,6 +42,7 @@ from ..models import (
     Segment,
     Subscriber,
     Subscription,
+    TestSend,
 )
 from .consent import Consent, _record
 from .errors import ServiceError
@@ -73,6 +74,7 @@ class ErasureReport:
     import_errors_scrubbed: int
     audit_entries_scrubbed: int
     admin_log_entries_scrubbed: int
+    test_sends_deleted: int = 0
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if k not in ("subscriber", "erased_at")}
@@ -114,6 +116,9 @@ def subscriber_erase(*, subscriber: Subscriber, actor: AbstractBaseUser | None =
         for platform, message_id in Delivery.objects.filter(subscriber=person).exclude(
                 platform_message_id="").values_list("platform", "platform_message_id"):
             message_ids.setdefault(platform, set()).add(message_id)
+        for platform, message_id in TestSend.objects.filter(subscription__subscriber=person).exclude(
+                platform_message_id="").values_list("platform", "platform_message_id"):
+            message_ids.setdefault(platform, set()).add(message_id)
         reprs = {person.name, person.external_id} - {""}
         addresses = [(s.platform, s.address) for s in subscriptions]
 
@@ -122,6 +127,9 @@ def subscriber_erase(*, subscriber: Subscriber, actor: AbstractBaseUser | None =
         events_scrubbed = ConsentEvent.objects.filter(subscription__subscriber=person).exclude(
             text="", evidence={}).update(text="", evidence={})
         tags_removed, segments_left = _person_scrub(person, now)
+        # A test send holds the text as the person received it (their name, their coupon).
+        test_sends = _delete(TestSend.objects.filter(subscription__subscriber=person))
+        Subscriber.objects.filter(pk=person.pk).update(tester=False)
         outbox = _delete(OutboxMessage.objects.filter(_any_of(
             [Q(platform=p, address=a) for p, a in addresses]
             + [Q(delivery_id__in=list(Delivery.objects.filter(subscriber=person).values_list("pk", flat=True)))])))
@@ -143,6 +151,7 @@ def subscriber_erase(*, subscriber: Subscriber, actor: AbstractBaseUser | None =
             early_receipts_deleted=early, inbound_events_deleted=inbound, pending_updates_deleted=pending_deleted,
             pending_updates_pruned=pending_pruned, import_errors_scrubbed=import_errors,
             audit_entries_scrubbed=audit_entries, admin_log_entries_scrubbed=admin_entries,
+            test_sends_deleted=test_sends,
         )
         audit_record(person, verb="erased", actor=actor, after={"erased_at": now.isoformat()},
                      extra={"subscriptions": [s.pk for s in subscriptions], "counts": report.counts()})
@@ -416,6 +425,11 @@ def subscriber_export(*, subscriber: Subscriber, actor: AbstractBaseUser | None 
              "delivered_at": _when(d.delivered_at), "read_at": _when(d.read_at)}
             for d in deliveries
         ],
+        "test_sends": [
+            {"platform": t.platform, "status": t.status, "reason": t.reason, "text": t.text,
+             "platform_message_id": t.platform_message_id, "created_at": _when(t.created_at)}
+            for t in TestSend.objects.filter(subscription__in=subscriptions).order_by("id")
+        ],
         # Tact does not record clicks per person yet: nothing is held.
         "clicks": [],
     }
@@ -479,6 +493,8 @@ def retention_purge(*, now: datetime | None = None, batch: int = BATCH) -> dict[
             _older(EarlyReceipt.objects.all(), "received_at", settings.TACT_RETAIN_EARLY_RECEIPTS_DAYS, now), batch),
         "import_jobs": _delete_in_batches(
             _older(ImportJob.objects.all(), "created_at", settings.TACT_RETAIN_IMPORT_JOBS_DAYS, now), batch),
+        "test_sends": _delete_in_batches(
+            _older(TestSend.objects.all(), "created_at", settings.TACT_RETAIN_TEST_SENDS_DAYS, now), batch),
     }
     log.info("retention purge: %s", purged)
     return purged

@@ -67,7 +67,7 @@ def test_a_marketer_switches_to_russian_and_vladivostok_time(page: Page, staff):
     page.get_by_label("Language").select_option("ru")
     page.get_by_role("button", name="Save", exact=True).click()
 
-    # then: stored, and the page speaks Russian where Django's admin does (ours is not translated yet)
+    # then: stored, and the page speaks Russian: Django's admin and our own strings
     expect(page.get_by_role("button", name="Сохранить", exact=True)).to_be_visible()
     assert UserProfile.objects.filter(user=staff).values_list("timezone", "language").get() == ("Asia/Vladivostok", "ru")
     assert page.locator("html").get_attribute("lang") == "ru"
@@ -76,11 +76,13 @@ def test_a_marketer_switches_to_russian_and_vladivostok_time(page: Page, staff):
     page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
 
     # then: its send time in Vladivostok (in the form, written the Russian way, and in words), named,
-    # and Django's Russian around it
-    send_at = page.locator("label", has_text=re.compile(r"^Send at")).locator("xpath=../following-sibling::div[1]")
+    # in Russian, with Django's Russian around it
+    send_at = page.locator("label", has_text=re.compile(r"^Плановое время отправки")).locator(
+        "xpath=../following-sibling::div[1]")
     expect(send_at.get_by_role("textbox").nth(0)).to_have_value("01.01.2030")
     expect(send_at.get_by_role("textbox").nth(1)).to_have_value("10:05:00")
-    expect(send_at.get_by_text("Times are in Asia/Vladivostok.", exact=True)).to_be_visible()
-    expect(page.get_by_text("Everyone gets it at 2030-01-01 10:05 (Asia/Vladivostok).")).to_be_visible()
+    expect(send_at.get_by_text("Время указано в часовом поясе Asia/Vladivostok.", exact=True)).to_be_visible()
+    expect(page.get_by_text("Все получат сообщение в 2030-01-01 10:05 (Asia/Vladivostok).")).to_be_visible()
     expect(page.get_by_role("button", name="Сохранить", exact=True)).to_be_visible()
     expect(page.get_by_text("Выйти")).to_have_count(1)
+    expect(page.get_by_role("link", name="Кампании", exact=True).first).to_be_visible()  # our sidebar

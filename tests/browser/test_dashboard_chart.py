@@ -60,14 +60,14 @@ def test_the_home_page_draws_the_last_30_days_with_the_exact_figures(page: Page,
     page.goto("/admin/")
 
     width, height, datasets = drawn(page.get_by_role("img", name=re.compile("^The last 30 days")).locator("canvas"))
-    assert width > 300 and height > 100 and datasets == 4
+    assert width > 300 and height > 100 and datasets == 5
     page.get_by_text("Figures", exact=True).first.click()
     table = page.get_by_role("table", name="The last 30 days")
     expect(table).to_be_visible()
     rows = figures(table)
-    assert rows["Day (Asia/Vladivostok)"] == ["sent", "delivered", "read", "opted out"]
-    assert rows[f"{today:%B} {today.day}"] == ["1", "0", "1", "0"]
-    assert rows[f"{yesterday:%B} {yesterday.day}"] == ["1", "1", "0", "0"]
+    assert rows["Day (Asia/Vladivostok)"] == ["sent", "delivered", "read", "clicked", "opted out"]
+    assert rows[f"{today:%B} {today.day}"] == ["1", "0", "1", "0", "0"]
+    assert rows[f"{yesterday:%B} {yesterday.day}"] == ["1", "1", "0", "0", "0"]
     assert len(rows) == 31  # the header and 30 days
     assert violations_summary(accessibility(page)) == {}
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import hashlib
 import json
 import re
 import subprocess
@@ -97,6 +98,9 @@ OUTCOMES = frozenset(ERRORS) | {"ok", "disconnect"}
 CHAT_RULES = frozenset(OUTCOMES) - {"ok", "too_long", "text_empty", "ceiling"}
 
 MAX_TEXT_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
+# sendPhoto, sendVideo, sendDocument -> the parameter (and Message attribute) holding the file
+MEDIA_METHODS = {"sendphoto": "photo", "sendvideo": "video", "senddocument": "document"}
 DEFAULT_TOKEN_BOT_ID = 123456
 
 
@@ -292,6 +296,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         self._seq = 0
         self.webhook: dict[str, object] | None = None  # what setWebhook last registered
         self.descriptions: dict[str, str] = {}  # setMyDescription: language_code ("" default) -> text
+        # sendPhoto/sendVideo/sendDocument: file_id -> (kind, bytes) of every file uploaded
+        self._files: dict[str, tuple[str, bytes]] = {}
 
     @property
     def root_url(self) -> str:
@@ -373,6 +379,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             return Answer(200, _ok(self._bot_user(token)), latency)
         if api_method == "sendmessage":
             return self._send_message(params)
+        if api_method in MEDIA_METHODS:
+            return self._send_media(api_method, params)
         if api_method in ("setwebhook", "deletewebhook"):
             with self._lock:
                 self.webhook = dict(params) if api_method == "setwebhook" else None
@@ -419,6 +427,10 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         except ValueError:
             return self._bad_markup(chat_id, text, arrived, wall, params)
         markup = decoded if isinstance(decoded, dict) else None
+        if (problem := keyboard_problem(markup)) is not None:
+            with self._lock:
+                latency = self._config.latency
+            return Answer(400, _error(400, problem), latency)
         extra = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items() if not isinstance(v, bytes)}
 
         with self._lock:
@@ -480,6 +492,99 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             message["reply_markup"] = markup
         return Answer(200, _ok(message), delay)
 
+    # ---- media: sendPhoto, sendVideo, sendDocument --------------------------------------
+
+    def media_sends(self) -> list[Call]:
+        """The delivered sendPhoto/sendVideo/sendDocument calls; ``extra["file"]`` says how the
+        file came: "upload" (multipart), "file_id" (a file_id from an earlier answer) or "url"."""
+        return [c for c in self.sent() if c.extra.get("method") in MEDIA_METHODS]
+
+    def uploaded_file(self, file_id: str) -> bytes:
+        """The bytes uploaded under ``file_id``."""
+        with self._lock:
+            return self._files[file_id][1]
+
+    def _send_media(self, api_method: str, params: dict[str, object]) -> Answer:
+        """Like sendMessage, with the file as a multipart upload, a file_id the fake gave out
+        before (an unknown one, or one of another kind, is refused as Telegram does) or a URL."""
+        kind = MEDIA_METHODS[api_method]
+        arrived, wall = time.monotonic(), time.time()
+        with self._lock:
+            latency = self._config.latency
+        raw_chat, file = params.pop("chat_id", None), params.pop(kind, None)
+        caption = str(params.pop("caption", "") or "")
+        raw_markup = params.pop("reply_markup", None)
+        try:
+            chat_id = int(str(raw_chat))
+        except ValueError:
+            return Answer(400, _error(400, "Bad Request: chat not found"), latency)
+        if file in (None, b"", ""):
+            return Answer(400, _error(400, f"Bad Request: there is no {kind} in the request"), latency)
+        if _utf16_len(caption) > MAX_CAPTION_UTF16:
+            return Answer(400, _error(400, "Bad Request: message caption is too long"), latency)
+        with self._lock:
+            if isinstance(file, bytes):
+                how, file_id = "upload", f"{kind[:2].upper()}-{len(self._files) + 1}-{hashlib.sha256(file).hexdigest()[:16]}"
+                self._files[file_id] = (kind, file)
+            elif str(file).startswith(("http://", "https://")):
+                how, file_id = "url", f"URL-{hashlib.sha256(str(file).encode()).hexdigest()[:16]}"
+            else:
+                how, file_id = "file_id", str(file)
+                known = self._files.get(file_id)
+                if known is None:
+                    return Answer(400, _error(400, "Bad Request: wrong file identifier/HTTP URL specified"), latency)
+                if known[0] != kind:
+                    return Answer(400, _error(
+                        400, f"Bad Request: can't use file of type {known[0].title()} as {kind.title()}"), latency)
+            size = len(self._files[file_id][1]) if file_id in self._files else 0
+        try:
+            decoded = json.loads(raw_markup) if isinstance(raw_markup, (str, bytes)) else raw_markup
+        except ValueError:
+            decoded = None
+        markup = decoded if isinstance(decoded, dict) else None
+        with self._lock:
+            config = self._config
+            outcome = self._decide(config, chat_id, caption or kind, arrived)
+            self._seq += 1
+            message_id = None
+            status, description = 200, None
+            if outcome == "ok":
+                self._message_id += 1
+                message_id = self._message_id
+            elif outcome in ERRORS:
+                status, description = ERRORS[outcome]
+                if status == 429:
+                    description = description.format(retry_after=config.retry_after)
+            else:
+                status = 0
+            self._calls.append(Call(
+                seq=self._seq, chat_id=chat_id, text=caption, reply_markup=markup, monotonic=arrived, wall=wall,
+                status=status, outcome=outcome, description=description,
+                retry_after=config.retry_after if status == 429 else None, message_id=message_id,
+                extra={"method": api_method, "file": how, "file_id": file_id},
+            ))
+            if message_id is not None:
+                self._note_accepted()
+        if status == 0:
+            return Answer(0, b"", latency, disconnect=True)
+        if status != 200:
+            assert description is not None
+            return Answer(status, _error(status, description, config.retry_after if status == 429 else None), latency)
+        described = {"file_id": file_id, "file_unique_id": file_id[-16:], "file_size": size}
+        if kind == "photo":
+            media: object = [{**described, "width": 1280, "height": 720}]
+        elif kind == "video":
+            media = {**described, "width": 1280, "height": 720, "duration": 1}
+        else:
+            media = {**described, "file_name": "file"}
+        message: JSONDict = {"message_id": message_id, "from": self._bot_user(self.token or ""), "date": int(wall),
+                             "chat": _chat(chat_id), kind: media}
+        if caption:
+            message["caption"] = caption
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        return Answer(200, _ok(message), latency)
+
     def _bad_markup(
         self, chat_id: int, text: str, arrived: float, wall: float, params: dict[str, object]
     ) -> Answer:
@@ -526,6 +631,34 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             if drawn < config.rate_429 + config.rate_5xx:
                 return "bad_gateway"
         return "ok"
+
+
+# The inline keyboard button kinds the Bot API knows; a button has a text and exactly one.
+BUTTON_KINDS = ("url", "callback_data", "web_app", "login_url", "switch_inline_query",
+                "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "copy_text",
+                "callback_game", "pay")
+
+
+def keyboard_problem(markup: JSONDict | None) -> str | None:
+    """What Telegram answers (400) about an inline keyboard it cannot take, or None. A
+    copy_text button (Bot API 7.11, CopyTextButton) carries {"text": 1-256 characters}."""
+    if not markup or "inline_keyboard" not in markup:
+        return None
+    for row in markup["inline_keyboard"] or []:
+        for button in row if isinstance(row, list) else []:
+            if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+                return "Bad Request: can't parse inline keyboard button: Field \"text\" must be of type String"
+            kinds = [k for k in BUTTON_KINDS if k in button]
+            if not kinds:
+                return "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+            if "copy_text" in kinds:
+                copy = button["copy_text"]
+                text = copy.get("text") if isinstance(copy, dict) else None
+                if not isinstance(text, str):
+                    return "Bad Request: can't parse inline keyboard button: Field \"text\" must be of type String"
+                if not 1 <= len(text) <= 256:
+                    return "Bad Request: BUTTON_COPY_TEXT_INVALID"
+    return None
 
 
 def _chat(chat_id: int) -> JSONDict:

@@ -61,10 +61,10 @@ from tests.fakes.http import (
     as_mapping,
     as_strings,
     check_fields,
+    check_losses,
     config_to_json,
     draw,
     hmac_sha256_hex,
-    check_losses,
     json_answer,
     lost,
     lost_status,
@@ -653,6 +653,33 @@ def _invalid(
         return 3, f"unknown message type {kind!r}"
     if kind == "text" and not (isinstance(payload.get("text"), str) and payload["text"]):
         return 4, "text"
+    if kind in ("picture", "video", "file"):
+        return _invalid_media(payload, kind)
+    return None
+
+
+MAX_PICTURE_TEXT = 768
+MAX_VIDEO_BYTES = 26 * 1024 * 1024
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def _invalid_media(payload: JSONDict, kind: str) -> tuple[int, str] | None:
+    """Viber's message model: media by public URL; a picture's text at most 768; a video or
+    file names its size (and a file its name)."""
+    media = payload.get("media")
+    if not isinstance(media, str) or not media.startswith(("http://", "https://")):
+        return 4, "media"
+    if kind == "picture":
+        if len(str(payload.get("text") or "")) > MAX_PICTURE_TEXT:
+            return 3, f"text exceeds {MAX_PICTURE_TEXT} characters"
+        return None
+    size = payload.get("size")
+    if not isinstance(size, int) or size <= 0:
+        return 4, "size"
+    if size > (MAX_VIDEO_BYTES if kind == "video" else MAX_FILE_BYTES):
+        return 3, "size"
+    if kind == "file" and not payload.get("file_name"):
+        return 4, "file_name"
     return None
 
 

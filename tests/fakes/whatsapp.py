@@ -54,17 +54,17 @@ from tests.fakes.http import (
     Answer,
     FakeServer,
     JSONDict,
+    OutgoingPost,
     RemoteFake,
     SlidingWindow,
-    OutgoingPost,
     as_list,
     as_mapping,
     as_strings,
     check_fields,
+    check_losses,
     config_to_json,
     draw,
     hmac_sha256_hex,
-    check_losses,
     json_answer,
     lost,
     lost_status,
@@ -95,6 +95,7 @@ ERRORS: dict[int, tuple[int, str, str]] = {
         "to the same phone number in a short period of time",
     ),
     131026: (400, "Message undeliverable", "Message Undeliverable."),
+    131053: (400, "Media upload error", "Unable to upload the media used in the message."),
     131047: (
         400,
         "Re-engagement message",
@@ -146,6 +147,45 @@ MESSAGE_TYPES = frozenset(
     {"text", "template", "interactive", "image", "audio", "video", "document", "sticker", "location", "contacts", "reaction"}
 )
 STATUSES = ("sent", "delivered", "read")
+# The account's templates as Graph lists them (fields name, language, category, status,
+# quality_score, components, id, parameter_format): approved marketing (positional, a URL
+# button and a copy-code button), approved utility (named), an image header, and two that
+# no draft may use (pending, rejected).
+TEMPLATES: tuple[JSONDict, ...] = (
+    {"id": "1386912450001", "name": "black_friday", "language": "ru", "category": "MARKETING", "status": "APPROVED",
+     "parameter_format": "POSITIONAL", "quality_score": {"score": "GREEN", "date": 1764460800},
+     "components": [
+         {"type": "HEADER", "format": "TEXT", "text": "Скидки {{1}}", "example": {"header_text": ["до -50%"]}},
+         {"type": "BODY", "text": "{{1}}, только сегодня {{2}} на всё!",
+          "example": {"body_text": [["Анна", "−30%"]]}},
+         {"type": "FOOTER", "text": "Ответьте СТОП, чтобы отписаться"},
+         {"type": "BUTTONS", "buttons": [
+             {"type": "URL", "text": "В магазин", "url": "https://shop.example/sale/{{1}}",
+              "example": ["https://shop.example/sale/bf"]},
+             {"type": "COPY_CODE", "example": "BF2026"},
+             {"type": "QUICK_REPLY", "text": "Стоп"},
+         ]},
+     ]},
+    {"id": "1386912450002", "name": "order_ready", "language": "en_US", "category": "UTILITY", "status": "APPROVED",
+     "parameter_format": "NAMED", "quality_score": {"score": "UNKNOWN", "date": 1764460800},
+     "components": [
+         {"type": "BODY", "text": "Hi {{first_name}}, order {{order_id}} is ready. Thanks, {{first_name}}!",
+          "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Pablo"},
+                                                 {"param_name": "order_id", "example": "A-1042"}]}},
+     ]},
+    {"id": "1386912450003", "name": "new_collection", "language": "en", "category": "MARKETING",
+     "status": "APPROVED", "parameter_format": "POSITIONAL", "quality_score": {"score": "YELLOW", "date": 1764460800},
+     "components": [
+         {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2UvanBlZw==:ARb"]}},
+         {"type": "BODY", "text": "Our new collection is here."},
+     ]},
+    {"id": "1386912450004", "name": "spring_teaser", "language": "en", "category": "MARKETING", "status": "PENDING",
+     "parameter_format": "POSITIONAL", "quality_score": {"score": "UNKNOWN"},
+     "components": [{"type": "BODY", "text": "Spring is coming, {{1}}.", "example": {"body_text": [["Anna"]]}}]},
+    {"id": "1386912450005", "name": "win_big", "language": "en", "category": "MARKETING", "status": "REJECTED",
+     "parameter_format": "POSITIONAL", "quality_score": {"score": "UNKNOWN"},
+     "components": [{"type": "BODY", "text": "You won!"}]},
+)
 
 
 @dataclass(frozen=True)
@@ -205,6 +245,10 @@ class WhatsAppConfig:
     lost_answer: str = "502"
     # A revoked token: every request answers HTTP 401 with code 190 until set back to False.
     token_revoked: bool = False
+    # The account's message templates, as GET /<waba_id>/message_templates lists them, at most
+    # `templates_page_size` a page (fewer when the request's `limit` asks for fewer).
+    templates: tuple[JSONDict, ...] = field(default_factory=lambda: TEMPLATES)
+    templates_page_size: int = 25
 
     def __post_init__(self) -> None:
         check_losses(self.lose_every, self.lose_next, self.lost_answer)
@@ -244,6 +288,8 @@ class WhatsAppConfig:
                 values[name] = frozenset(wa_id_of(v) for v in as_strings(values[name]))
         if "statuses" in values:
             values["statuses"] = tuple(as_strings(values["statuses"]))
+        if "templates" in values:
+            values["templates"] = tuple(dict(as_mapping(t)) for t in as_list(values["templates"]))
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
 
 
@@ -273,6 +319,8 @@ class Call:
     message_id: str | None  # the wamid, set when the message was accepted
     # "502", "reset" or "close" when the message was accepted but its answer lost
     lost_answer: str | None = None
+    # "messages" or "marketing_messages" (Meta's Marketing Messages API, MARKETING templates only)
+    endpoint: str = "messages"
 
     @property
     def delivered(self) -> bool:
@@ -447,7 +495,27 @@ def user_preferences_payload(
 
 # ---- the server ---------------------------------------------------------------------
 
-_MESSAGES_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/messages/?")
+_MESSAGES_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/(messages|marketing_messages)/?")
+_MEDIA_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/media/?")
+# Cloud API media (shared/PLATFORMS.md): content type -> the most bytes Meta takes
+MEDIA_TYPES = {"image/jpeg": 5 * 1024 * 1024, "image/png": 5 * 1024 * 1024, "video/mp4": 16 * 1024 * 1024,
+               "application/pdf": 100 * 1024 * 1024}
+MAX_CAPTION = 1024
+MEDIA_KINDS = ("image", "video", "document")
+
+
+@dataclass(frozen=True)
+class MediaUpload:
+    """One POST /<phone-number-id>/media the fake took."""
+
+    media_id: str
+    phone_number_id: str
+    content_type: str
+    filename: str
+    content: bytes
+
+
+_TEMPLATES_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/message_templates/?")
 
 
 class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
@@ -470,6 +538,52 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
         self._last_accepted: dict[str, float] = {}
         self._attempts: Counter[str] = Counter()
         self._seq = 0
+        self._uploads: dict[str, MediaUpload] = {}  # media id -> upload
+
+    def media_uploads(self) -> list[MediaUpload]:
+        """Every file uploaded to /media, in order."""
+        with self._lock:
+            return list(self._uploads.values())
+
+    def _upload(self, phone_number_id: str, headers: Mapping[str, str], body: bytes, latency: float) -> Answer:
+        """POST /<phone-number-id>/media (multipart: messaging_product, type, file): {"id"}."""
+        from tests.fakes.telegram import BadRequestBody, parse_params
+
+        try:
+            fields = parse_params("", headers.get("content-type", ""), body)
+        except BadRequestBody:
+            return self._refuse("media", 400, 100, "Invalid multipart body.", latency)
+        file, content_type = fields.get("file"), str(fields.get("type") or "")
+        if fields.get("messaging_product") != "whatsapp":
+            return self._refuse("media", 400, 100, 'The parameter messaging_product is required and must be "whatsapp".',
+                                latency)
+        if not isinstance(file, bytes) or not file:
+            return self._refuse("media", 400, 100, "The parameter file is required.", latency)
+        if content_type not in MEDIA_TYPES:
+            return self._refuse("media", 400, 131053, f"Media upload error: unsupported type {content_type}.", latency)
+        if len(file) > MEDIA_TYPES[content_type]:
+            return self._refuse("media", 400, 131053, "Media upload error: the file is too large.", latency)
+        with self._lock:
+            self._requests["media"] += 1
+            media_id = str(10**15 + len(self._uploads) + 1)
+            filename = (re.search(rb'filename="([^"]*)"', body) or [b"", b""])[1].decode("utf-8", "replace")
+            self._uploads[media_id] = MediaUpload(media_id, phone_number_id, content_type, filename, file)
+        return json_answer(200, {"id": media_id}, latency)
+
+    def _media_problem(self, payload: JSONDict, kind: str) -> tuple[int, str] | None:
+        """A media message whose id the fake never gave out, or whose caption is too long."""
+        part = payload.get(kind)
+        if kind not in MEDIA_KINDS or not isinstance(part, dict):
+            return None
+        if not part.get("id") and not part.get("link"):
+            return 100, f"The parameter {kind}['id'] or {kind}['link'] is required."
+        with self._lock:
+            known = part.get("id") is None or str(part.get("id")) in self._uploads
+        if not known:
+            return 131053, f"Media upload error: {kind}['id'] {part.get('id')} is not a media id of this account."
+        if len(str(part.get("caption") or "")) > MAX_CAPTION:
+            return 100, f"Param {kind}['caption'] must be at most {MAX_CAPTION} characters long."
+        return None
 
     @property
     def base_url(self) -> str:
@@ -547,17 +661,17 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
             latency = self._config.latency
             revoked = self._config.token_revoked
         match = _MESSAGES_PATH.fullmatch(parts.path)
+        if method == "POST" and (media := _MEDIA_PATH.fullmatch(parts.path)):
+            return self._authorized(headers, parts.query, latency, revoked) or self._upload(
+                media.group(1), headers, body, latency)
+        templates = _TEMPLATES_PATH.fullmatch(parts.path)
+        if method == "GET" and templates:
+            return self._authorized(headers, parts.query, latency, revoked) or self._templates(
+                templates.group(1), parts.path, parts.query, latency)
         if method != "POST" or not match:
             return self._refuse("unknown", 400, 100, f"Unsupported {method.lower()} request.", latency)
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else ""
-        token = token or dict(parse_qsl(parts.query)).get("access_token", "")
-        if not token:
-            return self._refuse("unauthorized", 401, 190, "An access token is required to request this resource.", latency)
-        if self.token is not None and token != self.token:
-            return self._refuse("unauthorized", 401, 190, "Invalid OAuth access token - Cannot parse access token", latency)
-        if revoked:
-            return self._refuse("unauthorized", 401, 190, REVOKED, latency, error_subcode=460)
+        if refusal := self._authorized(headers, parts.query, latency, revoked):
+            return refusal
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
@@ -567,7 +681,48 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
         if payload.get("status") == "read" and "message_id" in payload:
             self._count_request("mark_read")
             return json_answer(200, {"success": True}, latency)
-        return self._send(match.group(1), payload)
+        return self._send(match.group(1), payload, endpoint=match.group(2))
+
+    def _authorized(self, headers: Mapping[str, str], query: str, latency: float, revoked: bool) -> Answer | None:
+        """None when the request carries an accepted token; else Graph's 401."""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        token = token or dict(parse_qsl(query)).get("access_token", "")
+        if not token:
+            return self._refuse("unauthorized", 401, 190, "An access token is required to request this resource.", latency)
+        if self.token is not None and token != self.token:
+            return self._refuse("unauthorized", 401, 190, "Invalid OAuth access token - Cannot parse access token", latency)
+        if revoked:
+            return self._refuse("unauthorized", 401, 190, REVOKED, latency, error_subcode=460)
+        return None
+
+    def _templates(self, waba_id: str, path: str, query: str, latency: float) -> Answer:
+        """One page of the account's templates, Graph style: `data`, and `paging` with cursors
+        and a `next` link while more remain."""
+        with self._lock:
+            config = self._config
+        if waba_id != config.waba_id:
+            return self._refuse(
+                "unknown", 400, 100, f"Unsupported get request. Object with ID '{waba_id}' does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation.", latency, error_subcode=33)
+        self._count_request("message_templates")
+        params = dict(parse_qsl(query))
+        try:
+            limit = min(max(1, int(params.get("limit") or config.templates_page_size)), config.templates_page_size)
+            start = int(base64.urlsafe_b64decode(params["after"]).decode()) if params.get("after") else 0
+        except ValueError:
+            return self._refuse("bad_request", 400, 100, "Invalid parameter", latency)
+        fields = [f for f in (params.get("fields") or "name,status,language,category,id").split(",") if f]
+        page = config.templates[start:start + limit]
+        data = [{k: t[k] for k in ("id", *fields) if k in t} for t in page]
+        answer: JSONDict = {"data": data}
+        if page:
+            cursor = lambda n: base64.urlsafe_b64encode(str(n).encode()).decode()  # noqa: E731
+            answer["paging"] = {"cursors": {"before": cursor(start), "after": cursor(start + len(page))}}
+            if start + len(page) < len(config.templates):
+                answer["paging"]["next"] = (f"{self.url}{path}?fields={','.join(fields)}&limit={limit}"
+                                            f"&after={cursor(start + len(page))}")
+        return json_answer(200, answer, latency)
 
     def _refuse(self, kind: str, status: int, code: int, message: str, latency: float, **extra: object) -> Answer:
         """A Graph error for a request that is not recorded as a message."""
@@ -576,7 +731,7 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
         error = {"message": prefix + message, "type": "OAuthException", "code": code, **extra, "fbtrace_id": "AFakeTraceId"}
         return json_answer(status, {"error": error}, latency)
 
-    def _send(self, phone_number_id: str, payload: JSONDict) -> Answer:
+    def _send(self, phone_number_id: str, payload: JSONDict, *, endpoint: str = "messages") -> Answer:
         arrived, wall = time.monotonic(), time.time()
         to = payload.get("to")
         wa_id = wa_id_of(to) if isinstance(to, (str, int)) else ""
@@ -586,7 +741,9 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
         template_part = payload.get("template")
         text = text_part.get("body") if isinstance(text_part, dict) else None
         template = template_part.get("name") if isinstance(template_part, dict) else None
-        problem = _invalid(payload, kind, wa_id)
+        problem = _invalid(payload, kind, wa_id) or self._media_problem(payload, kind)
+        if problem is None and endpoint == "marketing_messages" and kind != "template":
+            problem = 100, "The Marketing Messages API sends template messages only."
 
         with self._lock:
             self._requests["message"] += 1
@@ -626,6 +783,7 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
                     code=code if code > 0 else None,
                     message_id=message_id,
                     lost_answer=lost_answer,
+                    endpoint=endpoint,
                 )
             )
             if message_id is not None:

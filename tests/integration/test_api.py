@@ -21,8 +21,8 @@ CONSENT = {"source": "import", "text": "Yes, send me offers", "at": "2026-11-01T
 NOV_1_10H = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 NOV_10 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 SEND_AT = "2030-01-01T09:00:00Z"
-NO_STATS = {"planned": 0, "sent": 0, "delivered": 0, "read": 0, "failed": 0, "held": 0, "skipped": 0, "uncertain": 0,
-            "opted_out_48h": 0}
+NO_STATS = {"planned": 0, "sent": 0, "delivered": 0, "read": 0, "clicked": 0, "failed": 0, "held": 0, "skipped": 0,
+            "uncertain": 0, "opted_out_48h": 0}
 
 
 @pytest.fixture
@@ -44,6 +44,7 @@ def anna_payload(**overrides: object) -> dict:
         "language": "ru",
         "tags": ["vip"],
         "attributes": {"avg_check": 5400},
+        "tester": False,
         "subscriptions": [
             {"platform": "telegram", "address": "123456789", "consent": CONSENT},
             {"platform": "whatsapp", "address": "+7 (999) 000-11-22", "saved_our_number": True, "consent": CONSENT},
@@ -205,6 +206,7 @@ def test_creating_a_subscriber_answers_the_api_md_shape(api):
         "language": "ru",
         "tags": ["vip"],
         "attributes": {"avg_check": 5400},
+        "tester": False,
         "subscriptions": [
             {"platform": "telegram", "address": "123456789", "status": "opted_in",
              "consent": {**CONSENT, "evidence": {"api": True}}},
@@ -251,6 +253,7 @@ def test_a_subscriber_is_read_back_with_its_consent(api):
         "language": "ru",
         "tags": ["moscow", "vip"],
         "attributes": {"city": "Moscow"},
+        "tester": False,
         "subscriptions": [
             {"platform": "telegram", "address": "123456789", "status": "opted_in",
              "consent": consent_json(telegram.consent_events.get())},
@@ -1011,13 +1014,14 @@ def test_creating_a_draft_answers_its_previews(api):
     assert response.status_code == 201
     draft = Draft.objects.get()
     preview = {"push": "−30% on everything today only", "shown": "−30% on everything today only", "length": 29,
-               "limit": 120, "fits": True, "body_length": 45, "body_fits": True}
+               "limit": 120, "fits": True, "body_length": 45, "body_fits": True, "caption": False}
     assert response.json() == {
         "id": draft.pk,
         "title": "Black Friday",
         "body": "−30% on everything today only\nDetails inside…",
         "buttons": [{"text": "Shop", "url": "https://example.com"}],
         "whatsapp_template": {"name": "black_friday", "language": "ru", "parameters": ["−30%"]},
+        "media_url": "", "media": None, "track_links": True, "track_body_links": False,
         "previews": {
             "telegram": {**preview, "body_limit": 4096},
             "whatsapp": {**preview, "body_length": 71, "body_limit": 4096},
@@ -1039,7 +1043,7 @@ def test_a_first_line_of_130_characters_is_cut_in_the_preview(api):
     # then
     assert response.status_code == 200
     preview = {"push": line, "shown": "a" * 118 + "…", "length": 130, "limit": 120, "fits": False,
-               "body_length": 145, "body_fits": True}
+               "body_length": 145, "body_fits": True, "caption": False}
     assert response.json()["previews"] == {
         "telegram": {**preview, "body_limit": 4096},
         # the factory's button "Shop" is appended for WhatsApp: "\nShop: https://example.com"
@@ -1184,7 +1188,8 @@ def test_scheduling_a_campaign_freezes_its_content(api):
 
     # then
     frozen = {"title": "Black Friday", "body": "−30% today\nDetails inside",
-              "buttons": [{"text": "Shop", "url": "https://example.com"}], "whatsapp_template": None}
+              "buttons": [{"text": "Shop", "url": "https://example.com"}], "whatsapp_template": None,
+              "track_links": True, "track_body_links": False}
     assert scheduled.status_code == 200
     assert (scheduled.json()["status"], scheduled.json()["content"]) == ("scheduled", frozen)
     assert scheduled.json()["scheduled_at"] is not None
@@ -1391,7 +1396,7 @@ def test_campaign_stats_count_the_ledger(api):
     response = api.get(f"/api/campaigns/{campaign.pk}/")
 
     # then: sent includes delivered and read; delivered includes read
-    assert response.json()["stats"] == {"planned": 9, "sent": 3, "delivered": 2, "read": 1, "failed": 1,
+    assert response.json()["stats"] == {"planned": 9, "sent": 3, "delivered": 2, "read": 1, "clicked": 0, "failed": 1,
                                         "held": 1, "skipped": 1, "uncertain": 1, "opted_out_48h": 0}
 
 

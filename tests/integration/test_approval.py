@@ -104,7 +104,8 @@ def test_without_approval_a_marketers_schedule_goes_straight_to_scheduled(settin
     assert response.status_code == 200
     assert (body["status"], body["submitted_by"], body["submitted_at"], body["approved_by"], body["approved_at"]) == (
         "scheduled", None, None, None, None)
-    assert body["content"] == {"title": "Black Friday", "body": BODY, "buttons": BUTTONS, "whatsapp_template": None}
+    assert body["content"] == {"title": "Black Friday", "body": BODY, "buttons": BUTTONS, "whatsapp_template": None,
+                               "track_links": True, "track_body_links": False}
     assert body["scheduled_at"] is not None
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SCHEDULED
 
@@ -137,7 +138,8 @@ def test_with_approval_a_marketers_schedule_awaits_approval_with_its_content_fro
     assert response.status_code == 200
     assert (body["status"], body["submitted_by"], body["approved_by"], body["approved_at"], body["scheduled_at"]) == (
         "awaiting_approval", "mia", None, None, None)
-    assert body["content"] == {"title": "Black Friday", "body": BODY, "buttons": BUTTONS, "whatsapp_template": None}
+    assert body["content"] == {"title": "Black Friday", "body": BODY, "buttons": BUTTONS, "whatsapp_template": None,
+                               "track_links": True, "track_body_links": False}
     stored = Campaign.objects.get(pk=campaign.pk)
     assert (stored.status, stored.submitted_by, stored.content_body) == (Campaign.Status.AWAITING_APPROVAL, mia, BODY)
     assert before <= stored.submitted_at <= timezone.now()
@@ -187,7 +189,8 @@ def test_another_approver_approves_and_the_campaign_is_scheduled(approval, mia, 
     body = response.json()
     assert response.status_code == 200
     assert (body["status"], body["submitted_by"], body["approved_by"]) == ("scheduled", "mia", "ada")
-    assert body["content"] == {"title": "Black Friday", "body": BODY, "buttons": BUTTONS, "whatsapp_template": None}
+    assert body["content"] == {"title": "Black Friday", "body": BODY, "buttons": BUTTONS, "whatsapp_template": None,
+                               "track_links": True, "track_body_links": False}
     stored = Campaign.objects.get(pk=campaign.pk)
     assert (stored.status, stored.approved_by) == (Campaign.Status.SCHEDULED, ada)
     assert before <= stored.approved_at == stored.scheduled_at <= timezone.now()
@@ -331,7 +334,7 @@ def test_editing_the_draft_after_approval_withdraws_it_and_refreshes_the_content
     assert (body["status"], body["submitted_by"], body["approved_by"], body["approved_at"], body["scheduled_at"]) == (
         "awaiting_approval", "mia", None, None, None)
     assert body["content"] == {"title": "Black Friday", "body": "−50% today\nNew details", "buttons": BUTTONS,
-                               "whatsapp_template": None}
+                               "whatsapp_template": None, "track_links": True, "track_body_links": False}
     entry = LogEntry.objects.get(object_pk=str(campaign.pk), additional_data__verb="approval withdrawn")
     assert entry.actor == mia
     assert entry.changes == {"status": ["scheduled", "awaiting_approval"], "approved_by": ["ada", None],

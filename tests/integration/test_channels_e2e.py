@@ -65,7 +65,10 @@ def _person(platform: str, address: str, **kwargs) -> Subscription:
 
 def _launch(**fields) -> Campaign:
     segment = SegmentFactory(rules={"tags_all": ["all"], "tags_any": [], "platforms": [], "attributes": {}})
-    draft = DraftFactory(body="−30% on everything today only\nDetails inside…", whatsapp_template=TEMPLATE)
+    # Untracked buttons: every Viber receiver gets the same message, so broadcasts are packed
+    # (a tracked link is each person's own, and a message of one's own is a broadcast of one).
+    draft = DraftFactory(body="−30% on everything today only\nDetails inside…", whatsapp_template=TEMPLATE,
+                         track_links=False)
     send_at = timezone.now() + timedelta(seconds=1)
     campaign = CampaignFactory(segment=segment, draft=draft, platforms=["telegram", "whatsapp", "viber"],
                                send_at=send_at, **fields)

@@ -92,8 +92,9 @@ def test_the_last_30_days_are_counted_per_day_in_the_viewers_zone():
     campaign = CampaignFactory()
     # Each side of Vladivostok's midnight (14:00 UTC): in UTC all of these fall on one day.
     row(campaign, S.READ, sent_at=local(yesterday, 23, 50), delivered_at=local(yesterday, 23, 55),
-        read_at=local(today, 0, 5))
-    row(campaign, S.DELIVERED, sent_at=local(today, 0, 30), delivered_at=local(today, 0, 31))
+        read_at=local(today, 0, 5), clicked_at=local(yesterday, 23, 59))
+    row(campaign, S.DELIVERED, sent_at=local(today, 0, 30), delivered_at=local(today, 0, 31),
+        clicked_at=local(today, 0, 32))
     row(campaign, S.SENT, sent_at=local(first, 0, 0))  # the first second of the 30 days
     row(campaign, S.SENT, sent_at=local(first, 0, 0) - timedelta(seconds=1))  # a second too early
     row(campaign, S.FAILED)  # never sent
@@ -110,17 +111,16 @@ def test_the_last_30_days_are_counted_per_day_in_the_viewers_zone():
     page = viewer("Asia/Vladivostok").get("/admin/").content.decode()
 
     columns, rows = chart_table(page, "daily")
-    assert columns == ["Day (Asia/Vladivostok)", "sent", "delivered", "read", "opted out"]
-    expected = {(first + timedelta(days=n)).isoformat(): [0, 0, 0, 0] for n in range(30)}
-    expected[today.isoformat()] = [1, 1, 1, 1]
-    expected[yesterday.isoformat()] = [1, 1, 0, 1]
-    expected[first.isoformat()] = [1, 0, 0, 0]
+    assert columns == ["Day (Asia/Vladivostok)", "sent", "delivered", "read", "clicked", "opted out"]
+    expected = {(first + timedelta(days=n)).isoformat(): [0, 0, 0, 0, 0] for n in range(30)}
+    expected[today.isoformat()] = [1, 1, 1, 1, 1]
+    expected[yesterday.isoformat()] = [1, 1, 0, 1, 1]
+    expected[first.isoformat()] = [1, 0, 0, 0, 0]
     assert rows == expected
     assert list(rows) == sorted(rows)  # oldest first, today last
     data = chart_data(page, "daily")
-    assert [d["label"] for d in data["datasets"]] == ["sent", "delivered", "read", "opted out"]
-    assert [d["data"] for d in data["datasets"]] == [[r[i] for r in expected.values()] for i in range(4)]
-    assert "clicked" not in page.split('data-chart="daily"')[1].split("</table>")[0]
+    assert [d["label"] for d in data["datasets"]] == ["sent", "delivered", "read", "clicked", "opted out"]
+    assert [d["data"] for d in data["datasets"]] == [[r[i] for r in expected.values()] for i in range(5)]
 
 
 def test_the_same_rows_counted_in_utc_fall_on_other_days():

@@ -121,7 +121,9 @@ def test_every_eligible_person_gets_exactly_one_message_and_the_rest_none(engine
 
     # when
     engine = engine_factory(TACT_LIST_SIZE_TELEGRAM="5", TACT_LIST_SIZE_WHATSAPP="4")
-    campaign = finished(launch(platforms=("telegram", "whatsapp")), 60, engine)
+    # (none of them wrote to us in the last 24 hours: WhatsApp takes only an approved template)
+    template = {"name": "black_friday", "language": "ru", "parameters": ["−30%"]}
+    campaign = finished(launch(platforms=("telegram", "whatsapp"), draft__whatsapp_template=template), 60, engine)
 
     # then: Telegram got exactly one message per eligible chat, and none to the opted-out
     eligible = {int(c) for c in chats[2:]} | {5555}
@@ -130,7 +132,11 @@ def test_every_eligible_person_gets_exactly_one_message_and_the_rest_none(engine
     # WhatsApp (sandbox, no credentials) got everybody once: the Cloud API sends one to one,
     # so whether they saved our number does not matter
     assert sorted(OutboxMessage.objects.values_list("address", flat=True)) == sorted(saved + unsaved)
-    assert statuses(campaign) == {S.SENT: len(eligible) + len(saved) + len(unsaved)}
+    # the WhatsApp sandbox reports some delivered a second or two after sending: all left as sent or beyond
+    counts = statuses(campaign)
+    assert set(counts) <= {S.SENT, S.DELIVERED, S.READ}
+    assert sum(counts.values()) == len(eligible) + len(saved) + len(unsaved)
+    assert counts[S.SENT] >= len(eligible)  # Telegram reports no receipts
     # lists: 22 Telegram people in lists of at most 5, 9 WhatsApp people in lists of at most 4
     sizes = {
         (platform, n)
@@ -308,9 +314,9 @@ def test_a_campaign_past_expires_at_skips_what_is_left(engine_factory, fake):
 
     campaign = finished(campaign, 60, engine)
 
-    counts = statuses(campaign)
-    assert counts[S.SENT] == sent_count(fake)
-    assert counts[S.SENT] + counts[S.SKIPPED] == 300
+    counts = statuses(campaign)  # on a loaded machine nothing may have gone out in 5 s: all skipped then
+    assert counts.get(S.SENT, 0) == sent_count(fake)
+    assert counts.get(S.SENT, 0) + counts[S.SKIPPED] == 300
     assert counts[S.SKIPPED] > 50
     assert set(Delivery.objects.filter(campaign=campaign, status=S.SKIPPED).values_list("reason", flat=True)) == {
         "expired before it could be sent"

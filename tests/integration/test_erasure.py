@@ -416,7 +416,7 @@ def test_erasure_removes_the_channels_records_about_the_person_and_keeps_everyon
         "tags_removed": 0, "static_segments_left": 0, "outbox_messages_deleted": 1, "early_receipts_deleted": 2,
         "inbound_events_deleted": 4, "pending_updates_deleted": 1, "pending_updates_pruned": 1,
         "import_errors_scrubbed": 1, "audit_entries_scrubbed": report.audit_entries_scrubbed,
-        "admin_log_entries_scrubbed": 0}
+        "admin_log_entries_scrubbed": 0, "test_sends_deleted": 0}
     assert list(OutboxMessage.objects.values_list("address", flat=True)) == [BORIS["whatsapp"]]
     assert list(EarlyReceipt.objects.values_list("message_id", flat=True)) == ["wamid.SENT-TO-BORIS"]
     assert set(InboundEvent.objects.values_list("platform", "key")) == {k for k, kept_ in keys.items() if not kept_}

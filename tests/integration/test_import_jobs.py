@@ -432,7 +432,7 @@ def test_the_progress_page_refreshes_while_the_job_waits(importer):
 
     # then
     assert '<meta http-equiv="refresh" content="2">' in text
-    assert "Processed 0 of 1 rows." in text
+    assert "Processed 0 of 1 row." in text
     assert "State: <strong>Queued</strong>" in text
     assert Subscription.objects.count() == 0
 

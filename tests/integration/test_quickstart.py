@@ -195,7 +195,9 @@ def test_make_run_serves_admin_api_worker_and_beat_and_stops_on_ctrl_c(tmp_path)
             "quiet_start": "00:00", "quiet_end": "00:00", "_save": "Save",
         }, headers={"Referer": str(policy_page.url)})
         assert saved.status_code == 302, saved.text[:2000]
-        now = api.post("drafts/", json={"title": "Now", "body": "Today only: −10%\nSee you!"}).json()
+        # WhatsApp people who have not written to us in 24 hours get an approved template (refused without one)
+        now = api.post("drafts/", json={"title": "Now", "body": "Today only: −10%\nSee you!", "whatsapp_template": {
+            "name": "today_only", "language": "en", "parameters": []}}).json()
         soon = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
         quick = api.post("campaigns/", json={
             "name": "Now", "draft": now["id"], "segment": segment["id"], "platforms": ["telegram", "whatsapp", "viber"],

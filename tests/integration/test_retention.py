@@ -97,7 +97,7 @@ def test_the_purge_deletes_exactly_what_is_past_each_limit_and_keeps_the_counts(
 
     # then: exact counts deleted, and exactly the younger rows kept
     assert purged == {"campaigns": 2, "deliveries": 5 + 2, "outbox_messages": 2, "inbound_events": 3,
-                      "early_receipts": 1, "import_jobs": 1}
+                      "early_receipts": 1, "import_jobs": 1, "test_sends": 0}
     assert not Delivery.objects.filter(campaign__in=[old_done, old_cancelled]).exists()
     assert Delivery.objects.filter(campaign=young_done).count() == 5
     assert Delivery.objects.filter(campaign=running).count() == 1
@@ -113,7 +113,7 @@ def test_the_purge_deletes_exactly_what_is_past_each_limit_and_keeps_the_counts(
         campaign.refresh_from_db()
         assert selectors.campaign_stats(campaign) == stats_before[campaign.pk]
     assert old_done.stats_archive == stats_before[old_done.pk]
-    assert stats_before[old_done.pk] == {"planned": 5, "sent": 3, "delivered": 2, "read": 1, "failed": 1,
+    assert stats_before[old_done.pk] == {"planned": 5, "sent": 3, "delivered": 2, "read": 1, "clicked": 0, "failed": 1,
                                          "held": 0, "skipped": 1, "uncertain": 0, "opted_out_48h": 0}
     assert young_done.stats_archive is None
     api = APIClient()
@@ -126,7 +126,7 @@ def test_the_purge_deletes_exactly_what_is_past_each_limit_and_keeps_the_counts(
 
     # then: nothing more goes, the kept counts stay
     assert again == {"campaigns": 0, "deliveries": 0, "outbox_messages": 0, "inbound_events": 0,
-                     "early_receipts": 0, "import_jobs": 0}
+                     "early_receipts": 0, "import_jobs": 0, "test_sends": 0}
     old_done.refresh_from_db()
     assert old_done.stats_archive == stats_before[old_done.pk]
 

@@ -64,7 +64,8 @@ def test_a_sandbox_campaigns_stats_reach_the_sandboxs_delivered_and_read_counts(
         engine.stop()
 
     # then: exactly the sandbox's counts, Telegram's messages only sent
-    assert 22 <= expected["delivered"] <= 30 and 15 <= expected["read"] <= expected["delivered"]
+    # (the sandbox's shares are 90 % delivered and 70 % read, per message id: a sanity range for 30)
+    assert 20 <= expected["delivered"] <= 30 and 10 <= expected["read"] <= expected["delivered"]
     assert (stats["planned"], stats["sent"], stats["delivered"], stats["read"]) == (
         35, 35, expected["delivered"], expected["read"])
     assert set(Delivery.objects.filter(campaign=campaign, platform="telegram").values_list("status", flat=True)) == {

@@ -81,7 +81,7 @@ def test_an_empty_zone_in_a_profile_means_the_installation_zone(settings):
     campaign = CampaignFactory(send_at=SEND_AT)
     page = change_page(marketer("anna", timezone="", language="ru"), campaign)
     assert 'name="send_at_1" value="03:05:00"' in page
-    assert "Times are in Europe/Moscow." in page
+    assert "Время указано в часовом поясе Europe/Moscow." in page  # her language, the installation's zone
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "Europe", "Europe/Moscow/x", "zone.tab"])

@@ -66,6 +66,8 @@ class Command(BaseCommand):
             title="Black Friday",
             body="−30% on everything today only 🛍️\nEvery item in the shop, until midnight. Details inside…",
             buttons=[{"text": "Shop", "url": "https://example.com/black-friday"}],
+            # for WhatsApp people outside the 24-hour window (in the sandbox: recorded, not sent)
+            whatsapp_template={"name": "black_friday", "language": "en", "parameters": []},
         )
         Draft.objects.create(
             title="Too long for a push (example)",

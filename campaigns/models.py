@@ -661,3 +661,156 @@ class WhatsAppTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"
+
+
+class BrandChannel(models.Model):
+    """The brand's own channel (a Telegram channel, a Viber Channel): one post reaches all its
+    subscribers, who subscribed themselves. Tact posts there as an administrator."""
+
+    class Platform(models.TextChoices):
+        TELEGRAM = "telegram", "Telegram"
+        VIBER = "viber", "Viber"
+
+    class NightPolicy(models.TextChoices):
+        SILENT = "silent", _("post silently (no notification sound)")
+        MOVE = "move", _("move to the end of the night")
+
+    platform = models.CharField(max_length=16, choices=Platform.choices, verbose_name=_("platform"))
+    chat = models.CharField(max_length=255, verbose_name=_("chat"),
+                            help_text=_("Telegram: @username or numeric id of the channel. Viber: the channel's id."))
+    title = models.CharField(max_length=255, blank=True, default="", verbose_name=_("title"))
+    # Viber Channels Post API: the channel's own token and the id of the admin posting.
+    token = models.CharField(max_length=255, blank=True, default="", verbose_name=_("token"),
+                             help_text=_("Viber: the channel's token (from the channel's settings). Never shown again."))
+    admin_id = models.CharField(max_length=255, blank=True, default="", verbose_name=_("admin id"),
+                                help_text=_("Viber: the id of the channel's admin that posts."))
+    timezone = models.CharField(max_length=64, blank=True, default="", verbose_name=_("time zone"),
+                                help_text=_("Night hours are read in it; empty: the installation's zone."))
+    can_post = models.BooleanField(default=False, editable=False, verbose_name=_("can post"))
+    problem = models.TextField(blank=True, default="", editable=False, verbose_name=_("problem"))
+    checked_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("checked at"))
+    subscribers = models.PositiveIntegerField(null=True, blank=True, editable=False, verbose_name=_("subscribers"))
+    # The cadence policy: regularly but not often.
+    max_posts_per_day = models.PositiveSmallIntegerField(default=3, verbose_name=_("at most posts a day"))
+    min_gap_minutes = models.PositiveIntegerField(default=120, verbose_name=_("at least minutes between posts"))
+    night_start = models.TimeField(default=time(22, 0), verbose_name=_("night starts"))
+    night_end = models.TimeField(default=time(8, 0), verbose_name=_("night ends"))
+    night_policy = models.CharField(max_length=8, choices=NightPolicy.choices, default=NightPolicy.SILENT,
+                                    verbose_name=_("a notifying post at night"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("brand channel")
+        verbose_name_plural = _("brand channels")
+        ordering = ["platform", "title", "id"]
+        constraints = [models.UniqueConstraint(fields=["platform", "chat"], name="brand_channel_unique_chat")]
+
+    def __str__(self) -> str:
+        return self.title or self.chat
+
+
+class Post(models.Model):
+    """A draft published to one or more brand channels at a time; exactly once per channel."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        PUBLISHING = "publishing", _("Publishing")
+        PUBLISHED = "published", _("Published")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    name = models.CharField(max_length=200, blank=True, default="", verbose_name=_("name"))
+    draft = models.ForeignKey(Draft, on_delete=models.PROTECT, related_name="posts", verbose_name=_("draft"))
+    channels = models.ManyToManyField(BrandChannel, related_name="posts", verbose_name=_("channels"))
+    publish_at = models.DateTimeField(verbose_name=_("publish at"))
+    silent = models.BooleanField(default=False, verbose_name=_("silent"),
+                                 help_text=_("Subscribers get no notification sound."))
+    pin = models.BooleanField(default=False, verbose_name=_("pin"), help_text=_("Pin it in the channel once published."))
+    protect_content = models.BooleanField(default=False, verbose_name=_("protect content"),
+                                          help_text=_("Telegram: it cannot be forwarded or saved."))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, editable=False,
+                              verbose_name=_("status"))
+    # The content as it was when scheduled (as a campaign freezes it).
+    content_body = models.TextField(blank=True, default="", editable=False, verbose_name=_("content body"))
+    content_buttons = models.JSONField(default=list, blank=True, editable=False, verbose_name=_("content buttons"))
+    content_media = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("content media"))
+    content_track_links = models.BooleanField(default=True, editable=False, verbose_name=_("content tracks buttons"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False, verbose_name=_("created by"))
+    scheduled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("scheduled at"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("cancelled at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("channel post")
+        verbose_name_plural = _("channel posts")
+        ordering = ["-publish_at", "-id"]
+        indexes = [models.Index(fields=["status", "publish_at"])]
+        permissions = [("schedule_post", "Can schedule and cancel a channel post")]
+
+    def __str__(self) -> str:
+        return self.name or f"post #{self.pk}"
+
+
+class Publication(models.Model):
+    """The posts' ledger: one row per post and channel, moved through explicit states; a lost
+    answer is `uncertain` and never posted again."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        SENDING = "sending", _("Sending")
+        PUBLISHED = "published", _("Published")
+        FAILED = "failed", _("Failed")
+        UNCERTAIN = "uncertain", _("Uncertain")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="publications", verbose_name=_("post"))
+    channel = models.ForeignKey(BrandChannel, on_delete=models.PROTECT, related_name="publications",
+                                verbose_name=_("channel"))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED, verbose_name=_("status"))
+    reason = models.TextField(blank=True, default="", verbose_name=_("reason"))
+    publish_after = models.DateTimeField(verbose_name=_("publish after"),
+                                         help_text=_("The post's time, or later when the night policy moved it."))
+    silent = models.BooleanField(default=False, verbose_name=_("silent"),
+                                 help_text=_("Sent without notification (asked for, or night hours)."))
+    message_id = models.CharField(max_length=128, blank=True, default="", verbose_name=_("message id"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    published_at = models.DateTimeField(null=True, blank=True, verbose_name=_("published at"))
+    pinned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("pinned at"))
+    clicks = models.PositiveIntegerField(default=0, verbose_name=_("clicks"))
+    reactions = models.JSONField(default=dict, blank=True, verbose_name=_("reactions"),
+                                 help_text=_('Telegram reaction counts, e.g. {"👍": 12, "🔥": 3}.'))
+    reactions_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reactions at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("publication")
+        verbose_name_plural = _("publications")
+        ordering = ["publish_after", "id"]
+        constraints = [models.UniqueConstraint(fields=["post", "channel"], name="publication_once_per_channel")]
+        indexes = [models.Index(fields=["status", "publish_after"]),
+                   models.Index(fields=["channel", "message_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.post} in {self.channel}"
+
+
+class ChannelSample(models.Model):
+    """A channel's subscriber count as sampled (daily, and around posts): joins and leaves."""
+
+    channel = models.ForeignKey(BrandChannel, on_delete=models.CASCADE, related_name="samples",
+                                verbose_name=_("channel"))
+    at = models.DateTimeField(verbose_name=_("at"))
+    subscribers = models.PositiveIntegerField(verbose_name=_("subscribers"))
+
+    class Meta:
+        verbose_name = _("channel sample")
+        verbose_name_plural = _("channel samples")
+        ordering = ["channel", "at"]
+        indexes = [models.Index(fields=["channel", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.subscribers} at {self.at:%Y-%m-%d %H:%M}"

@@ -29,9 +29,13 @@ AUDIENCE = {
     "campaigns.testsend": ("view", "add"),  # add: may send a test to the testers
     "campaigns.whatsapptemplate": ("view", "change"),  # change: may sync them now
     "campaigns.couponcode": ("view", "add"),  # add: may upload codes to a campaign's pool
+    "campaigns.brandchannel": ("view",),  # operators add the brand's channels
+    "campaigns.post": ("view", "add", "change", "delete"),
+    "campaigns.publication": ("view",),
+    "campaigns.channelsample": ("view",),
 }
 MARKETER_EXTRA = ["campaigns.import_subscribers", "campaigns.opt_out_subscription", "campaigns.schedule_campaign",
-                  "campaigns.view_address"]
+                  "campaigns.view_address", "campaigns.schedule_post"]
 APPROVER_EXTRA = ["campaigns.approve_campaign", "campaigns.pause_campaign", "campaigns.cancel_campaign"]
 ANALYST = {
     "campaigns.campaign": ("view",),
@@ -46,6 +50,10 @@ ANALYST = {
     "campaigns.testsend": ("view",),
     "campaigns.whatsapptemplate": ("view",),
     "campaigns.couponcode": ("view",),
+    "campaigns.brandchannel": ("view",),
+    "campaigns.post": ("view",),
+    "campaigns.publication": ("view",),
+    "campaigns.channelsample": ("view",),
 }
 OPERATOR = {
     "campaigns.frequencypolicy": ("view", "change"),
@@ -62,6 +70,10 @@ OPERATOR = {
     "campaigns.importjob": ("view",),
     "campaigns.testsend": ("view",),
     "campaigns.whatsapptemplate": ("view", "change"),
+    "campaigns.brandchannel": MODEL_ACTIONS,
+    "campaigns.post": ("view",),
+    "campaigns.publication": ("view",),
+    "campaigns.channelsample": ("view",),
     "tact_channels.outboxmessage": ("view",),
     "tact_channels.pendingupdate": ("view",),
     "auth.user": MODEL_ACTIONS,

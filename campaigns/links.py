@@ -6,6 +6,11 @@ first 10 bytes of an HMAC-SHA256 keyed with SECRET_KEY (salted for this use), ba
 without padding: about 23 characters, so `{TACT_PUBLIC_URL}/r/<token>` stays short enough for
 any button. Nobody can make a valid token without the key; a changed character fails the check.
 The campaign id lets the link keep working after the retention purge removed the ledger.
+
+A channel post reaches everyone with one message, so its token names the publication (the
+post in one channel) and the link index: two varints, the second with the platform bits all
+set (POST_KIND), which no delivery token has; a delivery token never reads as a post token
+nor the other way round, and the tokens already sent keep working.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ BODY_LINK_RE = re.compile(r"""https?://[^\s<>"'`]+""", re.IGNORECASE)
 TRAILING = ".,;:!?'\"»”’]}>"
 
 UTM_MEDIUM = "messenger"
+# A channel post's clicks: told apart from one-to-one messages in the marketer's analytics.
+UTM_MEDIUM_POST = "channel"
+# The platform bits of a post token's last varint (delivery tokens use 0-2: TOKEN_PLATFORMS).
+POST_KIND = 3
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign")
 
 # User agents that fetch a link to show its preview, not a person's click: they are
@@ -48,6 +57,12 @@ class Token:
     delivery_id: int
     link: int
     platform: str
+
+
+@dataclass(frozen=True)
+class PostToken:
+    publication_id: int
+    link: int
 
 
 def _varint(n: int) -> bytes:
@@ -88,8 +103,8 @@ def token_make(*, campaign_id: int, delivery_id: int, link: int, platform: str) 
     return base64.urlsafe_b64encode(payload + _mac(payload, settings.SECRET_KEY)).rstrip(b"=").decode()
 
 
-def token_read(token: str) -> Token | None:
-    """What a token says, or None when it is not one of ours (unknown, changed, truncated)."""
+def _payload(token: str) -> bytes | None:
+    """A token's payload when its MAC is ours (also under a retired key), else None."""
     if not TOKEN_RE.fullmatch(token or ""):
         return None
     try:
@@ -101,11 +116,33 @@ def token_read(token: str) -> Token | None:
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     if not payload or not any(constant_time_compare(mac, _mac(payload, s)) for s in secrets):
         return None
-    values = _read_varints(payload, 3)
+    return payload
+
+
+def token_read(token: str) -> Token | None:
+    """What a delivery's token says, or None when it is not one (unknown, changed, truncated,
+    or a post's token)."""
+    payload = _payload(token)
+    values = _read_varints(payload, 3) if payload is not None else None
     if values is None or values[2] & 3 >= len(TOKEN_PLATFORMS):
         return None
     campaign_id, delivery_id, link_platform = values
     return Token(campaign_id, delivery_id, link_platform >> 2, TOKEN_PLATFORMS[link_platform & 3])
+
+
+def post_token_make(*, publication_id: int, link: int) -> str:
+    """The token of one link of a channel post as published in one channel (every reader's)."""
+    payload = _varint(publication_id) + _varint(link << 2 | POST_KIND)
+    return base64.urlsafe_b64encode(payload + _mac(payload, settings.SECRET_KEY)).rstrip(b"=").decode()
+
+
+def post_token_read(token: str) -> PostToken | None:
+    """What a post's token says, or None when it is not one (a delivery's token included)."""
+    payload = _payload(token)
+    values = _read_varints(payload, 2) if payload is not None else None
+    if values is None or values[1] & 3 != POST_KIND:
+        return None
+    return PostToken(values[0], values[1] >> 2)
 
 
 def tracked_url(token: str) -> str:
@@ -134,12 +171,12 @@ def tracked_links(buttons: list[dict], body: str, *, track_buttons: bool, track_
     return links[:MAX_LINKS]
 
 
-def with_utm(url: str, *, platform: str, campaign: str) -> str:
+def with_utm(url: str, *, platform: str, campaign: str, medium: str = UTM_MEDIUM) -> str:
     """`url` with utm_source, utm_medium and utm_campaign added to its own query; the rest
     of the address is kept byte for byte, and a utm_* the marketer wrote is kept as written."""
     base, hash_, fragment = url.partition("#")
     present = {key for key, _ in parse_qsl(urlsplit(base).query, keep_blank_values=True)}
-    wanted = {"utm_source": platform, "utm_medium": UTM_MEDIUM, "utm_campaign": campaign}
+    wanted = {"utm_source": platform, "utm_medium": medium, "utm_campaign": campaign}
     added = urlencode([(k, v) for k, v in wanted.items() if k not in present and v])
     if not added:
         return url

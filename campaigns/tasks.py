@@ -9,9 +9,10 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import delivery
+from .delivery.publishing import publish_due
 from .delivery.sandbox_clicks import sandbox_clicks_apply
 from .delivery.sandbox_receipts import sandbox_receipts_apply
-from .services import import_jobs, privacy, whatsapp_templates
+from .services import channel_results, import_jobs, privacy, whatsapp_templates
 
 
 def _enqueue_plan(campaign_id: int) -> None:
@@ -86,3 +87,15 @@ def whatsapp_templates_sync() -> None:
     except whatsapp_templates.TemplateSyncError as exc:
         if exc.kind != "config":  # no account configured: nothing to sync, nothing to say
             logging.getLogger(__name__).warning("WhatsApp templates not synced: %s", exc.message)
+
+
+@shared_task(ignore_result=True)
+def publish_posts() -> None:
+    """Publish due channel posts, once per channel (beat, every tick)."""
+    publish_due()
+
+
+@shared_task(ignore_result=True)
+def channel_samples() -> None:
+    """Sample brand channels' subscriber counts: daily, before and an hour after each post (beat)."""
+    channel_results.channel_samples_due(now=timezone.now())

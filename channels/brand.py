@@ -10,9 +10,12 @@ token is `AccountRefused`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .base import ChannelError
+
+if TYPE_CHECKING:
+    from campaigns.models import BrandChannel
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,23 @@ class BrandChannelClient(Protocol):
     def pin(self, message_id: str) -> ChannelError | None: ...
 
     def subscriber_count(self) -> int | None: ...
+
+
+def brand_client_for(channel: BrandChannel) -> BrandChannelClient:
+    """The channel's client: the real one when its platform has credentials (Telegram: the
+    installation's bot; Viber: the channel's own token), else the sandbox."""
+    from django.conf import settings
+
+    if channel.platform == "telegram" and settings.TELEGRAM_BOT_TOKEN:
+        from .brand_telegram import TelegramBrandClient
+
+        return TelegramBrandClient(settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_API_URL, channel.chat,
+                                   timeout=settings.TACT_SEND_TIMEOUT)
+    if channel.platform == "viber" and channel.token:
+        from .brand_viber import ViberBrandClient
+
+        return ViberBrandClient(channel.token, channel.admin_id, settings.VIBER_API_URL,
+                                timeout=settings.TACT_SEND_TIMEOUT)
+    from .brand_sandbox import SandboxBrandClient
+
+    return SandboxBrandClient(channel.platform, channel.chat)

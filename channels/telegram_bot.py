@@ -1,4 +1,5 @@
-"""The brand's Telegram bot: /start [payload], /stop, /help and blocking (my_chat_member),
+"""The brand's Telegram bot: /start [payload], /stop, /help, blocking (my_chat_member) and
+the reaction counts of the brand channels' posts (message_reaction_count),
 read straight from the update's JSON with no call to the Bot API, so that an unreachable
 API can never lose an update. The webhook and long polling (manage.py telegram_poll) both
 hand updates to `handle`, through channels.pending. Commands act only in private chats:
@@ -14,12 +15,15 @@ from django.db import transaction
 from campaigns import services
 from campaigns.logs import masked
 from campaigns.models import Subscription
+from campaigns.services.channel_results import publication_reactions_record
 
 from . import inbound
-from .inbound import need
+from .inbound import Malformed, need
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = ["message", "my_chat_member"]
+# message_reaction_count: a channel post's reaction counts, sent to the bot as the channel's
+# administrator (only when asked for here: Telegram leaves it out by default).
+ALLOWED_UPDATES = ["message", "my_chat_member", "message_reaction_count"]
 COMMANDS = ("start", "stop", "help")
 
 
@@ -30,6 +34,8 @@ def handle(data: dict) -> None:
         _message(update_id, need(data, "message", dict))
     elif "my_chat_member" in data:
         _chat_member(update_id, need(data, "my_chat_member", dict))
+    elif "message_reaction_count" in data:
+        _reaction_count(update_id, need(data, "message_reaction_count", dict))
     else:
         log.info("telegram update %s of another kind ignored", update_id)
 
@@ -106,3 +112,41 @@ def _chat_member(update_id: int, member: dict) -> None:
         services.person_opt_out("telegram", str(chat_id), status=Subscription.Status.BLOCKED, consent=services.Consent(
             source="telegram_blocked", text="blocked the bot", evidence={"from": user.get("id")}, at=at))
 
+
+def reaction_counts(reactions: object) -> dict[str, int]:
+    """MessageReactionCountUpdated.reactions as {"👍": 12, "custom:<id>": 3, "paid": 5}."""
+    if not isinstance(reactions, list):
+        raise Malformed(f"reactions is not a list: {reactions!r}")
+    counts: dict[str, int] = {}
+    for reaction in reactions:
+        kind = need(reaction, "type", dict)
+        total = need(reaction, "total_count", int)
+        if total < 0:
+            raise Malformed(f"a negative total_count: {total!r}")
+        name = need(kind, "type")
+        if name == "emoji":
+            key = need(kind, "emoji")
+        elif name == "custom_emoji":
+            key = f"custom:{need(kind, 'custom_emoji_id')}"
+        else:  # "paid" (Telegram Stars), and kinds Telegram may add
+            key = name
+        counts[key] = counts.get(key, 0) + total
+    return counts
+
+
+def _reaction_count(update_id: int, update: dict) -> None:
+    """A channel post's reaction counts: stored on its publication (channel, message_id) unless
+    Tact has newer ones. A message that is no publication of ours is acknowledged and recorded
+    nowhere (Telegram's next update of it carries the full counts again)."""
+    chat = need(update, "chat", dict)
+    chat_id, message_id = need(chat, "id", int), need(update, "message_id", int)
+    need(update, "date", int)
+    counts = reaction_counts(update.get("reactions"))
+    username = chat.get("username") if isinstance(chat.get("username"), str) else ""
+    stored = publication_reactions_record(
+        chat_id=chat_id, username=username, message_id=message_id, counts=counts,
+        at=inbound.moment(update.get("date")),
+        record=lambda: inbound.first_time("telegram", f"update:{update_id}"))
+    if not stored:
+        log.info("telegram reaction counts of message %s in chat %s not stored (not ours, repeated or older)",
+                 message_id, masked(chat_id))

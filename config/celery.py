@@ -18,7 +18,7 @@ app.autodiscover_tasks()
 # they start (plan, send_list, ...) and any failure still log at INFO and above.
 ROUTINE_TASKS = frozenset({
     "campaigns.tasks.tick", "campaigns.tasks.sweep", "campaigns.tasks.import_sweep",
-    "campaigns.tasks.sandbox_receipts", "channels.tasks.retry_pending",
+    "campaigns.tasks.sandbox_receipts", "channels.tasks.retry_pending", "campaigns.tasks.publish_posts",
 })
 ROUTINE_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.beat")
 

@@ -496,3 +496,17 @@ TACT_MEDIA_FETCH_TIMEOUT = env.float("TACT_MEDIA_FETCH_TIMEOUT", default=10.0)
 # A media_url leading to a loopback, private or link-local address is refused (no request
 # forgery into our own network) unless this is true (a closed network, the test fakes).
 TACT_MEDIA_FETCH_PRIVATE = env.bool("TACT_MEDIA_FETCH_PRIVATE", default=False)
+
+# Channel posts (issue 11): published by a beat tick; a publication whose platform call has
+# not returned after this long belongs to a dead worker and is marked uncertain (never reposted).
+TACT_PUBLISHING_LEASE_SECONDS = env.float("TACT_PUBLISHING_LEASE_SECONDS", default=300.0)
+CELERY_BEAT_SCHEDULE["publish-posts"] = {"task": "campaigns.tasks.publish_posts", "schedule": TACT_TICK_SECONDS,
+                                         "options": {"expires": TACT_TICK_SECONDS * 5}}
+
+# Channel posts' results (issue 11): brand channels' subscriber counts are sampled daily, a few
+# minutes before each post and an hour after it; beat looks for what is due this often (keep it
+# under 10 minutes, or the "before" sample of a post may be missed).
+TACT_CHANNEL_SAMPLE_SECONDS = env.float("TACT_CHANNEL_SAMPLE_SECONDS", default=300.0)
+CELERY_BEAT_SCHEDULE["channel-samples"] = {"task": "campaigns.tasks.channel_samples",
+                                           "schedule": TACT_CHANNEL_SAMPLE_SECONDS,
+                                           "options": {"expires": TACT_CHANNEL_SAMPLE_SECONDS}}

@@ -7,10 +7,13 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from campaigns import media_views
+from campaigns.admin.calendar import calendar_view
 from campaigns.admin.my_settings import my_settings_view
 from campaigns.api import audience, campaigns
+from campaigns.api import brand_channels as api_brand_channels
 from campaigns.api import docs as api_docs
 from campaigns.api import imports as api_imports
+from campaigns.api import posts as api_posts
 from campaigns.api import tokens as api_tokens
 from campaigns.api import whatsapp_templates as api_whatsapp_templates
 from campaigns.redirects import link_redirect
@@ -32,11 +35,15 @@ router.register("campaigns", campaigns.CampaignViewSet, basename="campaign")
 router.register("deliveries", campaigns.DeliveryViewSet, basename="delivery")
 router.register("imports", api_imports.ImportJobViewSet, basename="importjob")
 router.register("whatsapp-templates", api_whatsapp_templates.WhatsAppTemplateViewSet, basename="whatsapptemplate")
+router.register("posts", api_posts.PostViewSet, basename="post")
+router.register("channels", api_brand_channels.BrandChannelViewSet, basename="brandchannel")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     # Any staff user's own time zone and language (before the admin's catch-all).
     path("admin/my-settings/", admin.site.admin_view(my_settings_view), name="admin-my-settings"),
+    # The content calendar (before the post admin's "<id>/" pages).
+    path("admin/campaigns/post/calendar/", admin.site.admin_view(calendar_view), name="admin-post-calendar"),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/opt-out/", audience.OptOutView.as_view(), name="opt-out"),

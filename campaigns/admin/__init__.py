@@ -7,9 +7,11 @@ from . import (  # noqa: F401  (each registers its pages)
     accounts,
     audience,
     audit,
+    brand_channels,
     campaigns,
     content,
     imports,
+    posts,
     tester_sends,
     whatsapp_templates,
 )

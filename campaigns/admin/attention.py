@@ -1,5 +1,6 @@
 """The home page's warnings that need someone to act: a queue no worker takes, a campaign a
-platform refusal (or a problem of its own) holds up, WhatsApp receivers who would get nothing."""
+platform refusal (or a problem of its own) holds up, WhatsApp receivers who would get nothing,
+a brand channel Tact cannot post to while posts are scheduled there."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -15,7 +17,7 @@ from django.utils.translation import ngettext
 from kombu.exceptions import KombuError
 
 from .. import delivery
-from ..models import Campaign
+from ..models import BrandChannel, Campaign, Post
 
 SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
 # Workers are asked at most this often; the answer waits in the cache (Redis in production).
@@ -126,8 +128,22 @@ def _template_warnings(sending: list[Campaign], now: datetime) -> list[dict]:
     return out
 
 
+def _channel_warnings() -> list[dict]:
+    """Brand channels Tact cannot post to (the bot lost its rights, a refused token) with posts scheduled there."""
+    # The filter before the annotation: only the waiting posts are counted.
+    channels = (BrandChannel.objects.filter(can_post=False).exclude(problem="")
+                .filter(posts__status__in=[Post.Status.SCHEDULED, Post.Status.PUBLISHING])
+                .annotate(waiting=Count("posts", distinct=True)).order_by("platform", "title", "pk")[:SHOWN])
+    return [{"kind": "channel", "channel": c.pk, "text": ngettext(
+        "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s scheduled post is waiting for it.",
+        "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s scheduled posts are waiting for it.",
+        c.waiting) % {"channel": c, "problem": c.problem.rstrip("."), "n": c.waiting},
+        "links": [(str(c), reverse("admin:campaigns_brandchannel_change", args=[c.pk]))]} for c in channels]
+
+
 def dashboard_warnings(*, now: datetime) -> list[dict]:
     """Each: {"kind", "text", "links": [(label, url)]}, the most urgent kinds first."""
     sending = list(Campaign.objects.filter(status__in=SENDING).select_related("draft")
                    .order_by("send_at", "pk")[:SENDING_LOOKED_AT])
-    return [*_queue_warnings(sending), *_problem_warnings(), *_template_warnings(sending, now)]
+    return [*_queue_warnings(sending), *_problem_warnings(), *_channel_warnings(),
+            *_template_warnings(sending, now)]

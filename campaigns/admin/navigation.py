@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-Page = tuple[Promise, str, str, str]  # title, icon, "app_label.model", the view permission
+Page = tuple[Promise, str, str, str]  # title, icon, "app_label.model" (or a URL name), the view permission
 
 GROUPS: list[tuple[Promise, list[Page]]] = [
     (_("Audience"), [
@@ -30,6 +30,11 @@ GROUPS: list[tuple[Promise, list[Page]]] = [
         (_("Send lists"), "list_alt", "campaigns.sendlist", "campaigns.view_sendlist"),
         (_("Test sends"), "send", "campaigns.testsend", "campaigns.view_testsend"),
     ]),
+    (_("Channel posts"), [
+        (_("Brand channels"), "cell_tower", "campaigns.brandchannel", "campaigns.view_brandchannel"),
+        (_("Channel posts"), "podcasts", "campaigns.post", "campaigns.view_post"),
+        (_("Content calendar"), "calendar_month", "admin-post-calendar", "campaigns.view_post"),
+    ]),
     (_("System"), [
         (_("Frequency policy and quiet hours"), "schedule", "campaigns.frequencypolicy",
          "campaigns.view_frequencypolicy"),
@@ -48,12 +53,17 @@ def _may(permission: str) -> Callable[[HttpRequest], bool]:
     return lambda request: request.user.has_perm(permission)
 
 
+def _link(label: str) -> str:
+    """A model's changelist ("app_label.model") or a page of its own (a URL name)."""
+    return reverse(f"admin:{label.replace('.', '_')}_changelist") if "." in label else reverse(label)
+
+
 def sidebar(request: HttpRequest) -> list[dict]:
     """unfold's navigation: groups of links to changelists."""
     return [
         {"title": title, "separator": True, "items": [
             {"title": name, "icon": icon, "permission": _may(permission),
-             "link": reverse(f"admin:{label.replace('.', '_')}_changelist")}
+             "link": _link(label)}
             for name, icon, label, permission in pages
         ]}
         for title, pages in GROUPS

@@ -61,6 +61,7 @@ from tests.fakes.http import (
     Answer,
     FakeServer,
     JSONDict,
+    OutgoingPost,
     RemoteFake,
     add_server_arguments,
     as_list,
@@ -92,6 +93,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ceiling": (429, "Too Many Requests: retry after {retry_after}"),  # flood control, retry_after=1
     "bad_gateway": (502, "Bad Gateway"),
     "internal": (500, "Internal Server Error"),
+    # Channels (see ``add_channel``): the bot was removed, or is an admin without the right to post.
+    "not_channel_member": (403, "Forbidden: bot is not a member of the channel chat"),
+    "need_admin_rights": (400, "Bad Request: need administrator rights in the channel chat"),
 }
 # "ok" answers 200; "disconnect" closes the connection without an answer (PTB: NetworkError).
 OUTCOMES = frozenset(ERRORS) | {"ok", "disconnect"}
@@ -102,6 +106,24 @@ MAX_CAPTION_UTF16 = 1024
 # sendPhoto, sendVideo, sendDocument -> the parameter (and Message attribute) holding the file
 MEDIA_METHODS = {"sendphoto": "photo", "sendvideo": "video", "senddocument": "document"}
 DEFAULT_TOKEN_BOT_ID = 123456
+# A channel's defaults (FaultConfig.channels): the bot is "administrator" (with the rights
+# below), "left" (never added, or removed later) or "kicked".
+CHANNEL_DEFAULTS: dict[str, object] = {"username": "", "title": "", "members": 0, "bot": "administrator",
+                                       "can_post_messages": True, "can_edit_messages": True}
+BOT_STATUSES = frozenset({"administrator", "left", "kicked"})
+
+
+def channel_spec(chat_id: int, spec: Mapping[str, object]) -> dict[str, object]:
+    """A channel's description with its defaults filled in; ValueError for unknown keys or a bad bot status."""
+    unknown = set(spec) - set(CHANNEL_DEFAULTS)
+    if unknown:
+        raise ValueError(f"channel {chat_id}: unknown keys {sorted(unknown)}")
+    values = {**CHANNEL_DEFAULTS, **spec}
+    if values["bot"] not in BOT_STATUSES:
+        raise ValueError(f"channel {chat_id}: bot must be one of {sorted(BOT_STATUSES)}")
+    values["username"] = str(values["username"]).removeprefix("@")
+    values["members"] = int(str(values["members"]))
+    return values
 
 
 @dataclass(frozen=True)
@@ -138,9 +160,16 @@ class FaultConfig:
     lost_answer: str = "502"
     # A revoked token: every Bot API request answers 401 Unauthorized until set back to False.
     token_revoked: bool = False
+    # Channels: chat id (negative, -100...) -> {"username", "title", "members", "bot",
+    # "can_post_messages", "can_edit_messages"} (CHANNEL_DEFAULTS fills the rest). Posts to a
+    # channel (by id or @username) are refused as Telegram refuses them when the bot is not
+    # a member (403) or may not post (400).
+    channels: Mapping[int, Mapping[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_losses(self.lose_every, self.lose_next, self.lost_answer)
+        for chat_id, spec in self.channels.items():
+            channel_spec(chat_id, spec)
         for chat_id, rule in self.chat_rules.items():
             if rule not in CHAT_RULES:
                 raise ValueError(f"chat {chat_id}: unknown rule {rule!r}, expected one of {sorted(CHAT_RULES)}")
@@ -164,6 +193,9 @@ class FaultConfig:
             values["queued"] = {int(k): tuple(as_strings(v)) for k, v in as_mapping(values["queued"]).items()}
         if "slow_chats" in values:
             values["slow_chats"] = frozenset(int(c) for c in as_list(values["slow_chats"]))
+        if "channels" in values:
+            values["channels"] = {int(k): channel_spec(int(k), as_mapping(v))  # type: ignore[arg-type]
+                                  for k, v in as_mapping(values["channels"]).items()}
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
 
 
@@ -298,6 +330,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         self.descriptions: dict[str, str] = {}  # setMyDescription: language_code ("" default) -> text
         # sendPhoto/sendVideo/sendDocument: file_id -> (kind, bytes) of every file uploaded
         self._files: dict[str, tuple[str, bytes]] = {}
+        self.pins: list[tuple[int, int, bool]] = []  # pinChatMessage taken: (chat id, message id, silently)
+        self._update_id = 700_000  # the last update_id react() posted
 
     @property
     def root_url(self) -> str:
@@ -314,6 +348,147 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         self._admitted = deque()
         self._admitted_by_chat = {}
         self._attempts = Counter()
+
+    # ---- channels --------------------------------------------------------------------
+
+    def add_channel(self, chat_id: int, **spec: object) -> None:
+        """A channel (keys of CHANNEL_DEFAULTS: username, title, members, bot, can_post_messages,
+        can_edit_messages); replaces one with the same id."""
+        with self._lock:
+            channels = dict(self._config.channels)
+        channels[chat_id] = spec
+        self.configure(channels=channels)
+
+    def change_channel(self, chat_id: int, **changes: object) -> None:
+        """Change a channel: its member count, or the bot's status and rights (``bot="left"``: removed)."""
+        with self._lock:
+            channels = dict(self._config.channels)
+        channels[chat_id] = {**channels[chat_id], **changes}
+        self.configure(channels=channels)
+
+    def channel_posts(self, chat_id: int) -> list[Call]:
+        """The messages delivered to a channel (text and media)."""
+        return [c for c in self.sent() if c.chat_id == chat_id]
+
+    def _channel(self, chat: object) -> tuple[int, dict[str, object]] | None:
+        """(id, spec) of the channel ``chat`` names (its id or @username); with the lock held."""
+        text = str(chat or "")
+        for chat_id, spec in self._config.channels.items():
+            if text == str(chat_id) or (spec["username"] and text.lower() == f"@{spec['username']}".lower()):
+                return chat_id, dict(spec)
+        return None
+
+    def _chat_id(self, chat: object) -> int:
+        """A chat id from a chat_id parameter: a number, or a channel's @username; ValueError otherwise."""
+        with self._lock:
+            found = self._channel(chat)
+        return found[0] if found else int(str(chat))
+
+    def _chat_json(self, chat_id: int) -> JSONDict:
+        with self._lock:
+            found = self._channel(chat_id)
+        if found is None:
+            return _chat(chat_id)
+        spec = found[1]
+        chat: JSONDict = {"id": chat_id, "type": "channel", "title": spec["title"] or f"Channel {chat_id}"}
+        if spec["username"]:
+            chat["username"] = spec["username"]
+        return chat
+
+    def _channel_call(self, api_method: str, params: dict[str, object], token: str) -> Answer:
+        """getChat, getChatMember, getChatMemberCount and pinChatMessage, for channels (any other
+        chat is "chat not found": the fake knows no groups)."""
+        with self._lock:
+            latency = self._config.latency
+            found = self._channel(params.get("chat_id"))
+        if found is None:
+            return Answer(400, _error(400, "Bad Request: chat not found"), latency)
+        chat_id, spec = found
+        member = spec["bot"] == "administrator"
+        if not member and not spec["username"]:  # a private channel the bot is not in
+            return Answer(400, _error(400, "Bad Request: chat not found"), latency)
+        if api_method == "getchat":
+            chat = self._chat_json(chat_id)
+            return Answer(200, _ok({**chat, "accent_color_id": 0, "max_reaction_count": 11,
+                                    "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                                            "unique_gifts": False, "premium_subscription": False,
+                                                            "gifts_from_channels": False}}),
+                          latency)
+        if api_method in ("getchatmembercount", "getchatmemberscount"):
+            return Answer(200, _ok(spec["members"]), latency)
+        if api_method == "getchatmember":
+            return self._chat_member(spec, params, token, latency)
+        # pinchatmessage: in a channel it takes the right to edit messages.
+        if not member:
+            return Answer(403, _error(403, "Forbidden: bot is not a member of the channel chat"), latency)
+        if not spec["can_edit_messages"]:
+            return Answer(400, _error(400, "Bad Request: not enough rights to manage pinned messages in the chat"),
+                          latency)
+        try:
+            message_id = int(str(params.get("message_id")))
+        except ValueError:
+            return Answer(400, _error(400, "Bad Request: message to pin not found"), latency)
+        if not any(c.chat_id == chat_id and c.message_id == message_id for c in self.sent()):
+            return Answer(400, _error(400, "Bad Request: message to pin not found"), latency)
+        silently = str(params.get("disable_notification", "")).lower() == "true"
+        with self._lock:
+            self.pins.append((chat_id, message_id, silently))
+        return Answer(200, _ok(True), latency)
+
+    def _chat_member(self, spec: dict[str, object], params: dict[str, object], token: str, latency: float) -> Answer:
+        bot = self._bot_user(token)
+        if str(params.get("user_id")) != str(bot["id"]):
+            return Answer(400, _error(400, "Bad Request: user not found"), latency)
+        if spec["bot"] != "administrator":
+            member: JSONDict = {"status": spec["bot"], "user": bot}
+            if spec["bot"] == "kicked":
+                member["until_date"] = 0
+            return Answer(200, _ok(member), latency)
+        rights = {"can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                  "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
+                  "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
+                  "can_post_stories": True, "can_edit_stories": True, "can_delete_stories": True,
+                  "can_post_messages": bool(spec["can_post_messages"]),
+                  "can_edit_messages": bool(spec["can_edit_messages"])}
+        return Answer(200, _ok({"status": "administrator", "user": bot, **rights}), latency)
+
+    # ---- updates posted to the bot's webhook ----------------------------------------
+
+    def react(self, chat_id: int, message_id: int, counts: Mapping[str, int], *, date: int | None = None) -> bool:
+        """Post a ``message_reaction_count`` update (Bot API MessageReactionCountUpdated) about a
+        channel's message to the webhook setWebhook registered, with its secret token, as
+        Telegram does for a channel's administrator bot: only when allowed_updates asked for it
+        (Telegram's default leaves it out). ``counts``: {"👍": 3, "custom:<id>": 1, "paid": 2}.
+        False when nothing is posted; ``webhooks()`` shows what was posted and answered."""
+        with self._lock:
+            webhook = dict(self.webhook or {})
+            self._update_id += 1
+            update_id = self._update_id
+        allowed = webhook.get("allowed_updates") or []
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed)
+        if not webhook.get("url") or "message_reaction_count" not in allowed or self._loop is None:
+            return False
+        reactions = []
+        for key, total in counts.items():
+            if key.startswith("custom:"):
+                kind: JSONDict = {"type": "custom_emoji", "custom_emoji_id": key.removeprefix("custom:")}
+            elif key == "paid":
+                kind = {"type": "paid"}
+            else:
+                kind = {"type": "emoji", "emoji": key}
+            reactions.append({"type": kind, "total_count": total})
+        update = {"update_id": update_id, "message_reaction_count": {
+            "chat": self._chat_json(chat_id), "message_id": message_id,
+            "date": int(time.time()) if date is None else date, "reactions": reactions}}
+        secret = str(webhook.get("secret_token") or "")
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        post = OutgoingPost(str(webhook["url"]), "message_reaction_count", str(message_id), str(chat_id),
+                            json.dumps(update, ensure_ascii=False).encode(), headers, secret or None)
+        self._loop.call_soon_threadsafe(self._queue_webhooks, [post])
+        return True
 
     # ---- recorded calls --------------------------------------------------------------
 
@@ -381,6 +556,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             return self._send_message(params)
         if api_method in MEDIA_METHODS:
             return self._send_media(api_method, params)
+        if api_method in ("getchat", "getchatmember", "getchatmembercount", "getchatmemberscount", "pinchatmessage"):
+            return self._channel_call(api_method, params, token)
         if api_method in ("setwebhook", "deletewebhook"):
             with self._lock:
                 self.webhook = dict(params) if api_method == "setwebhook" else None
@@ -412,9 +589,9 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         raw_text = params.pop("text", None)
         raw_markup = params.pop("reply_markup", None)
         try:
-            chat_id = int(str(raw_chat))
+            chat_id = self._chat_id(raw_chat)
         except ValueError:
-            # "@channel" names and garbage reach no private chat; not recorded.
+            # Unknown "@channel" names and garbage reach no chat; not recorded.
             with self._lock:
                 latency = self._config.latency
             if raw_chat in (None, ""):
@@ -485,7 +662,7 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             "message_id": message_id,
             "from": self._bot_user(self.token or ""),
             "date": int(wall),
-            "chat": _chat(chat_id),
+            "chat": self._chat_json(chat_id),
             "text": text,
         }
         if markup is not None and "inline_keyboard" in markup:
@@ -515,7 +692,7 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         caption = str(params.pop("caption", "") or "")
         raw_markup = params.pop("reply_markup", None)
         try:
-            chat_id = int(str(raw_chat))
+            chat_id = self._chat_id(raw_chat)
         except ValueError:
             return Answer(400, _error(400, "Bad Request: chat not found"), latency)
         if file in (None, b"", ""):
@@ -561,7 +738,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
                 seq=self._seq, chat_id=chat_id, text=caption, reply_markup=markup, monotonic=arrived, wall=wall,
                 status=status, outcome=outcome, description=description,
                 retry_after=config.retry_after if status == 429 else None, message_id=message_id,
-                extra={"method": api_method, "file": how, "file_id": file_id},
+                extra={**{k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()
+                          if not isinstance(v, bytes)}, "method": api_method, "file": how, "file_id": file_id},
             ))
             if message_id is not None:
                 self._note_accepted()
@@ -578,7 +756,7 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         else:
             media = {**described, "file_name": "file"}
         message: JSONDict = {"message_id": message_id, "from": self._bot_user(self.token or ""), "date": int(wall),
-                             "chat": _chat(chat_id), kind: media}
+                             "chat": self._chat_json(chat_id), kind: media}
         if caption:
             message["caption"] = caption
         if markup is not None and "inline_keyboard" in markup:
@@ -599,6 +777,12 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
 
     def _decide(self, config: FaultConfig, chat_id: int, text: str, now: float) -> str:
         """The outcome of one sendMessage; called with the lock held, in arrival order."""
+        channel = self._channel(chat_id)
+        if channel is not None:  # Telegram checks the bot's rights in a channel before anything else
+            if channel[1]["bot"] != "administrator":
+                return "not_channel_member"
+            if not channel[1]["can_post_messages"]:
+                return "need_admin_rights"
         # Flood control first: a refused request is not admitted and does not count.
         if config.ceiling is not None or config.chat_ceiling is not None:
             window = self._admitted

@@ -92,6 +92,8 @@ STATUS_MESSAGES: dict[int, str] = {
     7: "publicAccountBlocked",
     11: "noSuitableDevice",
     12: "tooManyRequests",
+    15: "publicAccountNotAuthorized",
+    18: "noPublicChat",
     20: "broadcastNotAllowed",
     23: "freeMessagesExceeded",
     24: "noBalance",
@@ -147,6 +149,12 @@ class ViberConfig:
     lost_answer: str = "502"
     # A revoked token: every request answers status 2 invalidAuthToken until set back to False.
     token_revoked: bool = False
+    # Viber Channels (Channels Post API): the channel's own token -> {"id", "name",
+    # "subscribers_count", "members": [{"id", "name", "role": "superadmin"|"admin"|...}]}.
+    # A channel token is accepted besides ``token``; get_account_info with it describes the
+    # channel; POST /pa/post takes a post "from" one of its admins (status 15 otherwise) and
+    # refuses a token that is not a channel's (a bot's) with status 18 noPublicChat.
+    channels: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_losses(self.lose_every, self.lose_next, self.lost_answer)
@@ -183,6 +191,8 @@ class ViberConfig:
             values["callback_failures"] = {str(k): str(v) for k, v in as_mapping(values["callback_failures"]).items()}
         if "events" in values:
             values["events"] = tuple(as_strings(values["events"]))
+        if "channels" in values:
+            values["channels"] = {str(k): dict(as_mapping(v)) for k, v in as_mapping(values["channels"]).items()}
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
 
 
@@ -457,21 +467,24 @@ class FakeViber(FakeServer[ViberConfig, Call]):
             config = self._config
         match = _PATH.fullmatch(path)
         api = match.group(1) if match and method == "POST" else ""
-        if api not in ("send_message", "broadcast_message", "set_webhook", "get_account_info"):
+        if api not in ("send_message", "broadcast_message", "set_webhook", "get_account_info", "post"):
             return self._refuse("unknown", {"status_message": "Not Found"}, config.latency, http_status=404)
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
             payload = None
         token = headers.get(AUTH_HEADER.lower()) or (payload.get("auth_token") if isinstance(payload, dict) else None)
-        if not token or (self.token is not None and token != self.token) or config.token_revoked:
+        channel = config.channels.get(str(token)) if token else None
+        if not token or (self.token is not None and token != self.token and channel is None) or config.token_revoked:
             return self._refuse("unauthorized", _status(2), config.latency)
         if not isinstance(payload, dict):
             return self._refuse("bad_request", _status(3, "request body is not a JSON object"), config.latency)
         if api == "set_webhook":
             return self._set_webhook(payload, config)
         if api == "get_account_info":
-            return self._account_info(config)
+            return self._account_info(config) if channel is None else self._channel_info(config, channel)
+        if api == "post":
+            return self._post(payload, config, channel)
         return self._message(api, payload, len(body), str(token))
 
     def _refuse(self, kind: str, payload: JSONDict, latency: float, http_status: int = 200) -> Answer:
@@ -509,6 +522,77 @@ class FakeViber(FakeServer[ViberConfig, Call]):
             "members": [{"id": "01234567890A=", "name": "Admin", "avatar": AVATAR, "role": "admin"}],
         }
         return json_answer(200, info, config.latency)
+
+    def _channel_info(self, config: ViberConfig, channel: Mapping[str, object]) -> Answer:
+        """get_account_info with a channel's token: the channel, its subscribers and its admins."""
+        with self._lock:
+            self._requests["get_account_info"] += 1
+        info = {
+            **_status(0),
+            "id": channel.get("id", "pa:5734728282783899999"),
+            "chat_hostname": CHAT_HOSTNAME,
+            "name": channel.get("name", "Fake Channel"),
+            "icon": "http://example.com/icon.png",
+            "background": "http://example.com/background.png",
+            "country": "RU",
+            "webhook": "",
+            "subscribers_count": channel.get("subscribers_count", 0),
+            "members": [{"avatar": AVATAR, **m} for m in as_list(channel.get("members", []))],
+        }
+        return json_answer(200, info, config.latency)
+
+    def channel_posts(self) -> list[Call]:
+        """The posts the Channels Post API took (status 0, answered or lost)."""
+        return [c for c in self.calls() if c.method == "post" and c.status == 0]
+
+    def _post(self, payload: JSONDict, config: ViberConfig, channel: Mapping[str, object] | None) -> Answer:
+        """POST /pa/post: one message in a channel, "from" one of its admins."""
+        arrived, wall = time.monotonic(), time.time()
+        admins = {str(m.get("id")) for m in as_list((channel or {}).get("members", []))
+                  if isinstance(m, Mapping) and m.get("role") in ("admin", "superadmin")}
+        sender = str(payload.get("from") or "")
+        kind = payload.get("type")
+        problem: tuple[int, str | None] | None = None
+        if channel is None:
+            problem = 18, None  # a bot's token: no channel to post in
+        elif not sender:
+            problem = 4, "from"
+        elif sender not in admins:
+            problem = 15, "from is not an admin of the channel"
+        elif not kind:
+            problem = 4, "type"
+        elif kind not in MESSAGE_TYPES:
+            problem = 3, f"unknown message type {kind!r}"
+        elif kind == "text" and not (isinstance(payload.get("text"), str) and payload["text"]):
+            problem = 4, "text"
+        elif kind in ("picture", "video", "file"):
+            problem = _invalid_media(payload, kind)
+        channel_id = str((channel or {}).get("id", ""))
+        with self._lock:
+            self._requests["post"] += 1
+            self._seq += 1
+            http_status, token_value, lost_answer = 200, None, None
+            status, detail = problem if problem is not None else (0, None)
+            if status == 0:
+                token_value = new_message_token()
+                lost_answer = self._lose_answer()
+                if lost_answer is not None:
+                    http_status = lost_status(lost_answer)
+            text = payload.get("text")
+            self._calls.append(Call(
+                seq=self._seq, method="post", receivers=(channel_id,), type=str(kind or ""),
+                text=text if isinstance(text, str) else None, sender={"from": sender}, keyboard=None, body=payload,
+                monotonic=arrived, wall=wall, http_status=http_status, status=status,
+                status_message=STATUS_MESSAGES[status] + (f": {detail}" if detail else ""),
+                message_token=token_value, outcomes={channel_id: status}, lost_answer=lost_answer,
+            ))
+        if lost_answer is not None:
+            return lost(lost_answer, config.latency)
+        answer = _status(status, detail)
+        if token_value is not None:
+            answer["message_token"] = token_value
+        answer["chat_hostname"] = CHAT_HOSTNAME
+        return json_answer(200, answer, config.latency)
 
     def _message(self, api: str, payload: JSONDict, size: int, token: str) -> Answer:
         arrived, wall = time.monotonic(), time.time()

@@ -84,7 +84,8 @@ def test_set_webhook_registers_the_url_with_the_secret_and_the_updates_we_handle
 
     assert fake.webhook["url"] == "https://tact.example.com/webhooks/telegram/"
     assert fake.webhook["secret_token"] == "s3cret-token_1"
-    assert fake.webhook["allowed_updates"] in ('["message", "my_chat_member"]', ["message", "my_chat_member"])
+    assert fake.webhook["allowed_updates"] in ('["message", "my_chat_member", "message_reaction_count"]',
+                                               ["message", "my_chat_member", "message_reaction_count"])
 
     call_command("telegram_set_webhook", "-", "--delete")
     assert fake.webhook is None

@@ -40,7 +40,9 @@ COPY manage.py ./
 COPY config ./config
 COPY campaigns ./campaigns
 COPY channels ./channels
-RUN mkdir -p /app/var && chown app:app /app/var
+# The compiled Russian catalogue (locale/ru/LC_MESSAGES/django.mo): no gettext needed here.
+COPY locale ./locale
+RUN mkdir -p /app/var/media && chown -R app:app /app/var
 
 USER app
 

@@ -4,7 +4,7 @@ write-only; adding or changing a channel checks it on its platform."""
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -18,13 +18,18 @@ from ..services import brand_channels as service
 CADENCE = ("max_posts_per_day", "min_gap_minutes", "night_start", "night_end", "night_policy")
 
 
+@extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "example": "22:00"})
+class ClockTimeField(serializers.TimeField):
+    """A wall-clock time, answered as "22:00" (JSON Schema's "time" format wants an offset too)."""
+
+
 class CadenceSerializer(serializers.Serializer):
     max_posts_per_day = serializers.IntegerField(min_value=1, max_value=100, required=False,
                                                  help_text=gettext_lazy("At most this many posts a day."))
     min_gap_minutes = serializers.IntegerField(min_value=0, max_value=7 * 24 * 60, required=False,
                                                help_text=gettext_lazy("At least this many minutes between posts."))
-    night_start = serializers.TimeField(required=False, help_text=gettext_lazy("Night starts (the channel's zone)."))
-    night_end = serializers.TimeField(required=False, help_text=gettext_lazy("Night ends (the channel's zone)."))
+    night_start = ClockTimeField(required=False, help_text=gettext_lazy("Night starts (the channel's zone)."))
+    night_end = ClockTimeField(required=False, help_text=gettext_lazy("Night ends (the channel's zone)."))
     night_policy = serializers.ChoiceField(choices=BrandChannel.NightPolicy.choices, required=False,
                                            help_text=gettext_lazy("A notifying post at night: posted silently, "
                                                                   "or moved to the end of the night."))

@@ -372,7 +372,8 @@ def test_the_home_page_shows_campaigns_sending_now_and_next():
 
 SIDEBAR = ["Subscribers", "Subscriptions", "Consent events", "Tags", "Import jobs", "Segments", "Drafts",
            "WhatsApp templates", "Campaigns",
-           "Deliveries", "Send lists", "Test sends", "Frequency policy and quiet hours", "Installation settings",
+           "Deliveries", "Send lists", "Test sends", "Brand channels", "Channel posts", "Content calendar",
+           "Frequency policy and quiet hours", "Installation settings",
            "Audit log", "Users", "Groups", "API tokens", "Login attempts", "Sandbox outbox"]
 
 
@@ -390,9 +391,10 @@ def sidebar_of(page: str) -> list[str]:
 @pytest.mark.parametrize(("role", "shown"), [
     ("Marketer", ["Subscribers", "Subscriptions", "Consent events", "Tags", "Import jobs", "Segments", "Drafts",
                   "WhatsApp templates", "Campaigns", "Deliveries", "Send lists", "Test sends",
-                  "Frequency policy and quiet hours"]),
+                  "Brand channels", "Channel posts", "Content calendar", "Frequency policy and quiet hours"]),
     ("Analyst", ["Subscribers", "Subscriptions", "Tags", "Segments", "Drafts", "WhatsApp templates", "Campaigns",
-                 "Deliveries", "Send lists", "Test sends", "Frequency policy and quiet hours"]),
+                 "Deliveries", "Send lists", "Test sends", "Brand channels", "Channel posts", "Content calendar",
+                 "Frequency policy and quiet hours"]),
 ])
 def test_the_sidebar_shows_each_role_the_pages_it_may_view(role, shown):
     # when

@@ -6,7 +6,7 @@ from datetime import time
 from typing import ClassVar
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext
@@ -46,6 +46,11 @@ class Subscriber(models.Model):
     language = models.CharField(max_length=16, default="en", verbose_name=_("language"))
     tags = models.ManyToManyField(Tag, blank=True, related_name="subscribers", verbose_name=_("tags"))
     attributes = models.JSONField(default=dict, blank=True, verbose_name=_("attributes"))
+    # Campaigns received in a row without a read, click or reply (the fatigue guard):
+    # +1 when a campaign's message is sent, 0 when the person reads, clicks or writes.
+    unanswered = models.PositiveIntegerField(
+        default=0, editable=False, verbose_name=_("unanswered in a row"),
+        help_text=_("Campaigns received in a row without a read, click or reply."))
     tester = models.BooleanField(
         default=False, verbose_name=_("tester"),
         help_text=_("Receives test sends of drafts and campaigns at once, outside caps and quiet hours."))
@@ -265,6 +270,15 @@ class Campaign(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         AWAITING_APPROVAL = "awaiting_approval", _("awaiting approval")
 
+    class Kind(models.TextChoices):
+        STANDARD = "standard", _("one message")
+        AB_TEST = "ab_test", _("A/B test")
+        VIP = "vip", _("VIP offers per group")
+
+    class AbMetric(models.TextChoices):
+        CLICKS = "clicks", _("click rate")
+        READS = "reads", _("read rate")
+
     name = models.CharField(max_length=200, verbose_name=_("name"))
     draft = models.ForeignKey(Draft, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("draft"))
     segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("segment"))
@@ -316,6 +330,57 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
+    # --- campaign kinds (issue 12) ---------------------------------------------------
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.STANDARD, verbose_name=_("kind"))
+    manual = models.BooleanField(
+        default=False, verbose_name=_("send by hand from the phone apps"),
+        help_text=_("The audience is packed into WhatsApp broadcast lists (256, only people who saved our number) "
+                    "and Viber groups (199) to download and send from the apps; the workers send nothing."))
+    timezone = models.CharField(max_length=64, blank=True, default="", verbose_name=_("time zone"),
+                                help_text=_("The zone of send_at and of the recurrence; empty: the installation's."))
+    # Recurring: the series itself never sends; each occurrence is a run (a campaign with
+    # series=this one) with its own ledger and stats.
+    recurrence = models.CharField(
+        max_length=500, blank=True, default="", verbose_name=_("recurrence"),
+        help_text=_("An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO;BYHOUR=10;BYMINUTE=0; empty: once."))
+    recurrence_until = models.DateTimeField(null=True, blank=True, verbose_name=_("repeat until"))
+    series = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="runs",
+                               editable=False, verbose_name=_("series"))
+    occurrence = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("occurrence"))
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("next run at"))
+    # Spread and window: evenly over N hours; only between local hours (on top of quiet hours).
+    spread_hours = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(168)],
+        verbose_name=_("spread over hours"), help_text=_("Send evenly over this many hours instead of at the ceiling."))
+    send_window_start = models.TimeField(null=True, blank=True, verbose_name=_("send window starts"),
+                                         help_text=_("Local time of each person; with the end, e.g. 10:00-20:00."))
+    send_window_end = models.TimeField(null=True, blank=True, verbose_name=_("send window ends"))
+    protect_content = models.BooleanField(
+        default=False, verbose_name=_("protect content"),
+        help_text=_("Telegram: the message cannot be forwarded or saved."))
+    paid_broadcast = models.BooleanField(
+        default=False, verbose_name=_("Telegram paid broadcast"),
+        help_text=_("Up to 1,000 messages a second for 0.1 Telegram Stars per message above the free 30 a second "
+                    "(allow_paid_broadcast); scheduling checks the bot's Stars balance."))
+    # A/B test: a share of the audience split evenly over the variants; the winner goes to the rest.
+    ab_test_share = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        verbose_name=_("test share (%)"), help_text=_("The share of the audience that tests the variants."))
+    ab_wait_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], verbose_name=_("pick the winner after (minutes)"))
+    ab_metric = models.CharField(max_length=8, choices=AbMetric.choices, default=AbMetric.CLICKS,
+                                 verbose_name=_("winner by"))
+    ab_auto = models.BooleanField(default=True, verbose_name=_("send the winner automatically"),
+                                  help_text=_("Off: the marketer picks the winner."))
+    ab_winner = models.ForeignKey("CampaignVariant", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+", editable=False, verbose_name=_("winner"))
+    ab_decided_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("winner picked at"))
+    # Follow-up: a campaign over exactly the people of another who did not read / click.
+    follow_up_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="follow_ups", editable=False, verbose_name=_("follow-up of"))
+    follow_up_rule = models.CharField(max_length=200, blank=True, default="", editable=False,
+                                      verbose_name=_("follow-up rule"))
+
     class Meta:
         verbose_name = _("campaign")
         verbose_name_plural = _("campaigns")
@@ -331,11 +396,44 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(expires_at__isnull=True) | Q(expires_at__gt=models.F("send_at")),
                 name="campaign_expires_after_send_at",
-            )
+            ),
+            # one run per occurrence of a series, however many beats tick
+            models.UniqueConstraint(fields=["series", "occurrence"], condition=Q(series__isnull=False),
+                                    name="campaign_run_once_per_occurrence"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignVariant(models.Model):
+    """One version of a campaign's message: an A/B test's variant, or a VIP group's own offer
+    (`segment`: the group). Its content is frozen when the campaign is scheduled."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants", verbose_name=_("campaign"))
+    label = models.CharField(max_length=50, verbose_name=_("label"), help_text=_("A, B, ... or the group's name."))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
+    draft = models.ForeignKey(Draft, on_delete=models.PROTECT, related_name="variants", verbose_name=_("draft"))
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="vip_variants",
+                                verbose_name=_("VIP group"), help_text=_("VIP offers: the group that gets this variant."))
+    content_body = models.TextField(blank=True, default="", editable=False, verbose_name=_("content body"))
+    content_buttons = models.JSONField(default=list, blank=True, editable=False, verbose_name=_("content buttons"))
+    content_whatsapp_template = models.JSONField(null=True, blank=True, editable=False,
+                                                 verbose_name=_("content whatsapp template"))
+    content_media = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("content media"))
+    content_track_links = models.BooleanField(default=True, editable=False, verbose_name=_("content tracks buttons"))
+    content_track_body_links = models.BooleanField(default=False, editable=False,
+                                                   verbose_name=_("content tracks links in the text"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("campaign variant")
+        verbose_name_plural = _("campaign variants")
+        ordering = ["campaign_id", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "label"], name="variant_label_once_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} — {self.label}"
 
 
 class SendList(models.Model):
@@ -353,6 +451,14 @@ class SendList(models.Model):
     state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING, verbose_name=_("state"))
     next_due = models.DateTimeField(null=True, blank=True, help_text=_("When its next row may be sent."), verbose_name=_("next due"))
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text=_("Last sign of life of its task."), verbose_name=_("heartbeat at"))
+    # Its rows all get this variant (a list never mixes two messages); none: the campaign's own
+    # content, or (an A/B test's remainder) the winner once it is picked.
+    variant = models.ForeignKey(CampaignVariant, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="send_lists", verbose_name=_("variant"))
+    # A manual campaign's list: downloaded and sent by the marketer from the phone app.
+    marked_sent_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("marked sent at"))
+    marked_sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", editable=False, verbose_name=_("marked sent by"))
 
     class Meta:
         verbose_name = _("send list")
@@ -384,6 +490,8 @@ class Delivery(models.Model):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("subscription"))
     platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
     send_list = models.ForeignKey(SendList, on_delete=models.CASCADE, related_name="deliveries", null=True, verbose_name=_("send list"))
+    variant = models.ForeignKey(CampaignVariant, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="deliveries", verbose_name=_("variant"))
     list_number = models.PositiveIntegerField(verbose_name=_("list number"))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED, verbose_name=_("status"))
     reason = models.TextField(blank=True, default="", verbose_name=_("reason"))
@@ -434,6 +542,10 @@ class FrequencyPolicy(models.Model):
     )
     quiet_start = models.TimeField(default=time(21, 0), help_text=_("Local time when quiet hours begin."), verbose_name=_("quiet start"))
     quiet_end = models.TimeField(default=time(9, 0), help_text=_("Local time when quiet hours end."), verbose_name=_("quiet end"))
+    fatigue_threshold = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=10, verbose_name=_("fatigue threshold"),
+        help_text=_("After this many campaigns in a row without a read, click or reply, a person is held out of "
+                    "marketing until they interact again; empty: off."))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     SINGLETON_ID: ClassVar[int] = 1
@@ -570,6 +682,9 @@ class CouponCode(models.Model):
     """One code of a campaign's pool; given to exactly one delivery, never twice."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="coupons", verbose_name=_("campaign"))
+    variant = models.ForeignKey(CampaignVariant, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="coupons", verbose_name=_("variant"),
+                                help_text=_("A VIP group's own pool; empty: the campaign's."))
     code = models.CharField(max_length=64, verbose_name=_("code"))
     delivery = models.OneToOneField(Delivery, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="coupon", verbose_name=_("delivery"))
@@ -814,3 +929,35 @@ class ChannelSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.subscribers} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CampaignCount(models.Model):
+    """A campaign's ledger counted by status, kept as its rows change (not a GROUP BY over
+    millions of rows): the campaign list and the API read these. Spread over a few shards so
+    that many workers updating one campaign do not queue on one row."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="counts", verbose_name=_("campaign"))
+    status = models.CharField(max_length=16, verbose_name=_("status"))
+    shard = models.PositiveSmallIntegerField(default=0, verbose_name=_("shard"))
+    n = models.BigIntegerField(default=0, verbose_name=_("count"))
+
+    class Meta:
+        verbose_name = _("campaign count")
+        verbose_name_plural = _("campaign counts")
+        constraints = [models.UniqueConstraint(fields=["campaign", "status", "shard"], name="campaign_count_once")]
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a periodic part of the system (beat's tick, the sweeper),
+    written by the part itself and read by /health/ and the System page."""
+
+    name = models.CharField(max_length=64, unique=True, verbose_name=_("name"))
+    at = models.DateTimeField(verbose_name=_("at"))
+    detail = models.JSONField(default=dict, blank=True, verbose_name=_("detail"))
+
+    class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

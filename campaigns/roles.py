@@ -33,6 +33,7 @@ AUDIENCE = {
     "campaigns.post": ("view", "add", "change", "delete"),
     "campaigns.publication": ("view",),
     "campaigns.channelsample": ("view",),
+    "campaigns.campaignvariant": MODEL_ACTIONS,
 }
 MARKETER_EXTRA = ["campaigns.import_subscribers", "campaigns.opt_out_subscription", "campaigns.schedule_campaign",
                   "campaigns.view_address", "campaigns.schedule_post"]
@@ -54,6 +55,7 @@ ANALYST = {
     "campaigns.post": ("view",),
     "campaigns.publication": ("view",),
     "campaigns.channelsample": ("view",),
+    "campaigns.campaignvariant": ("view",),
 }
 OPERATOR = {
     "campaigns.frequencypolicy": ("view", "change"),
@@ -74,6 +76,7 @@ OPERATOR = {
     "campaigns.post": ("view",),
     "campaigns.publication": ("view",),
     "campaigns.channelsample": ("view",),
+    "campaigns.campaignvariant": ("view",),
     "tact_channels.outboxmessage": ("view",),
     "tact_channels.pendingupdate": ("view",),
     "auth.user": MODEL_ACTIONS,

@@ -24,6 +24,10 @@ class OutboundMessage:
     # One image, video or document (campaigns/delivery/outbound.py media_for): kind, name,
     # content_type, size, sha256, storage `path` or original `url`, and `public_url`.
     media: dict | None = None
+    # Telegram: the message cannot be forwarded or saved (a VIP offer).
+    protect_content: bool = False
+    # Telegram: sent as a paid broadcast (allow_paid_broadcast), above the free 30 a second.
+    paid_broadcast: bool = False
 
 
 class ChannelError(Exception):

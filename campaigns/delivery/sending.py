@@ -33,7 +33,7 @@ from channels.base import (
     Uncertain,
     WindowClosed,
 )
-from channels.ratelimit import limiter_from_settings
+from channels.ratelimit import DEFAULT_WINDOW, burst_cap, limiter_from_settings
 from channels.registry import channel_for
 
 from .. import rules, services
@@ -48,9 +48,20 @@ log = logging.getLogger(__name__)
 # A burst leaves at most this long after its reserved slot; the limiter's 1.05 s window
 # keeps the rest of the 50 ms slack for the network.
 LATE_SEND = 0.025
-# A fresh slot after a slow claim may be waited for with rows `sending` only this long;
-# a longer wait (the platform asked us to pause) puts the rows back in line first.
+# A fresh slot after a slow claim may be waited for with rows `sending` only this long
+# (see short_wait); a longer wait (the platform asked us to pause) puts the rows back in line.
 SHORT_WAIT = 1.0
+
+
+def short_wait(rate: float, units: int) -> float:
+    """How long rows may stay `sending` while a fresh slot comes: a second, or at a low
+    ceiling two and a half bursts' spacing. At 1/s with another list on the same account
+    the next free slot is about 2 s away; refusing to wait that long put the rows back and
+    burnt a slot each round, so on a loaded machine (every claim later than LATE_SEND)
+    nothing was ever sent."""
+    window = DEFAULT_WINDOW / rate if rate < 1 else DEFAULT_WINDOW
+    spacing = window * units / burst_cap(rate)
+    return max(SHORT_WAIT, 2.5 * spacing)
 
 
 def chunk_size(rate: float | None) -> int:
@@ -104,7 +115,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
             if limiter is not None and systime.monotonic() - slot > LATE_SEND:
                 # The claim took long: sending now could bunch with the next slot's burst.
                 wait = limiter.reserve(limiter_key, math.ceil(len(batch) / per_request), rate)
-                if wait > SHORT_WAIT:
+                if wait > short_wait(rate, math.ceil(len(batch) / per_request)):
                     _unclaim(batch)
                     continue
                 systime.sleep(max(0.0, wait))

@@ -127,7 +127,12 @@ def test_an_opt_out_by_webhook_during_a_campaign_stops_messages_to_that_person(p
     engine.env["TACT_RATE_VIBER"] = "1"
     engine.start()
     campaign = _launch()
-    wait_until(lambda: len(viber.delivered()) >= 10, 60, "the first Viber lists")
+    try:
+        wait_until(lambda: len(viber.delivered()) >= 10, 60, "the first Viber lists")
+    except AssertionError:
+        print(engine.logs())
+        print(statuses(campaign), [(c.method, c.status, len(c.receivers)) for c in viber.calls()][:20])
+        raise
 
     # the last 10 unsubscribe in Viber; Viber calls our webhook
     leaving = viber_ids[-10:]

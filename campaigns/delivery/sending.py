@@ -51,6 +51,10 @@ LATE_SEND = 0.025
 # A fresh slot after a slow claim may be waited for with rows `sending` only this long
 # (see short_wait); a longer wait (the platform asked us to pause) puts the rows back in line.
 SHORT_WAIT = 1.0
+# The rows are claimed this long at most before their slot (1.5 times the last claim's
+# duration): a claim slowed by a loaded database still lets its burst leave on time.
+MAX_CLAIM_LEAD = 0.5
+_claim_lead = 0.0  # this process's last (one task at a time: prefork)
 
 
 def short_wait(rate: float, units: int) -> float:
@@ -94,6 +98,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
     limiter_key = f"tact:rate:{platform}"
     policy, quiet = current_policy()
     session = None
+    global _claim_lead
     try:
         while Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).exists():
             SendList.objects.filter(pk=list_id).update(heartbeat_at=timezone.now())
@@ -106,12 +111,16 @@ def list_send(*, list_id: int) -> dict[str, int]:
                     _wait_for_platform(list_id, campaign.pk, f"cannot connect to {platform}: {exc!r}",
                                        settings.TACT_PLATFORM_RETRY_SECONDS)
                     return counts
-            slot = _reserve(limiter, limiter_key, units, rate)
+            slot = _reserve(limiter, limiter_key, units, rate, lead=_claim_lead)
+            claim_started = systime.monotonic()
             claimed, batch = _claim(send_list, campaign, size, policy, quiet, counts)
+            _claim_lead = min(MAX_CLAIM_LEAD, 1.5 * (systime.monotonic() - claim_started))
             if not claimed:
                 break  # paused, cancelled, or what is due is being handled by another task
             if not batch:
                 continue
+            if limiter is not None and (early := slot - systime.monotonic()) > 0:
+                systime.sleep(early)  # claimed ahead of the slot: the burst leaves on time
             if limiter is not None and systime.monotonic() - slot > LATE_SEND:
                 # The claim took long: sending now could bunch with the next slot's burst.
                 wait = limiter.reserve(limiter_key, math.ceil(len(batch) / per_request), rate)
@@ -134,14 +143,16 @@ def list_send(*, list_id: int) -> dict[str, int]:
     return counts
 
 
-def _reserve(limiter, key: str, n: int, rate: float | None) -> float:
-    """Wait for a slot to send n at once; returns the slot's time (monotonic)."""
+def _reserve(limiter, key: str, n: int, rate: float | None, *, lead: float = 0.0) -> float:
+    """Reserve a slot to send n at once and wait until `lead` seconds before it (time to
+    claim the rows, so that the burst leaves on time); returns the slot's time (monotonic)."""
     if limiter is None:
         return systime.monotonic()
+    reserved_at = systime.monotonic()
     wait = limiter.reserve(key, n, rate)
-    if wait > 0:
-        systime.sleep(wait)
-    return systime.monotonic()
+    if wait > lead:
+        systime.sleep(wait - lead)
+    return reserved_at + wait
 
 
 def _campaign_state(campaign_id: int) -> tuple[str, datetime | None]:

@@ -15,8 +15,9 @@ COPY config ./config
 COPY campaigns ./campaigns
 COPY channels ./channels
 # Install the project (checks its packaging), then drop it and keep the dependencies:
-# the code runs from /app, so settings.BASE_DIR is /app.
-RUN pip install . && pip uninstall -y tact
+# the code runs from /app, so settings.BASE_DIR is /app. The `flower` extra: Celery's web
+# monitor for compose's `flower` service (same image).
+RUN pip install ".[flower]" && pip uninstall -y tact
 
 # --- runtime -------------------------------------------------------------------------
 FROM python:3.11-slim AS runtime
@@ -42,7 +43,9 @@ COPY campaigns ./campaigns
 COPY channels ./channels
 # The compiled Russian catalogue (locale/ru/LC_MESSAGES/django.mo): no gettext needed here.
 COPY locale ./locale
-RUN mkdir -p /app/var/media && chown -R app:app /app/var
+# var/prometheus: every process's metrics files (PROMETHEUS_MULTIPROC_DIR), shared by web and
+# workers through compose's `metrics` volume.
+RUN mkdir -p /app/var/media /app/var/prometheus && chown -R app:app /app/var
 
 USER app
 
@@ -58,6 +61,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # Same image, other roles:
 #   worker: celery -A config worker -l info -Q celery,telegram,whatsapp,viber
 #   beat:   celery -A config beat -l info --schedule /app/var/celerybeat-schedule
+#   flower: celery -A config flower --port=5555 --basic-auth=user:password (compose: FLOWER_BASIC_AUTH)
 # Tune gunicorn with GUNICORN_CMD_ARGS, e.g. "--workers 4". The 120 s timeout leaves room
 # for a campaign forecast over a million people (about 36 s here).
 # The access log leaves out query strings and referrers (they can carry personal data).

@@ -24,7 +24,8 @@ VERB_BY_ACTION = {LogEntry.Action.CREATE: "created", LogEntry.Action.UPDATE: "ch
 APPROVAL_VERBS = ("submitted", "approved", "rejected", "approval withdrawn")
 # Every verb the log knows (the audit page filters by them); a new `audit_record` verb goes here.
 VERBS = (*VERB_BY_ACTION.values(), "scheduled", *APPROVAL_VERBS, "paused", "resumed", "cancelled",
-         "opted out", "suppressed", "imported", "erased")
+         "opted out", "suppressed", "imported", "erased", "list marked sent", "list downloaded", "resent",
+         "A/B winner picked")
 
 
 class AuditActorMiddleware(AuditlogMiddleware):

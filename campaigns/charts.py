@@ -1,4 +1,5 @@
-"""Figures for the admin's charts: the last 30 days per day, and one campaign's sends over time.
+"""Figures for the admin's charts: the last 30 days per day, one campaign's sends over time, and
+the opt-outs within 48 h of the last completed campaigns.
 
 Counted in SQL (one grouped query per series), in the zone of whoever looks: a day or an hour
 is the viewer's, so a message sent at 23:30 UTC counts for the next day in Moscow.
@@ -10,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _lazy
 
-from .models import ConsentEvent, Delivery, PlatformChoices
+from .models import Campaign, ConsentEvent, Delivery, PlatformChoices
+from .selectors import campaigns_stats
 
 DAYS = 30
 SENT = (Delivery.Status.SENT, Delivery.Status.DELIVERED, Delivery.Status.READ)
@@ -121,3 +123,36 @@ def _every_bucket(first: datetime, last: datetime, kind: str, step: timedelta, z
         out.append(timezone.localtime(at, zone))
         at += step
     return out
+
+
+# --- opt-outs within 48 h per campaign (the fatigue signal's trend) ----------------------
+
+TREND_CAMPAIGNS = 20
+
+
+@dataclass(frozen=True)
+class OptOutPoint:
+    """One completed campaign: messages sent, people who opted out within 48 h of theirs, and
+    the rate (opted out / sent, in percent, two decimals), as its page's results count them."""
+
+    campaign: Campaign
+    sent: int
+    opted_out: int
+
+    @property
+    def rate(self) -> float:
+        return round(100 * self.opted_out / self.sent, 2) if self.sent else 0.0
+
+
+def opt_out_trend(*, limit: int = TREND_CAMPAIGNS) -> list[OptOutPoint]:
+    """The last `limit` completed campaigns that sent something, oldest first, with their
+    page's `sent` and `opted_out_48h` (selectors.campaigns_stats: the counters and one query
+    for the opt-outs; a purged ledger's campaign: its kept counts)."""
+    sent_any = Exists(Delivery.objects.filter(campaign_id=OuterRef("pk"), sent_at__isnull=False))
+    campaigns = list(
+        Campaign.objects.filter(status=Campaign.Status.COMPLETED, finished_at__isnull=False)
+        .filter(Q(stats_archive__isnull=False) | Q(sent_any))
+        .order_by("-finished_at", "-pk")[:limit]
+    )[::-1]
+    stats = campaigns_stats(campaigns)
+    return [OptOutPoint(c, stats[c.pk]["sent"], stats[c.pk]["opted_out_48h"]) for c in campaigns]

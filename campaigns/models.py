@@ -515,6 +515,8 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "status", "list_number"]),
+            # /api/deliveries/?campaign=N: cursor pages in id order (migration 0019)
+            models.Index(fields=["campaign", "id"], name="delivery_campaign_id_idx"),
             models.Index(fields=["send_list", "status", "send_after"]),
             models.Index(fields=["subscriber", "sent_at"]),
             models.Index(fields=["subscription", "status"]),
@@ -568,8 +570,9 @@ class FrequencyPolicy(models.Model):
 
     @classmethod
     def current(cls) -> FrequencyPolicy:
-        policy, _ = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
-        return policy
+        """The policy: its defaults, unsaved, until someone saves it. A read never writes, so
+        scheduling or a forecast leaves no "created" entry in the audit log."""
+        return cls.objects.filter(pk=cls.SINGLETON_ID).first() or cls(pk=cls.SINGLETON_ID)
 
     def as_rule(self) -> rules.FrequencyPolicy:
         return rules.FrequencyPolicy(max_per_day=self.max_per_day, max_per_week=self.max_per_week)

@@ -1,7 +1,8 @@
 """Placeholders in a message: Django template syntax, no logic.
 
-`{{ name }}`, `{{ first_name }}`, `{{ attributes.KEY }}` and `{{ coupon }}`, each optionally
-with `|default:"..."`, and nothing else: no tags, no other filters, no unbalanced braces.
+`{{ name }}`, `{{ first_name }}`, `{{ attributes.KEY }}` and `{{ coupon }}` (and, for a VIP
+group's offer, `{{ group_name }}` and `{{ group_size }}`), each optionally with
+`|default:"..."`, and nothing else: no tags, no other filters, no unbalanced braces.
 Django's own Lexer splits the text; what it leaves as text must hold no template marks.
 Rendering fills values in as they are (a messenger shows text, not HTML): a missing value
 renders its default or nothing, so no `{{` ever leaves.
@@ -18,7 +19,7 @@ from urllib.parse import quote
 from django.template.base import Lexer, TokenType
 from django.utils.translation import gettext as _
 
-VARIABLES = ("name", "first_name", "coupon")
+VARIABLES = ("name", "first_name", "coupon", "group_name", "group_size")
 ATTRIBUTES = "attributes."
 # `name`, `attributes.city`, ... then at most one `|default:"..."` (or '...').
 _VAR = re.compile(
@@ -35,7 +36,7 @@ class PlaceholderError(ValueError):
 
 @dataclass(frozen=True)
 class Placeholder:
-    variable: str  # name, first_name, coupon, or attributes.KEY
+    variable: str  # name, first_name, coupon, group_name, group_size, or attributes.KEY
     default: str = ""
 
     @property
@@ -48,11 +49,14 @@ Part = str | Placeholder
 
 @dataclass(frozen=True)
 class Values:
-    """One person's values: their name, attributes and coupon code."""
+    """One person's values: their name, attributes and coupon code; for a VIP offer, their
+    group's name and how many people it has (the text can say "only for 12 of you")."""
 
     name: str = ""
     attributes: Mapping[str, object] | None = None
     coupon: str = ""
+    group_name: str = ""
+    group_size: str = ""
 
     def get(self, placeholder: Placeholder) -> str:
         if placeholder.variable == "name":
@@ -62,6 +66,10 @@ class Values:
             return words[0] if words else ""
         if placeholder.variable == "coupon":
             return self.coupon
+        if placeholder.variable == "group_name":
+            return self.group_name
+        if placeholder.variable == "group_size":
+            return self.group_size
         value = (self.attributes or {}).get(placeholder.attribute or "")
         if value is None or value is False or isinstance(value, (dict, list)):
             return ""

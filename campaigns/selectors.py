@@ -5,27 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
     Exists,
     ExpressionWrapper,
+    F,
+    IntegerField,
     Max,
     OuterRef,
     Q,
     QuerySet,
+    Sum,
 )
 from django.db.models.fields.json import KeyTransform
 
 from channels.limits import PLATFORMS
 
-from . import links, rules
+from . import links, recurrence, rules
 from .models import (
     Campaign,
+    CampaignCount,
     Click,
     ConsentEvent,
     Delivery,
@@ -108,9 +113,24 @@ STAT_KEYS = ("planned", "sent", "delivered", "read", "clicked", "failed", "held"
 FATIGUE_WINDOW = timedelta(hours=48)
 
 
+# The counters' shard (migration 0019): shard // COUNT_SLOTS is the platform's place in
+# COUNT_PLATFORMS (3: any other); status "clicked" counts the rows whose clicked_at is set.
+COUNT_SLOTS = 32
+COUNT_PLATFORMS = ("telegram", "whatsapp", "viber")
+CLICKED = "clicked"
+
+
+def _opt_outs_since(campaign: Campaign) -> datetime:
+    """No opt-out before this can follow one of the campaign's messages: its rows are sent
+    after it started (a day's margin for clocks)."""
+    return campaign.started_at - timedelta(days=1)
+
+
 def campaign_opt_outs_after(campaign: Campaign, window: timedelta = FATIGUE_WINDOW) -> int:
     """People who opted out (or blocked us) within `window` after this campaign reached
     them: the fatigue signal."""
+    if campaign.started_at is not None and connection.vendor == "postgresql":
+        return campaigns_opt_outs_after([campaign], window).get(campaign.pk, 0)
     return (
         Delivery.objects.filter(campaign=campaign, sent_at__isnull=False)
         .filter(
@@ -127,21 +147,53 @@ def campaign_opt_outs_after(campaign: Campaign, window: timedelta = FATIGUE_WIND
     )
 
 
-def campaign_stats(campaign: Campaign) -> dict[str, int]:
-    """Ledger counts by outcome. `planned` counts every row planned; `sent` includes
-    those since delivered or read, `delivered` those since read. Once the retention purge
-    removed the campaign's ledger, the counts it kept (`stats_archive`). `clicked`: deliveries
-    with a click on any of their tracked links."""
-    if campaign.stats_archive is not None:
-        # An archive kept before clicks were counted has none.
-        return {**dict.fromkeys(STAT_KEYS, 0), **campaign.stats_archive}
-    by_status: dict[str, int] = {}
-    clicked = 0
-    for status, n, clicks in (Delivery.objects.filter(campaign=campaign).values_list("status")
-                              .annotate(n=Count("pk"), c=Count("pk", filter=Q(clicked_at__isnull=False)))
-                              .values_list("status", "n", "c")):
-        by_status[status] = n
-        clicked += clicks
+def campaigns_opt_outs_after(campaigns: list[Campaign], window: timedelta = FATIGUE_WINDOW) -> dict[int, int]:
+    """`campaign_opt_outs_after` of several started campaigns in one query that starts from
+    the opt-outs since each campaign started and finds each person's row by its key (campaign,
+    person): its cost follows the opt-outs, not the size of the ledger."""
+    started = [c for c in campaigns if c.started_at is not None]
+    if not started:
+        return {}
+    if connection.vendor != "postgresql":
+        return {c.pk: campaign_opt_outs_after(c, window) for c in started}
+    values = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(started))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT p.campaign_id, count(DISTINCT d.id)
+            FROM (VALUES {values}) AS p(campaign_id, since)
+            JOIN campaigns_consentevent e ON e.kind = %s AND e.at >= p.since
+            JOIN campaigns_subscription s ON s.id = e.subscription_id
+            JOIN campaigns_delivery d ON d.campaign_id = p.campaign_id AND d.subscriber_id = s.subscriber_id
+            WHERE d.sent_at IS NOT NULL AND d.sent_at <= e.at AND d.sent_at >= e.at - %s
+            GROUP BY p.campaign_id
+            """,
+            [v for c in started for v in (c.pk, _opt_outs_since(c))] + [ConsentEvent.Kind.OPT_OUT, window],
+        )
+        return dict(cursor.fetchall())
+
+
+def _ledger_counts(campaign_ids: list[int]) -> dict[int, dict[str, dict[str, int]]]:
+    """{campaign: {platform: {status or "clicked": rows}}} from the counters (a few rows per
+    campaign, whatever the size of its ledger)."""
+    out: dict[int, dict[str, dict[str, int]]] = {pk: {} for pk in campaign_ids}
+    if not campaign_ids:
+        return out
+    rows = (CampaignCount.objects.filter(campaign_id__in=campaign_ids).order_by()
+            .annotate(code=ExpressionWrapper(F("shard") / COUNT_SLOTS, output_field=IntegerField()))
+            .values("campaign_id", "code", "status").annotate(total=Sum("n"))
+            .values_list("campaign_id", "code", "status", "total"))
+    for campaign_id, code, status, total in rows:
+        platform = COUNT_PLATFORMS[code] if code < len(COUNT_PLATFORMS) else "other"
+        if total:
+            out[campaign_id].setdefault(platform, {})[status] = total
+    return out
+
+
+def _stats_of(counts: Mapping[str, int]) -> dict[str, int]:
+    """The stats (without opt-outs) from rows per status and "clicked". `planned` counts every
+    row planned; `sent` includes those since delivered or read, `delivered` those since read."""
+    by_status = {k: v for k, v in counts.items() if k != CLICKED}
     read = by_status.get(Delivery.Status.READ, 0)
     delivered = by_status.get(Delivery.Status.DELIVERED, 0) + read
     return {
@@ -149,42 +201,52 @@ def campaign_stats(campaign: Campaign) -> dict[str, int]:
         "sent": by_status.get(Delivery.Status.SENT, 0) + delivered,
         "delivered": delivered,
         "read": read,
-        "clicked": clicked,
+        "clicked": counts.get(CLICKED, 0),
         "failed": by_status.get(Delivery.Status.FAILED, 0),
         "held": by_status.get(Delivery.Status.HELD, 0),
         "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
         "uncertain": by_status.get(Delivery.Status.UNCERTAIN, 0),
-        "opted_out_48h": campaign_opt_outs_after(campaign) if campaign.started_at else 0,
     }
+
+
+def _all_platforms(by_platform: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in by_platform.values():
+        for status, n in counts.items():
+            total[status] = total.get(status, 0) + n
+    return total
+
+
+def campaigns_stats(campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
+    """`campaign_stats` of a page of campaigns in two queries (the counters, the opt-outs)."""
+    live = [c for c in campaigns if c.stats_archive is None]
+    counts = _ledger_counts([c.pk for c in live])
+    opt_outs = campaigns_opt_outs_after(live)
+    out = {}
+    for campaign in campaigns:
+        if campaign.stats_archive is not None:
+            # An archive kept before clicks were counted has none.
+            out[campaign.pk] = {**dict.fromkeys(STAT_KEYS, 0), **campaign.stats_archive}
+        else:
+            out[campaign.pk] = {**_stats_of(_all_platforms(counts[campaign.pk])),
+                                "opted_out_48h": opt_outs.get(campaign.pk, 0)}
+    return out
+
+
+def campaign_stats(campaign: Campaign) -> dict[str, int]:
+    """Ledger counts by outcome, read from the counters the database keeps (CampaignCount).
+    `planned` counts every row planned; `sent` includes those since delivered or read,
+    `delivered` those since read. Once the retention purge removed the campaign's ledger, the
+    counts it kept (`stats_archive`). `clicked`: deliveries with a click on any of their
+    tracked links. `opted_out_48h`: people who opted out within 48 hours after it reached them."""
+    return campaigns_stats([campaign])[campaign.pk]
 
 
 def campaign_stats_by_platform(campaign: Campaign) -> dict[str, dict[str, int]]:
     """Ledger counts per chosen platform, as `campaign_stats` counts them (without opt-outs)."""
-    counts: dict[str, dict[str, int]] = {p: {} for p in campaign.platforms}
-    clicked: dict[str, int] = {}
-    for platform, status, n, clicks in (
-        Delivery.objects.filter(campaign=campaign).values_list("platform", "status")
-        .annotate(n=Count("pk"), c=Count("pk", filter=Q(clicked_at__isnull=False)))
-        .values_list("platform", "status", "n", "c")
-    ):
-        counts.setdefault(platform, {})[status] = n
-        clicked[platform] = clicked.get(platform, 0) + clicks
-    out = {}
-    for platform, by_status in counts.items():
-        read = by_status.get(Delivery.Status.READ, 0)
-        delivered = by_status.get(Delivery.Status.DELIVERED, 0) + read
-        out[platform] = {
-            "planned": sum(by_status.values()),
-            "sent": by_status.get(Delivery.Status.SENT, 0) + delivered,
-            "delivered": delivered,
-            "read": read,
-            "clicked": clicked.get(platform, 0),
-            "failed": by_status.get(Delivery.Status.FAILED, 0),
-            "held": by_status.get(Delivery.Status.HELD, 0),
-            "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
-            "uncertain": by_status.get(Delivery.Status.UNCERTAIN, 0),
-        }
-    return out
+    counts = _ledger_counts([campaign.pk])[campaign.pk]
+    return {platform: _stats_of(counts.get(platform, {}))
+            for platform in [*campaign.platforms, *(p for p in counts if p not in campaign.platforms)]}
 
 
 def campaign_link_clicks(campaign: Campaign) -> list[dict[str, int | str]]:
@@ -287,3 +349,29 @@ def subscriptions_search(queryset: QuerySet[Subscription], query: str, *,
     if not terms.text:
         return queryset
     return queryset.filter(_search_q(terms, person="subscriber__", by_address=by_address))
+
+
+# --- recurring campaigns (series) ---------------------------------------------------
+
+
+def series_next_occurrences(campaign: Campaign, *, now: datetime, count: int = 5) -> list[datetime]:
+    """A series' next `count` occurrences (aware, UTC) from where it stands: a scheduled one
+    from its next_run_at, a paused one from now (resuming skips what passed), a draft from
+    its send_at; none for a finished series or a campaign that does not repeat."""
+    if not campaign.recurrence or campaign.send_at is None or campaign.status in (
+            Campaign.Status.COMPLETED, Campaign.Status.CANCELLED):
+        return []
+    try:
+        rec = recurrence.of_campaign(campaign)
+    except (ValueError, KeyError):  # a bad rule or an unknown zone: the form says so
+        return []
+    if campaign.status == Campaign.Status.SCHEDULED and campaign.next_run_at is not None:
+        return recurrence.occurrences(rec, after=campaign.next_run_at, count=count, inclusive=True)
+    if campaign.send_at > now:
+        return recurrence.occurrences(rec, after=campaign.send_at, count=count, inclusive=True)
+    return recurrence.occurrences(rec, after=now, count=count)
+
+
+def series_runs(campaign: Campaign) -> QuerySet[Campaign]:
+    """A series' runs, the latest occurrence first."""
+    return campaign.runs.select_related("draft", "segment").order_by("-occurrence", "-pk")

@@ -16,6 +16,9 @@ from rest_framework import serializers
 from channels.limits import PLATFORMS
 
 from . import addresses, personalise, rules, selectors, services
+from .api import series as series_api
+from .api import spread_window
+from .api import variants as variants_api
 from .api.parsers import body_problem
 from .models import (
     Campaign,
@@ -29,6 +32,8 @@ from .models import (
     Subscription,
 )
 from .services import media as media_service
+from .services.manual_lists import manual_platform_problem
+from .services.paid_broadcast import paid_platform_problem
 from .services.whatsapp_templates import whatsapp_template_problems
 
 PLATFORM_CHOICES = PlatformChoices.choices
@@ -166,8 +171,9 @@ class SubscriberSerializer(serializers.ModelSerializer):
         fields = [
             "id", "external_id", "name", "timezone", "language", "tags", "attributes", "tester",
             "subscriptions", "created_at", "updated_at",
+            "unanswered",
         ]  # fmt: skip
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at", "unanswered"]
 
     def validate_timezone(self, value: str) -> str:
         try:
@@ -495,6 +501,24 @@ class CampaignSerializer(serializers.ModelSerializer):
                                                 help_text=gettext_lazy("Who asked for scheduling (approval required)."))
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
                                                help_text=gettext_lazy("Who approved it: another user than the submitter."))
+    # Spread and send window (HH:MM strings, each person's own local hours; both or neither).
+    spread_hours = spread_window.SpreadHoursField(help_text=gettext_lazy(
+        "Send evenly over this many hours (0.01-168) from each person's send time, instead of as fast as the "
+        "platform allows; null: at once."))
+    send_window_start = spread_window.HourMinuteField(help_text=gettext_lazy(
+        "Send only from this local time of each person (HH:MM), on top of quiet hours; with send_window_end."))
+    send_window_end = spread_window.HourMinuteField(help_text=gettext_lazy(
+        "Send only until this local time (HH:MM); earlier than the start: the window crosses midnight "
+        "(20:00-02:00)."))
+    # Recurring campaigns: `recurrence` (an RRULE) makes this a series whose runs are campaigns.
+    recurrence_until = serializers.DateTimeField(required=False, allow_null=True, help_text=gettext_lazy(
+        "A series' last moment: no run after it (the rule's own UNTIL or COUNT also end it); null: no end."))
+    next_occurrences = serializers.SerializerMethodField(help_text=gettext_lazy(
+        "A series' next five occurrences (when its next runs are made), in its time zone's wall clock."))
+    # A/B test (2-4 variants) or VIP offers (one per VIP group): the variants, in order.
+    variants = variants_api.VariantSerializer(many=True, required=False, help_text=gettext_lazy(
+        "[{label, draft, segment}]: an A/B test's 2-4 drafts, or one per VIP group (segment); replaces the "
+        "variants of a draft campaign. A new VIP campaign without them gets one per VIP group of its segment."))
 
     class Meta:
         model = Campaign
@@ -503,6 +527,13 @@ class CampaignSerializer(serializers.ModelSerializer):
             "status", "problem", "problem_since", "stats", "content", "scheduled_at", "started_at", "finished_at",
             "cancelled_at", "created_by", "submitted_by", "submitted_at", "approved_by", "approved_at",
             "created_at", "updated_at",
+            "spread_hours", "send_window_start", "send_window_end",
+            "paid_broadcast",
+            "manual",
+            "follow_up_of", "follow_up_rule",
+            "timezone", "recurrence", "recurrence_until", "series", "occurrence", "next_run_at", "next_occurrences",
+            "kind", "protect_content", "ab_test_share", "ab_wait_minutes", "ab_metric", "ab_auto", "ab_winner",
+            "ab_decided_at", "variants",
         ]  # fmt: skip
         read_only_fields = [
             "status", "problem", "problem_since", "scheduled_at", "started_at", "finished_at", "cancelled_at",
@@ -516,7 +547,16 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
     def get_stats(self, obj: Campaign) -> dict[str, int]:
-        return selectors.campaign_stats(obj)
+        # A list's page is counted at once, from the counters: two queries per page, not per row.
+        page = self.parent.instance if isinstance(self.parent, serializers.ListSerializer) else None
+        stats = self.context.setdefault("_campaign_stats", {})
+        if obj.pk not in stats:
+            stats.update(selectors.campaigns_stats(list(page) if page is not None else [obj]))
+        return stats[obj.pk]
+
+    @extend_schema_field({"type": "array", "items": {"type": "string", "format": "date-time"}})
+    def get_next_occurrences(self, obj: Campaign) -> list[str]:
+        return series_api.next_occurrences(obj)
 
     @extend_schema_field({"type": "object", "nullable": True})
     def get_content(self, obj: Campaign) -> dict | None:
@@ -545,7 +585,34 @@ class CampaignSerializer(serializers.ModelSerializer):
         expires_at = attrs.get("expires_at", getattr(self.instance, "expires_at", None))
         if send_at and expires_at and expires_at <= send_at:
             raise serializers.ValidationError({"expires_at": [_("expires_at must be after send_at")]})
+        if problems := spread_window.spread_window_problems(attrs, self.instance):
+            raise serializers.ValidationError(problems)
+        if problems := series_api.recurrence_problems(attrs, self.instance):  # rule, zone, end
+            raise serializers.ValidationError(problems)
+        paid = attrs.get("paid_broadcast", getattr(self.instance, "paid_broadcast", False))
+        chosen = attrs.get("platforms", getattr(self.instance, "platforms", None)) or []
+        if problem := paid_platform_problem(paid, chosen):
+            raise serializers.ValidationError({"paid_broadcast": [problem]})
+        if attrs.get("manual", getattr(self.instance, "manual", False)) and (problem := manual_platform_problem(
+                attrs.get("platforms", getattr(self.instance, "platforms", None)) or [])):
+            raise serializers.ValidationError({"platforms": [problem]})  # lists for the phone apps
+        if problems := variants_api.variants_problems(attrs, self.instance):  # A/B test, VIP offers
+            raise serializers.ValidationError(problems)
         return attrs
+
+    def create(self, validated_data: dict) -> Campaign:
+        variants = validated_data.pop("variants", None)  # nested: stored by the variants' service
+        with transaction.atomic():
+            campaign = super().create(validated_data)
+            variants_api.variants_save(campaign, variants, created=True)
+        return campaign
+
+    def update(self, instance: Campaign, validated_data: dict) -> Campaign:
+        variants = validated_data.pop("variants", None)
+        with transaction.atomic():
+            campaign = super().update(instance, validated_data)
+            variants_api.variants_save(campaign, variants, created=False)
+        return campaign
 
 
 class CampaignRejectSerializer(serializers.Serializer):

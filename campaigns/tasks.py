@@ -8,10 +8,12 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from . import delivery
+from . import delivery, health
 from .delivery.publishing import publish_due
 from .delivery.sandbox_clicks import sandbox_clicks_apply
 from .delivery.sandbox_receipts import sandbox_receipts_apply
+from .delivery.series import series_spawn_runs
+from .delivery.variants import ab_tests_decide
 from .services import channel_results, import_jobs, privacy, whatsapp_templates
 
 
@@ -25,9 +27,12 @@ def _enqueue_send(list_id: int, platform: str) -> None:
 
 @shared_task(ignore_result=True)
 def tick() -> None:
-    """Start due campaigns and enqueue due lists (beat, every few seconds)."""
+    """Spawn due runs of recurring campaigns, start due campaigns and enqueue due lists (beat, every few seconds)."""
     now = timezone.now()
+    health.heartbeat_record(health.BEAT_TICK, now=now)  # beat's sign of life for /health/
+    series_spawn_runs(now=now)  # first: a run due now starts in this same tick
     delivery.campaigns_start_due(now=now, enqueue_plan=_enqueue_plan)
+    ab_tests_decide(now=now)  # A/B tests whose wait is over: the winner goes to the rest in this tick
     delivery.lists_dispatch(now=now, enqueue_send=_enqueue_send)
 
 

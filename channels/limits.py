@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 
 
 class Platform(StrEnum):
@@ -173,3 +174,13 @@ def size_text(size: int) -> str:
     if size >= MB:
         return f"{size / MB:.1f}".removesuffix(".0") + " MB"
     return f"{max(1, round(size / 1024))} KB"
+
+
+# --- Telegram paid broadcasts (issue 13) ------------------------------------------------
+# shared/PLATFORMS.md ("Sending rates"; Bot API 7.11 `allow_paid_broadcast`): a bot sends
+# about 30 messages a second for free; a paid broadcast up to 1,000 a second, for 0.1 Stars
+# per message above the free 30 a second. Telegram's figures, not our ceilings
+# (TACT_RATE_TELEGRAM, TACT_RATE_TELEGRAM_PAID).
+TELEGRAM_FREE_PER_SECOND = 30
+TELEGRAM_PAID_MAX_PER_SECOND = 1000
+TELEGRAM_STARS_PER_PAID_MESSAGE = Fraction(1, 10)

@@ -7,6 +7,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal
 
 from telegram import (
     Bot,
@@ -67,9 +68,14 @@ def _not_json(exc: TelegramError) -> bool:
     return isinstance(cause, ValueError) or (isinstance(cause, TelegramError) and isinstance(cause.__cause__, ValueError))
 
 
-def error_from(exc: TelegramError) -> ChannelError:
+def error_from(exc: TelegramError, *, paid: bool = False) -> ChannelError:
     """Telegram's error in our terms (shared/PLATFORMS.md). Order matters: BadRequest and
-    TimedOut are NetworkErrors."""
+    TimedOut are NetworkErrors.
+
+    `paid`: the message was a paid broadcast. A Bad Request about it that is not about the
+    person is about our bot (not eligible, or its Stars ran out: Telegram documents neither
+    the rule nor the words, PLATFORMS.md says to let the API answer): the rows wait and the
+    campaign says why, rather than everyone failing."""
     message = exc.message
     if isinstance(exc, RetryAfter):
         return RateLimited(message, _retry_after_seconds(exc))
@@ -87,6 +93,8 @@ def error_from(exc: TelegramError) -> ChannelError:
     if isinstance(exc, BadRequest):
         if "chat not found" in message.lower() or "user not found" in message.lower():
             return RecipientGone(f"Bad Request: {message}", "unreachable")
+        if paid:
+            return AccountRefused(f"Telegram refuses the paid broadcast: Bad Request: {message}")
         return PermanentFailure(f"Bad Request: {message}")
     if isinstance(exc, NetworkError):
         if _never_left(exc):
@@ -154,10 +162,12 @@ class TelegramSession(LoopSession):
             return (await self._send_media(message, _media_input(message.media)))[0]
         try:
             sent = await self._bot.send_message(
-                chat_id=int(message.address), text=message.text, reply_markup=_markup(message.buttons)
+                chat_id=int(message.address), text=message.text, reply_markup=_markup(message.buttons),
+                allow_paid_broadcast=message.paid_broadcast or None,  # None: not sent at all
+                protect_content=message.protect_content or None,  # a VIP offer: no forwarding or saving
             )
         except TelegramError as exc:
-            return Outcome(message.delivery_id, error=error_from(exc))
+            return Outcome(message.delivery_id, error=error_from(exc, paid=message.paid_broadcast))
         return Outcome(message.delivery_id, platform_message_id=str(sent.message_id))
 
     async def _send_media(self, message: OutboundMessage, file: InputFile | str) -> tuple[Outcome, str | None]:
@@ -166,9 +176,11 @@ class TelegramSession(LoopSession):
         method, attribute = _MEDIA_METHODS[message.media["kind"]]
         try:
             sent = await getattr(self._bot, method)(
-                int(message.address), file, caption=message.text or None, reply_markup=_markup(message.buttons))
+                int(message.address), file, caption=message.text or None, reply_markup=_markup(message.buttons),
+                allow_paid_broadcast=message.paid_broadcast or None,
+                protect_content=message.protect_content or None)
         except TelegramError as exc:
-            return Outcome(message.delivery_id, error=error_from(exc)), None
+            return Outcome(message.delivery_id, error=error_from(exc, paid=message.paid_broadcast)), None
         found = getattr(sent, attribute)
         found = found[-1] if isinstance(found, tuple) and found else found  # photo: sizes, largest last
         file_id = getattr(found, "file_id", None)
@@ -244,3 +256,9 @@ class TelegramChannel:
 
     def open(self) -> TelegramSession:
         return TelegramSession(self._token, self._base_url, max_in_flight=self._max_in_flight, timeout=self._timeout)
+
+    def star_balance(self) -> Decimal:
+        """The bot's Telegram Stars (getMyStarBalance), before a paid broadcast is scheduled."""
+        from .telegram_stars import star_balance  # it imports this module
+
+        return star_balance(self._token, self._base_url, timeout=min(self._timeout, 10.0))

@@ -12,7 +12,7 @@ import logging
 
 from django.db import transaction
 
-from campaigns import services
+from campaigns import fatigue, services
 from campaigns.logs import masked
 from campaigns.models import Subscription
 from campaigns.services.channel_results import publication_reactions_record
@@ -63,6 +63,8 @@ def _message(update_id: int, message: dict) -> None:
     chat_id, chat_type = need(chat, "id", int), need(chat, "type", str)
     text = message.get("text")
     command, args = command_of(text) if isinstance(text, str) else ("", [])
+    if chat_type == "private":  # any message from the person is a reply: the fatigue guard starts again
+        fatigue.address_answered("telegram", str(chat_id))
     if command not in COMMANDS:
         return  # not a command of ours: nothing to record
     if chat_type != "private":

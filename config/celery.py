@@ -57,3 +57,12 @@ def _redact_worker_logs(logger: logging.Logger, **kwargs: object) -> None:
     for handler in logger.handlers:
         if not any(isinstance(f, RedactFilter) for f in handler.filters):
             handler.addFilter(RedactFilter())
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _json_worker_logs(logger: logging.Logger, **kwargs: object) -> None:
+    """TACT_LOG_FORMAT=json: Celery's handlers write JSON lines too (campaigns/log_format.py)."""
+    from campaigns.log_format import use_json_format
+
+    use_json_format(logger)

@@ -510,3 +510,76 @@ TACT_CHANNEL_SAMPLE_SECONDS = env.float("TACT_CHANNEL_SAMPLE_SECONDS", default=3
 CELERY_BEAT_SCHEDULE["channel-samples"] = {"task": "campaigns.tasks.channel_samples",
                                            "schedule": TACT_CHANNEL_SAMPLE_SECONDS,
                                            "options": {"expires": TACT_CHANNEL_SAMPLE_SECONDS}}
+
+# Lists for the phone apps (issue 12): a manual campaign's audience is packed into lists the
+# marketer sends from the WhatsApp Business app (broadcast lists: at most 256, only people who
+# saved our number) and Viber (groups: 199 by default; Viber now documents 250).
+def _manual_list_size(name: str, default: int, most: int) -> int:
+    size = env.int(name, default=default)
+    if not 1 <= size <= most:
+        raise ImproperlyConfigured(f"{name}={size}: a list holds 1 to {most} people")
+    return size
+
+
+TACT_MANUAL_LIST_SIZE_WHATSAPP = _manual_list_size("TACT_MANUAL_LIST_SIZE_WHATSAPP", 256, 256)
+TACT_MANUAL_LIST_SIZE_VIBER = _manual_list_size("TACT_MANUAL_LIST_SIZE_VIBER", 199, 250)
+
+# Telegram paid broadcasts (issue 13): the ceiling, messages/s, of a campaign sent with
+# allow_paid_broadcast (shared/PLATFORMS.md: up to 1,000 a second, 0.1 Stars per message above
+# the free 30 a second), on a limiter key of its own beside TACT_RATE_TELEGRAM's
+# (campaigns/delivery/paid.py). Empty: no ceiling of ours (Telegram's 1,000 still holds).
+def _paid_rate(raw: str) -> float | None:
+    if not raw.strip():
+        return None
+    rate = float(raw)
+    if not rate > 0:
+        raise ImproperlyConfigured(f"TACT_RATE_TELEGRAM_PAID={raw}: a ceiling is a positive number of messages a second")
+    return rate
+
+
+TACT_RATE_TELEGRAM_PAID = _paid_rate(env.str("TACT_RATE_TELEGRAM_PAID", default="1000"))
+
+# Recurring campaigns (issue 12): the least time between two runs of a series (FREQ finer
+# than HOURLY is always refused; this also refuses e.g. BYMINUTE=0,15,30,45 under HOURLY).
+TACT_RECURRENCE_MIN_GAP_MINUTES = env.float("TACT_RECURRENCE_MIN_GAP_MINUTES", default=60.0)
+
+# --- Operations (issue 13): /health/, /metrics, JSON logs --------------------------------
+from ipaddress import ip_network  # noqa: E402
+
+# /health/ (and the admin's System page): beat's tick is stale after this long; a running
+# campaign's list due longer ago than TACT_HEALTH_OVERDUE_SECONDS, with nothing sent meanwhile,
+# is overdue; the broker is given TACT_HEALTH_TIMEOUT_SECONDS to connect and answer; the
+# workers' queues are asked again after TACT_HEALTH_WORKERS_CACHE_SECONDS.
+TACT_BEAT_STALE_SECONDS = env.float("TACT_BEAT_STALE_SECONDS", default=3 * TACT_TICK_SECONDS + 30)
+TACT_HEALTH_OVERDUE_SECONDS = env.float("TACT_HEALTH_OVERDUE_SECONDS", default=600.0)
+TACT_HEALTH_TIMEOUT_SECONDS = env.float("TACT_HEALTH_TIMEOUT_SECONDS", default=1.0)
+TACT_HEALTH_WORKERS_CACHE_SECONDS = env.float("TACT_HEALTH_WORKERS_CACHE_SECONDS", default=5.0)
+# Prometheus (campaigns/metrics.py, django-prometheus): every process (web and each worker
+# process) writes its samples under this folder and the web's /metrics adds them up, so web
+# and workers on one host must share it. prometheus_client reads the variable when it is first
+# imported, which is after these settings in web, worker and beat.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus"))
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+env.ENVIRON["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# /metrics answers these client addresses or networks (after TACT_PROXY_COUNT), or anyone
+# sending `Authorization: Bearer <TACT_METRICS_TOKEN>` when a token is set.
+TACT_METRICS_ALLOWED_IPS = env.list("TACT_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+for _allowed in TACT_METRICS_ALLOWED_IPS:
+    try:
+        ip_network(_allowed, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TACT_METRICS_ALLOWED_IPS: {_allowed!r} is not an address or network") from _exc
+TACT_METRICS_TOKEN = env.str("TACT_METRICS_TOKEN", default="")
+INSTALLED_APPS.append("django_prometheus")
+# Request counts and latencies by view: Before first, After last but django-axes (which asks
+# to be last), so that the status counted is the one the client got.
+MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
+                  "django_prometheus.middleware.PrometheusAfterMiddleware")
+# TACT_LOG_FORMAT=json: one JSON object a line (web, worker and beat), through the same
+# redaction filter as the plain lines.
+TACT_LOG_FORMAT = env.str("TACT_LOG_FORMAT", default="plain").strip().lower()
+if TACT_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"TACT_LOG_FORMAT must be plain or json, not {TACT_LOG_FORMAT!r}")
+LOGGING["formatters"]["json"] = {"()": "campaigns.log_format.JsonFormatter"}
+LOGGING["handlers"]["console"]["formatter"] = TACT_LOG_FORMAT

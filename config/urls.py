@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from campaigns import media_views
 from campaigns.admin.calendar import calendar_view
 from campaigns.admin.my_settings import my_settings_view
+from campaigns.admin.system import system_view
 from campaigns.api import audience, campaigns
 from campaigns.api import brand_channels as api_brand_channels
 from campaigns.api import docs as api_docs
@@ -16,6 +17,7 @@ from campaigns.api import imports as api_imports
 from campaigns.api import posts as api_posts
 from campaigns.api import tokens as api_tokens
 from campaigns.api import whatsapp_templates as api_whatsapp_templates
+from campaigns.ops_views import health_view, metrics_view
 from campaigns.redirects import link_redirect
 from channels import webhooks
 
@@ -42,6 +44,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     # Any staff user's own time zone and language (before the admin's catch-all).
     path("admin/my-settings/", admin.site.admin_view(my_settings_view), name="admin-my-settings"),
+    # What /health/ reports, for operators (view_system_status).
+    path("admin/system/", admin.site.admin_view(system_view), name="admin-system"),
     # The content calendar (before the post admin's "<id>/" pages).
     path("admin/campaigns/post/calendar/", admin.site.admin_view(calendar_view), name="admin-post-calendar"),
     path("admin/", admin.site.urls),
@@ -52,6 +56,10 @@ urlpatterns = [
     path("api/docs/", api_docs.SwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", api_docs.RedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz/", healthz),
+    # The whole system (database, broker, workers per queue, beat, held-up campaigns): 200 or 503.
+    path("health/", health_view, name="health"),
+    # Prometheus: allowed addresses or the bearer token only (campaigns/ops_views.py).
+    path("metrics", metrics_view, name="metrics"),
     # A campaign's media for platforms that fetch it by URL (Viber): signed, no login.
     path("m/<str:token>/<str:name>", media_views.media_file, name="media-public"),
     # Tracked links in messages (no login, no session): campaigns/redirects.py.

@@ -14,44 +14,21 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from kombu.exceptions import KombuError
 
 from .. import delivery
+from ..health import QUEUES_CACHE_KEY, worker_queues  # noqa: F401  (the key: tests empty it)
 from ..models import BrandChannel, Campaign, Post
 
 SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
-# Workers are asked at most this often; the answer waits in the cache (Redis in production).
-QUEUES_CACHE_KEY = "tact:dashboard:worker-queues"
-QUEUES_CACHE_SECONDS = 30
-INSPECT_SECONDS = 1.0
+# Which queues have a worker is asked by campaigns/health.py (here at most every 30 s; the
+# answer waits in the cache, Redis in production).
+
 # The forecast streams a campaign's audience: only the next few campaigns are judged, and
 # each answer is kept a while (a new one as soon as the campaign changes).
 TEMPLATE_CHECKS = 5
 TEMPLATE_CACHE_SECONDS = 120
 SHOWN = 10
 SENDING_LOOKED_AT = 200
-
-
-def _ask_workers() -> dict:
-    """{"queues": [...], "error": ""}: the queues at least one live worker consumes, or why the broker could not say."""
-    from config.celery import app
-
-    try:
-        with app.connection_for_read() as connection:
-            connection.ensure_connection(max_retries=1, timeout=INSPECT_SECONDS)
-            replies = app.control.inspect(timeout=INSPECT_SECONDS, connection=connection).active_queues() or {}
-    except (KombuError, OSError) as error:  # the broker is down or refuses us
-        return {"queues": [], "error": str(error) or error.__class__.__name__}
-    return {"queues": sorted({q["name"] for queues in replies.values() for q in queues}), "error": ""}
-
-
-def worker_queues() -> dict:
-    """The workers' queues as last asked (at most QUEUES_CACHE_SECONDS old)."""
-    answer = cache.get(QUEUES_CACHE_KEY)
-    if answer is None:
-        answer = _ask_workers()
-        cache.set(QUEUES_CACHE_KEY, answer, QUEUES_CACHE_SECONDS)
-    return answer
 
 
 def _link(campaign: Campaign) -> tuple[str, str]:

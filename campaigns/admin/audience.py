@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from unfold.admin import ModelAdmin, TabularInline
 
-from .. import addresses, rules, selectors, services
+from .. import addresses, fatigue, rules, selectors, services
 from ..models import (
     ConsentEvent,
     PlatformChoices,
@@ -123,8 +123,9 @@ class SubscriberAdmin(AddressMasking, ModelAdmin):
     list_display = ["__str__", "external_id", "channels", "tag_list", "timezone", "language", "tester", "created_at"]
     list_filter = [SubscriptionFilter, SubscriptionStatusFilter, "tags", "language", TesterFilter]
     search_fields = ["name", "external_id", "subscriptions__address"]
-    fields = ["external_id", "name", "timezone", "language", "tags", "attributes", "tester", "consent_history"]
-    readonly_fields = ["consent_history"]
+    fields = ["external_id", "name", "timezone", "language", "tags", "attributes", "tester", "unanswered_state",
+              "consent_history"]
+    readonly_fields = ["consent_history", "unanswered_state"]
     autocomplete_fields = ["tags"]
     inlines = [SubscriptionInline]
     change_list_template = "admin/campaigns/subscriber/change_list.html"
@@ -162,6 +163,10 @@ class SubscriberAdmin(AddressMasking, ModelAdmin):
         return format_html_join(
             ", ", "{} <small>({})</small>", ((s.get_platform_display(), s.get_status_display()) for s in obj.subscriptions.all())
         )
+
+    @admin.display(description=gettext_lazy("unanswered in a row"))
+    def unanswered_state(self, obj: Subscriber) -> str:
+        return fatigue.state_text(obj.unanswered)
 
     @admin.display(description=gettext_lazy("tags"))
     def tag_list(self, obj: Subscriber) -> str:

@@ -21,10 +21,12 @@ from unfold.enums import ActionVariant
 from unfold.forms import BaseDialogForm
 from unfold.widgets import UnfoldAdminTextareaWidget
 
-from .. import delivery, selectors, services
+from .. import delivery, health, selectors, services
 from ..models import Campaign, Delivery, PlatformChoices
+from . import spread_window
 from .charts import campaign_sends_html
 from .common import _table
+from .follow_ups import OFFERED as FOLLOW_UP_OFFERED
 from .link_clicks import link_clicks_table
 from .tester_sends import DIALOG as SEND_TEST_DIALOG
 from .tester_sends import send_test_and_report
@@ -40,6 +42,10 @@ BUTTONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cancel": ("campaigns.cancel_campaign", tuple(services.CANCELLABLE)),
     "duplicate": ("campaigns.add_campaign", tuple(S.values)),
     "send_test": ("campaigns.add_testsend", tuple(S.values)),
+    "follow_up": ("campaigns.schedule_campaign", FOLLOW_UP_OFFERED),  # or add_campaign: admin/follow_ups.py
+    # A/B test and VIP offers (admin/variants.py also hides them for other kinds)
+    "pick_winner": ("campaigns.schedule_campaign", (S.RUNNING, S.PAUSED)),
+    "vip_groups": ("campaigns.change_campaign", (S.DRAFT,)),
 }
 STAT_LABELS = {
     "planned": gettext_lazy("planned"),
@@ -102,7 +108,16 @@ class CampaignControls(ModelAdmin):
     """Buttons on the change page (POST only: each opens a confirmation dialog) and the page's read-only parts."""
 
     actions_detail = ["schedule_button", "approve_button", "reject_button", "pause_button", "resume_button",
-                      "cancel_button", "duplicate_button", "send_test_button"]
+                      "cancel_button", "duplicate_button", "send_test_button", "follow_up_button",
+                      "pick_winner_button", "vip_groups_button"]
+    # A running campaign that cannot move says why above its form (`tact_held_up`, campaigns/health.py).
+    change_form_outer_before_template = "admin/campaigns/campaign/held_up.html"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict | None = None) -> HttpResponse:
+        campaign = Campaign.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        held_up = health.campaign_held_up(campaign, now=timezone.now()) if campaign is not None else []
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "tact_held_up": held_up})
 
     # --- which buttons a page shows ----------------------------------------------------
 
@@ -243,6 +258,12 @@ class CampaignControls(ModelAdmin):
         send_test_and_report(self, request, campaign=campaign)
         return self._back(request, reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
+    @action(description=gettext_lazy("Follow up"), icon="forward_to_inbox", url_path="follow-up",
+            permissions=["follow_up"])
+    def follow_up_button(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A page, not a dialog: the resends say how many first and ask for confirmation."""
+        return self.follow_up_page(request, object_id)  # FollowUpsAdminMixin
+
     # --- the page's read-only parts ----------------------------------------------------
 
     @staticmethod
@@ -250,6 +271,15 @@ class CampaignControls(ModelAdmin):
         if not hasattr(obj, "_stats"):
             obj._stats = selectors.campaign_stats(obj)  # one count per row, not one per column
         return obj._stats
+
+    def get_changelist_instance(self, request: HttpRequest):
+        """The list's page reads its progress bars from the counters at once (two queries)."""
+        changelist = super().get_changelist_instance(request)
+        page = list(changelist.result_list)  # evaluated once; the rows below are the ones shown
+        stats = selectors.campaigns_stats(page)
+        for obj in page:
+            obj._stats = stats[obj.pk]
+        return changelist
 
     @display(description=gettext_lazy("platforms"))
     def platform_list(self, obj: Campaign) -> str:
@@ -290,4 +320,5 @@ class CampaignControls(ModelAdmin):
         if obj.status not in FORECAST_STATUSES:
             return gettext("Sending started: the results above are what happened.")
         forecast = delivery.campaign_forecast(campaign=obj, now=timezone.now())
-        return render_to_string("admin/campaigns/campaign/forecast_tables.html", {"forecast": forecast})
+        return render_to_string("admin/campaigns/campaign/forecast_tables.html", {
+            "forecast": forecast, "timeline_chart": spread_window.timeline_html(forecast, obj)})

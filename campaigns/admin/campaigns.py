@@ -31,11 +31,16 @@ from ..models import (
     PlatformChoices,
     SendList,
 )
+from . import manual_lists as manual_lists_admin
+from . import paid_broadcast, spread_window
+from . import series as series_admin
+from . import variants as variants_admin
 from .campaign_page import CampaignControls, platform_names
 from .common import ReadOnlyAdmin, _table
 from .content import _previews_table
 from .coupons import CouponsAdminMixin
 from .dates import viewer_time
+from .follow_ups import FollowUpsAdminMixin
 from .installation import InstallationSettingsForm
 from .local_times import local_times_html
 from .privacy import AddressMasking
@@ -43,10 +48,18 @@ from .privacy import AddressMasking
 
 class CampaignForm(forms.ModelForm):
     platforms = forms.MultipleChoiceField(choices=PlatformChoices.choices, widget=forms.CheckboxSelectMultiple)
+    timezone = series_admin.zone_field()
+    recurrence = series_admin.recurrence_field()
 
     class Meta:
         model = Campaign
         fields = ["name", "draft", "segment", "platforms", "send_at", "local_time", "expires_at"]
+        fields += spread_window.FIELDS
+        fields += [paid_broadcast.FIELD]
+        fields += [manual_lists_admin.FIELD]
+        fields += series_admin.FIELDS
+        fields += variants_admin.FIELDS  # kind, protect_content, the A/B test's settings
+        help_texts = spread_window.HELP_TEXTS
 
     def clean_platforms(self):
         return [p for p in PLATFORMS if p in self.cleaned_data["platforms"]]
@@ -55,6 +68,11 @@ class CampaignForm(forms.ModelForm):
         data = super().clean()
         if data.get("send_at") and data.get("expires_at") and data["expires_at"] <= data["send_at"]:
             self.add_error("expires_at", gettext("expires_at must be after send_at"))
+        spread_window.clean_spread_window(self, data)
+        paid_broadcast.clean_paid_broadcast(self, data)
+        manual_lists_admin.clean_manual(self, data)
+        series_admin.clean_series(self, data)
+        variants_admin.clean_kind(self, data)
         return data
 
 
@@ -64,7 +82,8 @@ class RejectForm(forms.Form):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CouponsAdminMixin, CampaignControls):
+class CampaignAdmin(manual_lists_admin.ManualListsAdminMixin, CouponsAdminMixin, FollowUpsAdminMixin,
+                    series_admin.SeriesAdminMixin, variants_admin.VariantsAdminMixin, CampaignControls):
     form = CampaignForm
     # Fits 1400 px: the outcome counts are one bar (its tooltip has the numbers).
     list_display = ["name", "status", "send_at", "platform_list", "segment", "draft", "progress_bar"]
@@ -99,25 +118,36 @@ class CampaignAdmin(CouponsAdminMixin, CampaignControls):
     readonly_fields = ["status", "problem", "problem_since", "results", "sends_chart", "forecast_inline",
                        "channels_in_use",
                        "frozen_content", "approval", "scheduled_at", "started_at", "finished_at", "cancelled_at",
-                       "platform_list", "local_times", "coupons_section"]
+                       "platform_list", "local_times", "coupons_section", manual_lists_admin.SECTION,
+                       "follow_ups_section", *series_admin.READONLY, *variants_admin.READONLY]
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name in ("send_at", "expires_at") and field is not None:
+        if db_field.name in ("send_at", "expires_at", "recurrence_until") and field is not None:
             # The middleware activated the user's own zone (or TIME_ZONE) for this request.
             zone = gettext("Times are in %(zone)s.") % {"zone": timezone.get_current_timezone_name()}
             field.help_text = f"{field.help_text} {zone}".strip()
+        if db_field.name == paid_broadcast.FIELD and field is not None:
+            field.help_text = paid_broadcast.help_text()  # with the cost at this installation's ceiling
         return field
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None):
         platforms = "platforms" if self.has_change_permission(request, obj) else "platform_list"
         campaign = ["name", "draft", "segment", platforms, "send_at", "local_time", "expires_at"]
+        campaign.insert(campaign.index(platforms) + 1, paid_broadcast.FIELD)
+        campaign.insert(campaign.index(platforms) + 1, manual_lists_admin.FIELD)
         if obj is None:
-            return [(None, {"fields": campaign})]
+            return [(None, {"fields": campaign}), spread_window.fieldset(),
+                    *series_admin.fieldsets(None, editable=True), *variants_admin.fieldsets(None)]
         campaign.insert(campaign.index("local_time") + 1, "local_times")
         return [
             (None, {"fields": [*campaign, "status", "problem", "problem_since"]}),
+            spread_window.fieldset(),
+            *series_admin.fieldsets(obj, editable=self.has_change_permission(request, obj)),
             (gettext("Results"), {"fields": ["results", "sends_chart"]}),
+            *variants_admin.fieldsets(obj),  # A/B test or VIP offers: settings, results per variant
+            (gettext("Follow-ups"), {"fields": ["follow_ups_section"]}),
+            *manual_lists_admin.fieldsets(obj),
             (gettext("Forecast"), {"fields": ["forecast_inline"]}),
             (gettext("Channels"), {"fields": ["channels_in_use"]}),
             (gettext("Content"), {"fields": ["frozen_content"]}),
@@ -171,6 +201,7 @@ class CampaignAdmin(CouponsAdminMixin, CampaignControls):
             "title": gettext("Forecast: %(campaign)s") % {"campaign": campaign},
             "forecast": delivery.campaign_forecast(campaign=campaign, now=timezone.now()),
         }
+        context["timeline_chart"] = spread_window.timeline_html(context["forecast"], campaign)
         return TemplateResponse(request, "admin/campaigns/campaign/forecast.html", context)
 
     @admin.display(description=gettext_lazy("channels"))
@@ -305,6 +336,8 @@ class SingletonAdmin(ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         found = self.model.current()
+        if found._state.adding:  # the defaults, never saved yet: the change page needs the row
+            found.save()
         return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", found.pk)
 
 

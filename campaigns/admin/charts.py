@@ -94,3 +94,26 @@ def campaign_sends_html(campaign: Campaign) -> SafeString | str:
                 for p, counts in figures["platforms"].items()],
     )
     return render_to_string("admin/tact/chart.html", {"chart": chart})
+
+
+def opt_out_trend_chart() -> dict | None:
+    """The last completed campaigns, oldest first: the share of their receivers who opted out
+    within 48 h (the fatigue signal), with sent and opted-out counts in the table; None: none yet."""
+    points = charts.opt_out_trend()
+    if not points:
+        return None
+    chart = chart_context(
+        name="opt-out-trend",
+        title=_("Opted out within 48 h, per campaign (the last %(n)s completed)") % {"n": len(points)},
+        kind="line",
+        first_column=_("Campaign (finished)"),
+        times=[(p.campaign.finished_at.isoformat(),
+                f"{p.campaign.name} ({date_format(timezone.localtime(p.campaign.finished_at), 'MONTH_DAY_FORMAT')})")
+               for p in points],
+        series=[(_("opted out / sent (%)"), "#dc2626", [p.rate for p in points])],
+    )
+    # The table has the counts behind each rate too.
+    chart["columns"] = [_("sent"), _("opted out within 48 h"), _("opted out / sent (%)")]
+    for row, p in zip(chart["rows"], points, strict=True):
+        row["values"] = [p.sent, p.opted_out, p.rate]
+    return chart

@@ -24,6 +24,9 @@ class CouponUploadForm(forms.Form):
         help_text=gettext_lazy("One code a line."))
     file = forms.FileField(required=False, label=gettext_lazy("Or a CSV file"),
                            help_text=gettext_lazy("UTF-8, one code a line, an optional header “code”."))
+    # Offered when the campaign has variants (coupons_view fills the choices).
+    variant = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label=gettext_lazy("Pool"),
+                                     help_text=gettext_lazy("A VIP group's own pool, or the campaign's common pool."))
 
     def clean(self) -> dict:
         data = super().clean()
@@ -60,6 +63,11 @@ class CouponsAdminMixin:
         if campaign is None:
             return redirect("admin:campaigns_campaign_changelist")
         form = CouponUploadForm(request.POST or None, request.FILES or None)
+        variants = list(campaign.variants.order_by("position", "pk").values_list("pk", "label"))
+        if variants:
+            form.fields["variant"].choices = [("", gettext("the campaign's common pool")), *variants]
+        else:
+            del form.fields["variant"]
         problems: list[str] = []
         if request.method == "POST" and form.is_valid():
             try:
@@ -69,7 +77,8 @@ class CouponsAdminMixin:
                         upload.read(coupon_service.UPLOAD_MAX_BYTES + 1))
                 else:
                     codes = [line for line in form.cleaned_data["codes"].splitlines() if line.strip()]
-                added = coupon_service.coupons_add(campaign=campaign, codes=codes)
+                variant = coupon_service.coupon_variant(campaign, form.cleaned_data.get("variant"))
+                added = coupon_service.coupons_add(campaign=campaign, codes=codes, variant=variant)
             except ServiceError as exc:
                 problems = exc.messages
             else:

@@ -274,7 +274,8 @@ class DraftEditorForm(DraftMediaFormMixin, forms.ModelForm):
         fields = ["title", "body", "buttons", "whatsapp_template", *MEDIA_FIELDS]
         help_texts = {"body": gettext_lazy(
             "The first line is what a push notification shows. Placeholders: {{ name }}, {{ first_name }}, "
-            "{{ attributes.KEY }}, {{ coupon }}, each optionally with |default:\"...\" for people without it.")}
+            "{{ attributes.KEY }}, {{ coupon }}, and for a VIP group's offer {{ group_name }} and {{ group_size }} "
+            "(“only for {{ group_size }} of you”), each optionally with |default:\"...\" for people without it.")}
 
     class Media:
         css = {"all": ["tact/draft_preview.css"]}

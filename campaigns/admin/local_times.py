@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from .. import rules, selectors
+from ..delivery import timing
 from ..delivery.common import current_policy, zone
 from ..models import Campaign
 from .common import _table
@@ -33,11 +34,12 @@ def local_times_html(campaign: Campaign) -> SafeString | str:
     if campaign.pk is None:
         return gettext("Save the campaign to see when each zone of its audience gets it.")
     _, quiet = current_policy()
-    campaign_tz = ZoneInfo(settings.TIME_ZONE)
+    campaign_tz = ZoneInfo(campaign.timezone or settings.TIME_ZONE)
     rows = []
     for tz, people in selectors.campaign_audience_zones(campaign):
         local = zone(tz)
-        at = rules.local_send_time(campaign.send_at, local, local_time=True, campaign_tz=campaign_tz, quiet=quiet)
+        at = rules.local_send_time(campaign.send_at, local, local_time=True, campaign_tz=campaign_tz, quiet=None)
+        at = timing.allowed_at(campaign, at, tz, quiet).at  # out of quiet hours, into the send window
         rows.append((at, [city_name(tz), f"{at.astimezone(local):%Y-%m-%d %H:%M}",
                           f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC", f"{at.astimezone(viewer):%Y-%m-%d %H:%M}",
                           people]))

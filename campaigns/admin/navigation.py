@@ -36,6 +36,7 @@ GROUPS: list[tuple[Promise, list[Page]]] = [
         (_("Content calendar"), "calendar_month", "admin-post-calendar", "campaigns.view_post"),
     ]),
     (_("System"), [
+        (_("System status"), "monitor_heart", "admin-system", "campaigns.view_system_status"),
         (_("Frequency policy and quiet hours"), "schedule", "campaigns.frequencypolicy",
          "campaigns.view_frequencypolicy"),
         (_("Installation settings"), "tune", "campaigns.installationsettings", "campaigns.view_installationsettings"),

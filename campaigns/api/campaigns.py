@@ -8,14 +8,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import delivery, services
+from .. import delivery, selectors, services
 from ..models import (
     Campaign,
     Delivery,
@@ -30,6 +32,10 @@ from ..serializers import (
     DraftSerializer,
 )
 from ..services import media as media_service
+from . import follow_ups as follow_up_api
+from . import manual_lists as manual_lists_api
+from . import variants as variants_api
+from .pagination import LedgerCursorPagination
 from .personal import (
     CouponCountsSerializer,
     CouponsAddedSerializer,
@@ -103,7 +109,7 @@ class CampaignFilter(django_filters.FilterSet):
         return queryset.filter(platforms__icontains=f'"{value}"')
 
 
-class CampaignViewSet(viewsets.ModelViewSet):
+class CampaignViewSet(manual_lists_api.ManualListsMixin, viewsets.ModelViewSet):
     queryset = Campaign.objects.select_related("draft", "segment", "created_by", "submitted_by", "approved_by").order_by(
         "-id")
     serializer_class = CampaignSerializer
@@ -119,9 +125,14 @@ class CampaignViewSet(viewsets.ModelViewSet):
         "resume": ["campaigns.pause_campaign"],
         "forecast": ["campaigns.view_campaign"],
         "duplicate": ["campaigns.add_campaign"],
+        "runs": ["campaigns.view_campaign"],
         "test": [SEND_TEST, "campaigns.view_campaign"],
         "coupons": ["campaigns.view_couponcode"],
         "coupons_add": ["campaigns.add_couponcode"],
+        **manual_lists_api.PERMISSIONS,  # lists for the phone apps: downloads need view_address
+        "resend": follow_up_api.RESEND,
+        "follow_up": follow_up_api.FOLLOW_UP,
+        **variants_api.PERMISSIONS,  # A/B test and VIP offers: results, the winner
     }
 
     def perform_create(self, serializer: CampaignSerializer) -> None:
@@ -185,6 +196,17 @@ class CampaignViewSet(viewsets.ModelViewSet):
         campaign = services.campaign_duplicate(campaign=self.get_object(), actor=request.user)
         return Response(self.get_serializer(campaign).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: CampaignSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def runs(self, request: Request, pk: str) -> Response:
+        """A recurring campaign's runs, one per occurrence so far (the latest first), each a
+        campaign with its own status and stats; empty for a campaign that does not repeat. The
+        list's filters, search and ordering apply to the runs."""
+        series = get_object_or_404(self.get_queryset(), pk=pk)  # the filters are for the runs, not the series
+        self.check_object_permissions(request, series)
+        page = self.paginate_queryset(self.filter_queryset(selectors.series_runs(series)))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
     @extend_schema(responses={200: {"type": "object"}})
     @action(detail=True, methods=["get"])
     def forecast(self, request: Request, pk: str) -> Response:
@@ -198,7 +220,8 @@ class CampaignViewSet(viewsets.ModelViewSet):
         now to the testers on its platforms; 201 with one outcome per message."""
         return answer_test_send(request, campaign=self.get_object())
 
-    @extend_schema(responses={200: CouponCountsSerializer})
+    @extend_schema(responses={200: CouponCountsSerializer}, parameters=[OpenApiParameter(
+        "variant", int, description=gettext_lazy("A variant's own pool (a VIP group's); absent: the common pool."))])
     @action(detail=True, methods=["get"])
     def coupons(self, request: Request, pk: str) -> Response:
         """The coupon pool: codes in all, given to a delivery, free."""
@@ -212,11 +235,44 @@ class CampaignViewSet(viewsets.ModelViewSet):
         the upload or with the pool are refused (400 naming them); only before planning."""
         return answer_coupons(request, campaign=self.get_object())
 
+    @extend_schema(responses={200: {"type": "object"}})
+    @action(detail=True, methods=["get"])
+    def variants(self, request: Request, pk: str) -> Response:
+        """Per variant (an A/B test: its test share): sent, delivered, read, clicked, the click and
+        read rates, and the difference from the winner (else the best so far) with a 95 % Wald
+        interval; the winner, when and why it was picked; `rest`: the remainder's counts."""
+        return variants_api.answer_results(self.get_object())
+
+    @extend_schema(request=variants_api.WinnerRequestSerializer, responses={200: CampaignSerializer})
+    @action(detail=True, methods=["post"])
+    def winner(self, request: Request, pk: str) -> Response:
+        """Pick an A/B test's winner now: the rest of the audience is sent that variant at once
+        (400 naming `variant` for one not of this campaign, or a winner picked already)."""
+        campaign = variants_api.answer_winner(request, campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=follow_up_api.ResendRequestSerializer, responses={200: follow_up_api.ResendResultSerializer})
+    @action(detail=True, methods=["post"])
+    def resend(self, request: Request, pk: str) -> Response:
+        """Put `uncertain` rows (only with `confirm: true`: some may get it twice) or rows that
+        failed for a temporary reason back in line now, in this campaign (400 by field)."""
+        return follow_up_api.answer_resend(request, campaign=self.get_object())
+
+    @extend_schema(request=follow_up_api.FollowUpRequestSerializer, responses={201: follow_up_api.FollowUpResultSerializer})
+    @action(detail=True, methods=["post"], url_path="follow-up")
+    def follow_up(self, request: Request, pk: str) -> Response:
+        """A new draft campaign over exactly the people who did not read / did not click within
+        `hours` (a static segment of them); 400 when the hours have not passed or nobody qualifies."""
+        return follow_up_api.answer_follow_up(request, campaign=self.get_object())
+
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = Delivery.objects.select_related("subscription").order_by("campaign_id", "list_number", "id")
+    queryset = Delivery.objects.select_related("subscription").order_by("id")
     serializer_class = DeliverySerializer
     filterset_fields = ["campaign", "status", "platform", "subscriber", "list_number"]
+    # Millions of rows: cursor pages in id order (`page_size` up to 1,000), no total count.
+    pagination_class = LedgerCursorPagination
+    filter_backends = [DjangoFilterBackend]
 
     @extend_schema(parameters=[OpenApiParameter("campaign", int, description=gettext_lazy("Campaign id"))])
     def list(self, request: Request, *args, **kwargs) -> Response:

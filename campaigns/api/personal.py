@@ -21,6 +21,8 @@ class CouponUploadSerializer(serializers.Serializer):
         "CSV (UTF-8): one code a line, an optional header `code`."))
     codes = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
                                   required=False, help_text=gettext_lazy("Or the codes as a JSON list."))
+    variant = serializers.IntegerField(required=False, allow_null=True, help_text=gettext_lazy(
+        "A variant's own pool (a VIP group's offer); absent: the campaign's common pool."))
 
 
 class CouponCountsSerializer(serializers.Serializer):
@@ -51,7 +53,10 @@ def answer_preview(request: Request, *, draft: Draft) -> Response:
 
 
 def answer_coupons(request: Request, *, campaign: Campaign) -> Response:
-    """GET: the pool's counts; POST: add codes (multipart `file` or JSON `codes`), all or none."""
+    """GET: the pool's counts; POST: add codes (multipart `file` or JSON `codes`), all or none;
+    `variant` (in the body, or ?variant= for GET): that variant's own pool."""
+    source = request.data if request.method == "POST" and hasattr(request.data, "get") else request.query_params
+    variant = coupon_service.coupon_variant(campaign, source.get("variant"))
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is not None:
@@ -63,6 +68,7 @@ def answer_coupons(request: Request, *, campaign: Campaign) -> Response:
             if not isinstance(given, list):
                 raise ValidationError({"codes": [_("send a CSV as multipart field `file`, or JSON {\"codes\": [...]}")]})
             codes, field = given, "codes"
-        added = coupon_service.coupons_add(campaign=campaign, codes=codes, field=field)
-        return Response({"added": added, **coupon_service.coupon_counts(campaign)}, status=status.HTTP_201_CREATED)
-    return Response(coupon_service.coupon_counts(campaign))
+        added = coupon_service.coupons_add(campaign=campaign, codes=codes, field=field, variant=variant)
+        return Response({"added": added, **coupon_service.coupon_counts(campaign, variant)},
+                        status=status.HTTP_201_CREATED)
+    return Response(coupon_service.coupon_counts(campaign, variant))

@@ -3,6 +3,8 @@
 Every state lives in the database (the ledger and its lists); Celery only carries ids,
 and Redis may be lost at any time.
 
+    series:    a recurring campaign's due occurrence -> a run (a scheduled campaign), once
+               (row lock, SKIP LOCKED, unique per occurrence); the series never sends
     planning:  scheduled -> running (row lock, SKIP LOCKED); the audience -> Delivery rows
                (bulk, unique per person) packed into SendLists by send time; due lists
                enqueued

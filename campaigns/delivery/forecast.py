@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -11,75 +10,32 @@ from django.utils.translation import gettext as _
 from channels.limits import platform_limits
 from channels.registry import channel_for
 
-from .. import rules
-from ..models import Campaign, Delivery, Subscription
-from .common import COUNTED, PAGE, WHATSAPP_WINDOW, current_policy, packing_size, zone
-from .planning import Choice, SendTimes, audience_choices
-
-
-def _outside_window(subscription_ids: list[int], campaign: Campaign, now: datetime) -> int:
-    """How many of these WhatsApp subscriptions are outside the 24-hour window at send time."""
-    if not subscription_ids:
-        return 0
-    return Subscription.objects.filter(pk__in=subscription_ids).exclude(
-        last_inbound_at__gte=max(campaign.send_at, now) - WHATSAPP_WINDOW).count()
+from .. import fatigue, rules
+from ..models import Campaign
+from . import forecast_counts, manual, timeline
+from .common import current_policy, packing_size
+from .paid import paid_forecast
+from .planning import SendTimes
 
 
 def templates_needed(*, campaign: Campaign, now: datetime) -> int:
     """WhatsApp receivers outside the 24-hour window at send time, who can only get a
     template (the forecast's `templates_needed`, without the rest of the forecast)."""
-    if "whatsapp" not in campaign.platforms:
-        return 0
-    needed = 0
-    page: list[int] = []
-    for choice in audience_choices(campaign):
-        if choice.platform == "whatsapp":
-            page.append(choice.subscription_id)
-        if len(page) >= PAGE:
-            needed += _outside_window(page, campaign, now)
-            page = []
-    return needed + _outside_window(page, campaign, now)
+    return forecast_counts.templates_needed(campaign=campaign, now=now)
 
 
 def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
     """Before sending: who will receive it per platform, who is held back and why, how many
-    lists, and how long it takes at the configured ceilings. Streams the audience."""
+    lists, and how long it takes at the configured ceilings. Counted in SQL (forecast_counts)."""
     policy, quiet = current_policy()
     times = SendTimes(campaign, quiet)
-    receivers: dict[str, int] = defaultdict(int)
-    templates_needed = 0
-    held = {"cap": 0, "quiet_hours": 0, "no_consent": 0}
-    audience = 0
-    page: list[Choice] = []
-
-    def judge(choices: list[Choice]) -> None:
-        nonlocal templates_needed
-        people = [c.subscriber_id for c in choices if c.platform]
-        on_whatsapp = [c.subscription_id for c in choices if c.platform == "whatsapp"]
-        templates_needed += _outside_window(on_whatsapp, campaign, now)
-        past: dict[int, list[datetime]] = defaultdict(list)
-        for subscriber_id, sent_at in Delivery.objects.filter(
-            subscriber_id__in=people, status__in=COUNTED, sent_at__gte=now - rules.WEEK - timedelta(days=1)
-        ).exclude(campaign=campaign).values_list("subscriber_id", "sent_at"):
-            past[subscriber_id].append(sent_at)
-        for c in choices:
-            if c.platform is None:
-                held["no_consent"] += 1
-                continue
-            receivers[c.platform] += 1
-            at = max(times.at(c.timezone), now)
-            if at != max(times.base(c.timezone), now):
-                held["quiet_hours"] += 1
-            if past[c.subscriber_id] and not rules.frequency_check(past[c.subscriber_id], policy, at, zone(c.timezone)).allowed:
-                held["cap"] += 1
-
-    for choice in audience_choices(campaign):
-        audience += 1
-        page.append(choice)
-        if len(page) >= PAGE:
-            judge(page)
-            page = []
-    judge(page)
+    counts = forecast_counts.audience_counts(campaign=campaign, now=now, policy=policy, times=times)
+    receivers = counts.receivers
+    by_zone = counts.receivers_by_zone  # receivers per time zone, for the timeline
+    templates_needed = counts.templates_needed
+    held = {"cap": counts.cap, "quiet_hours": counts.quiet_hours, "no_consent": counts.no_consent,
+            "fatigue": fatigue.held_out_count(campaign)}
+    audience = counts.audience
 
     platforms = {}
     for platform in campaign.platforms:
@@ -96,18 +52,25 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
         }
         if platform == "whatsapp":
             platforms[platform]["templates_needed"] = templates_needed
+    paid = paid_forecast(campaign=campaign, platforms=platforms)  # Telegram's paid ceiling, time and Stars
     timed = [p["seconds"] for p in platforms.values() if p["seconds"] is not None]
-    return {
+    forecast = {
+        **({"telegram_paid": paid} if paid else {}),
         "audience": audience,
         "receivers": sum(receivers.values()),
         "platforms": platforms,
         "held_back": held,
-        "duration_seconds": max(timed) if timed else 0,
+        "duration_seconds": timeline.duration_seconds(campaign, max(timed) if timed else 0),
+        "timeline": timeline.campaign_timeline(campaign=campaign, receivers_by_zone=by_zone, now=now, quiet=quiet),
         "notes": {
             "cap": _("will be held by the frequency cap at their send time (sent later, or skipped after expiry)"),
             "quiet_hours": _("their send time falls in quiet hours and moves to the end of them"),
             "no_consent": _("no opted-in subscription on the chosen platforms: not sent"),
+            "fatigue": fatigue.forecast_note(),
             "templates_needed": _("WhatsApp receivers outside the 24-hour window at send time: they get the draft's "
                                   "approved template, or nothing if it has none"),
         },
     }
+    if campaign.manual:  # lists for the phone apps: their sizes, and who the apps cannot reach
+        manual.forecast_lists(campaign, forecast)
+    return forecast

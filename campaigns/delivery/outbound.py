@@ -12,7 +12,8 @@ from django.utils.text import slugify
 from channels.base import OutboundMessage
 
 from .. import links, personalise
-from ..models import Campaign, Draft, Subscriber, Subscription
+from ..models import Campaign, CampaignVariant, Draft, Subscriber, Subscription
+from ..selectors import segment_size
 from ..services.whatsapp_templates import (
     template_as_sent,  # its category and variables, from the last sync
 )
@@ -30,6 +31,11 @@ class Content:
     media: dict | None
     track_links: bool
     track_body_links: bool
+    # Telegram: not forwardable or savable (campaign.protect_content).
+    protect_content: bool = False
+    # A VIP group's offer: {{ group_name }} and {{ group_size }} (empty elsewhere).
+    group_name: str = ""
+    group_size: str = ""
 
 
 def campaign_content(campaign: Campaign) -> Content:
@@ -38,6 +44,23 @@ def campaign_content(campaign: Campaign) -> Content:
         body=campaign.content_body, buttons=list(campaign.content_buttons or []),
         whatsapp_template=template_as_sent(campaign.content_whatsapp_template), media=campaign.content_media,
         track_links=campaign.content_track_links, track_body_links=campaign.content_track_body_links,
+        protect_content=campaign.protect_content,
+    )
+
+
+def variant_content(variant: CampaignVariant) -> Content:
+    """What a variant's people receive: its content frozen at scheduling, under its campaign's
+    name (utm_campaign) and settings; a VIP group's variant also fills in {{ group_name }} (the
+    variant's label) and {{ group_size }} (how many people the group has)."""
+    campaign = variant.campaign
+    return Content(
+        campaign_id=campaign.pk, slug=slugify(campaign.name, allow_unicode=False) or f"campaign-{campaign.pk}",
+        body=variant.content_body, buttons=list(variant.content_buttons or []),
+        whatsapp_template=template_as_sent(variant.content_whatsapp_template), media=variant.content_media,
+        track_links=variant.content_track_links, track_body_links=variant.content_track_body_links,
+        protect_content=campaign.protect_content,
+        group_name=variant.label if variant.segment_id else "",
+        group_size=str(segment_size(variant.segment)) if variant.segment_id else "",
     )
 
 
@@ -54,23 +77,27 @@ def draft_content(draft: Draft, *, campaign: Campaign | None = None) -> Content:
     )
 
 
-def personal_values(subscriber: Subscriber, coupon: str = "") -> personalise.Values:
-    return personalise.Values(name=subscriber.name, attributes=subscriber.attributes, coupon=coupon)
+def personal_values(subscriber: Subscriber, coupon: str = "", content: Content | None = None) -> personalise.Values:
+    return personalise.Values(name=subscriber.name, attributes=subscriber.attributes, coupon=coupon,
+                              group_name=content.group_name if content else "",
+                              group_size=content.group_size if content else "")
 
 
-def personal_text(text: str, *, subscriber: Subscriber, coupon: str = "") -> str:
-    """`text` with this person's placeholders filled in."""
-    return personalise.render(text, personal_values(subscriber, coupon))
+def personal_text(text: str, *, subscriber: Subscriber, coupon: str = "", content: Content | None = None) -> str:
+    """`text` with this person's placeholders filled in (their group's from `content`)."""
+    return personalise.render(text, personal_values(subscriber, coupon, content))
 
 
-def personal_buttons(buttons: list[dict], *, subscriber: Subscriber, coupon: str = "") -> list[dict]:
+def personal_buttons(buttons: list[dict], *, subscriber: Subscriber, coupon: str = "",
+                     content: Content | None = None) -> list[dict]:
     """The buttons with this person's placeholders filled in (text, URL, copy_text)."""
-    return personalise.render_buttons(buttons, personal_values(subscriber, coupon))
+    return personalise.render_buttons(buttons, personal_values(subscriber, coupon, content))
 
 
-def personal_template(template: dict | None, *, subscriber: Subscriber, coupon: str = "") -> dict | None:
+def personal_template(template: dict | None, *, subscriber: Subscriber, coupon: str = "",
+                      content: Content | None = None) -> dict | None:
     """The WhatsApp template with this person's placeholders filled into its parameters."""
-    return personalise.render_template(template, personal_values(subscriber, coupon))
+    return personalise.render_template(template, personal_values(subscriber, coupon, content))
 
 
 def _tracking(content: Content, delivery_id: int | None) -> bool:
@@ -115,8 +142,8 @@ def tracked_body(content: Content, text: str, *, delivery_id: int | None, platfo
 def delivery_links(content: Content, *, subscriber: Subscriber, coupon: str = "") -> list[str]:
     """The original URLs this person's message tracks, in link-index order (what /r/ redirects to)."""
     return links.tracked_links(
-        personal_buttons(content.buttons, subscriber=subscriber, coupon=coupon),
-        personal_text(content.body, subscriber=subscriber, coupon=coupon),
+        personal_buttons(content.buttons, subscriber=subscriber, coupon=coupon, content=content),
+        personal_text(content.body, subscriber=subscriber, coupon=coupon, content=content),
         track_buttons=content.track_links, track_body=content.track_body_links,
     )
 
@@ -147,10 +174,11 @@ def outbound_message(content: Content, *, delivery_id: int | None, subscription:
     """The message one person receives."""
     return OutboundMessage(
         delivery_id=delivery_id, address=subscription.address,
-        text=tracked_body(content, personal_text(content.body, subscriber=subscriber, coupon=coupon),
+        text=tracked_body(content, personal_text(content.body, subscriber=subscriber, coupon=coupon, content=content),
                           delivery_id=delivery_id, platform=subscription.platform),
-        buttons=tracked_buttons(content, personal_buttons(content.buttons, subscriber=subscriber, coupon=coupon),
+        buttons=tracked_buttons(content, personal_buttons(content.buttons, subscriber=subscriber, coupon=coupon,
+                                                          content=content),
                                 delivery_id=delivery_id, platform=subscription.platform),
-        template=personal_template(content.whatsapp_template, subscriber=subscriber, coupon=coupon),
-        window_open=window_open, media=media_for(content),
+        template=personal_template(content.whatsapp_template, subscriber=subscriber, coupon=coupon, content=content),
+        window_open=window_open, media=media_for(content), protect_content=content.protect_content,
     )

@@ -22,8 +22,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .. import personalise, rules, selectors
-from ..models import Campaign, CouponCode, Delivery, Segment, SendList, Subscription
+from .. import fatigue, rules, selectors
+from ..models import Campaign, Delivery, Segment, SendList, Subscription
+from . import manual, timing, variants
 from .common import PAGE, S, current_policy, db_now, packing_size, zone
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def campaigns_start_due(*, now: datetime, enqueue_plan: Callable[[int], None]) -
     with transaction.atomic():
         due = list(
             Campaign.objects.select_for_update(skip_locked=True)
-            .filter(status=Campaign.Status.SCHEDULED)
+            .filter(status=Campaign.Status.SCHEDULED, recurrence="")  # a series never sends: its runs do
             .filter(Q(send_at__lte=now) | Q(local_time=True, send_at__lte=now + LOCAL_TIME_LEAD))
             .order_by("send_at")[:20]
         )
@@ -90,9 +91,10 @@ def audience_choices(campaign: Campaign, *, unplanned_only: bool = False) -> Ite
     preference = [p for p in settings.TACT_PLATFORM_PREFERENCE if p in campaign.platforms]
     preference += [p for p in campaign.platforms if p not in preference]
     rank = {p: i for i, p in enumerate(preference)}
-    audience = selectors.segment_subscribers(campaign.segment).order_by("pk")
+    audience = variants.campaign_audience(campaign).order_by("pk")  # VIP offers: the union of the groups
     if unplanned_only:
         audience = audience.exclude(Exists(Delivery.objects.filter(campaign=campaign, subscriber_id=OuterRef("pk"))))
+    tired_at = fatigue.threshold()
     last = 0
     while True:
         page = list(audience.filter(pk__gt=last).values_list("pk", "timezone")[:PAGE])
@@ -100,17 +102,24 @@ def audience_choices(campaign: Campaign, *, unplanned_only: bool = False) -> Ite
             return
         last = page[-1][0]
         best: dict[int, tuple[int, int, str]] = {}
-        for subscriber_id, subscription_id, platform in Subscription.objects.filter(
+        found = Subscription.objects.filter(
             subscriber_id__in=[pk for pk, _ in page], platform__in=preference, status=Subscription.Status.OPTED_IN
-        ).values_list("subscriber_id", "pk", "platform"):
+        ).values_list("subscriber_id", "pk", "platform")
+        unreachable: dict[int, str] = {}
+        if campaign.manual:  # the phone apps' lists reach fewer (saved number, a phone for Viber)
+            found, unreachable = manual.reachable(found)
+        for subscriber_id, subscription_id, platform in found:
             if subscriber_id not in best or rank[platform] < best[subscriber_id][0]:
                 best[subscriber_id] = (rank[platform], subscription_id, platform)
+        tired = fatigue.tired_among(list(best), tired_at)  # held out until they read, click or reply
         for subscriber_id, tz in page:
-            if subscriber_id in best:
+            if subscriber_id in tired:  # no platform: not sent; its subscription: the ledger says why
+                yield Choice(subscriber_id, tz, best[subscriber_id][1], excluded=fatigue.reason(tired[subscriber_id]))
+            elif subscriber_id in best:
                 _, subscription_id, platform = best[subscriber_id]
                 yield Choice(subscriber_id, tz, subscription_id, platform)
             else:
-                yield Choice(subscriber_id, tz, excluded=NO_CONSENT)
+                yield Choice(subscriber_id, tz, excluded=unreachable.get(subscriber_id, NO_CONSENT))
 
 
 # --- send times ---------------------------------------------------------------------
@@ -122,7 +131,7 @@ class SendTimes:
     def __init__(self, campaign: Campaign, quiet: rules.QuietHours | None):
         self.campaign = campaign
         self.quiet = quiet
-        self.campaign_tz = ZoneInfo(settings.TIME_ZONE)
+        self.campaign_tz = ZoneInfo(campaign.timezone or settings.TIME_ZONE)  # the zone send_at is read in
         # Memoised per instance (one plan pass): a few hundred zones at most.
         self.base, self.at, self.reason = cache(self._base), cache(self._at), cache(self._reason)
 
@@ -132,7 +141,7 @@ class SendTimes:
                                      campaign_tz=self.campaign_tz, quiet=None)
 
     def _at(self, tz: str) -> datetime:
-        return rules.out_of_quiet_hours(self.base(tz), zone(tz), self.quiet)
+        return timing.allowed_at(self.campaign, self.base(tz), tz, self.quiet).at  # send window, quiet hours
 
     def _reason(self, tz: str) -> str:
         parts = []
@@ -140,14 +149,13 @@ class SendTimes:
         if self.campaign.local_time and self.base(tz) != self.campaign.send_at:
             parts.append(f"local time: {self.base(tz).astimezone(local):%H:%M} in {tz}")
         if self.at(tz) != self.base(tz):
-            parts.append(f"quiet hours in {tz} until {self.at(tz).astimezone(local):%H:%M} local "
-                         f"({self.at(tz):%Y-%m-%d %H:%M} UTC)")
+            parts.append(timing.moved_text(timing.allowed_at(self.campaign, self.base(tz), tz, self.quiet), tz))
         return "; ".join(parts)
 
     def next_wave_after(self, moment: datetime) -> datetime | None:
         """The earliest zone time after `moment` over every zone on Earth (a person may
         join in a zone nobody is in yet), or None when every zone's time has come."""
-        later = [t for t in _zone_times(self.campaign.send_at, settings.TIME_ZONE) if t > moment]
+        later = [t for t in _zone_times(self.campaign.send_at, self.campaign_tz.key) if t > moment]
         return min(later) if later else None
 
 
@@ -192,8 +200,11 @@ def campaign_plan(*, campaign_id: int, now: datetime | None = None) -> int:
         by_platform: dict[str, tuple[array, array, array]] = defaultdict(
             lambda: (array("i"), array("q"), array("q"))
         )
+        held_out: list[tuple[int, int, str]] = []
         for choice in audience_choices(campaign, unplanned_only=after is not None):
             if choice.platform is None:
+                if choice.subscription_id is not None:  # held out (fatigue): a skipped row says why
+                    held_out.append((choice.subscriber_id, choice.subscription_id, choice.excluded))
                 continue
             base = times.base(choice.timezone)
             if (after is not None and base <= after) or (horizon is not None and base > horizon):
@@ -205,10 +216,15 @@ def campaign_plan(*, campaign_id: int, now: datetime | None = None) -> int:
             columns[0].append(tz_index[choice.timezone])
             columns[1].append(choice.subscriber_id)
             columns[2].append(choice.subscription_id)
-        total = _write_ledger(campaign, by_platform, zones, times)
-        if total and personalise.uses_coupon(personalise.content_texts(
-                campaign.content_body, campaign.content_buttons or [], campaign.content_whatsapp_template)):
-            coupons_assign(campaign, now=now)
+        if campaign.kind == Campaign.Kind.STANDARD:
+            total = _write_ledger(campaign, by_platform, zones, times)
+        else:  # A/B test, VIP offers: each variant (an A/B test's remainder: None) in lists of its own
+            total = sum(_write_ledger(campaign, part, zones, times, variant_id=variant_id)
+                        for variant_id, part in variants.split_by_variant(campaign, by_platform).items())
+            variants.remainder_hold(campaign, now=now)
+        fatigue.held_out_record(campaign, held_out, now=now)
+        if total:
+            variants.coupons_assign(campaign, now=now)  # the campaign's pool, or each variant's
         # A cancel that committed while we read the audience has not seen these rows.
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
         if campaign.status == Campaign.Status.CANCELLED:
@@ -245,7 +261,7 @@ def campaign_stop_for(campaign: Campaign, problem: str, *, now: datetime) -> Non
 
 
 def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array, array]], zones: list[str],
-                  times: SendTimes) -> int:
+                  times: SendTimes, *, variant_id: int | None = None) -> int:
     """Rows packed into lists in send-time order: a list's people are due together, and
     its next due time is its earliest row's."""
     now = timezone.now()
@@ -260,22 +276,22 @@ def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array,
     for platform in order:
         zone_idx, subscriber_ids, subscription_ids = by_platform[platform]
         count = len(subscriber_ids)
-        size = packing_size(platform)
+        size = manual.list_size(platform) if campaign.manual else packing_size(platform)
         positions = sorted(range(count), key=lambda i: rank[zone_idx[i]])
         sizes = rules.list_sizes(count, size)
         lists = SendList.objects.bulk_create(
-            SendList(campaign=campaign, platform=platform, number=list_offset + i + 1, size=n)
+            SendList(campaign=campaign, platform=platform, number=list_offset + i + 1, size=n, variant_id=variant_id)
             for i, n in enumerate(sizes)
         )
         next_due: dict[int, datetime] = {}
         for position, row in enumerate(positions):
             number = rules.list_number(position, count, size)
             tz = zones[zone_idx[row]]
-            at = times.at(tz)
+            at, reason = timing.row_time(times, tz, position, count)  # spread, send window, quiet hours
             send_list = lists[number - 1]
             next_due[number] = min(next_due.get(number, at), at)
             rows.append((campaign.pk, subscriber_ids[row], subscription_ids[row], platform, send_list.pk,
-                         send_list.number, S.PLANNED, times.reason(tz), at, 0, "", now, now))
+                         send_list.number, S.PLANNED, reason, at, 0, "", now, now, variant_id))
             if len(rows) >= 50_000:
                 _insert(rows)
                 total += len(rows)
@@ -288,54 +304,9 @@ def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array,
     return total + len(rows)
 
 
-NO_COUPON = "no coupon code left in the campaign's pool"
-
-
-def coupons_assign(campaign: Campaign, *, now: datetime) -> int:
-    """Give each planned delivery without a code one free code of the pool; a delivery left
-    without one (the pool ran out) is skipped, never sent with an empty code.
-
-    Runs under the plan's advisory lock; the free codes are also row-locked (SKIP LOCKED),
-    so no code can go to two deliveries even if two passes overlapped."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                WITH wanting AS (
-                    SELECT d.id, row_number() OVER (ORDER BY d.id) AS n
-                    FROM campaigns_delivery d
-                    WHERE d.campaign_id = %(campaign)s AND d.status IN (%(planned)s, %(held)s)
-                      AND NOT EXISTS (SELECT 1 FROM campaigns_couponcode c WHERE c.delivery_id = d.id)
-                ), free AS (
-                    SELECT f.id, row_number() OVER (ORDER BY f.id) AS n
-                    FROM (SELECT id FROM campaigns_couponcode
-                          WHERE campaign_id = %(campaign)s AND delivery_id IS NULL AND assigned_at IS NULL
-                          ORDER BY id FOR UPDATE SKIP LOCKED) f
-                )
-                UPDATE campaigns_couponcode c SET delivery_id = wanting.id, assigned_at = %(now)s
-                FROM wanting JOIN free ON free.n = wanting.n
-                WHERE c.id = free.id
-                """,
-                {"campaign": campaign.pk, "planned": S.PLANNED, "held": S.HELD, "now": now},
-            )
-            assigned = cursor.rowcount
-    else:
-        wanting = Delivery.objects.filter(campaign=campaign, status__in=[S.PLANNED, S.HELD], coupon__isnull=True)
-        free = CouponCode.objects.filter(campaign=campaign, delivery__isnull=True, assigned_at__isnull=True)
-        pairs = list(zip(free.order_by("pk"), wanting.order_by("pk").values_list("pk", flat=True), strict=False))
-        for code, delivery_id in pairs:
-            code.delivery_id, code.assigned_at = delivery_id, now
-        CouponCode.objects.bulk_update([c for c, _ in pairs], ["delivery_id", "assigned_at"], batch_size=2000)
-        assigned = len(pairs)
-    left = Delivery.objects.filter(campaign=campaign, status__in=[S.PLANNED, S.HELD], coupon__isnull=True).update(
-        status=S.SKIPPED, reason=NO_COUPON, updated_at=now)
-    if left:
-        log.warning("campaign %s: %s deliveries skipped, the coupon pool ran out", campaign.pk, left)
-    return assigned
-
-
 DELIVERY_COLUMNS = ("campaign_id", "subscriber_id", "subscription_id", "platform", "send_list_id", "list_number",
-                    "status", "reason", "send_after", "attempts", "platform_message_id", "created_at", "updated_at")
+                    "status", "reason", "send_after", "attempts", "platform_message_id", "created_at", "updated_at",
+                    "variant_id")
 
 
 def _insert(rows: list[tuple]) -> None:
@@ -361,6 +332,7 @@ def lists_dispatch(*, now: datetime, enqueue_send: Callable[[int, str], None]) -
         due = list(
             SendList.objects.select_for_update(skip_locked=True)
             .filter(state=SendList.State.WAITING, next_due__lte=now, campaign__status=Campaign.Status.RUNNING)
+            .exclude(campaign__manual=True)  # sent by the marketer from the phone app, never by a worker
             .order_by("next_due")[:1000]
         )
         SendList.objects.filter(pk__in=[s.pk for s in due]).update(state=SendList.State.QUEUED, heartbeat_at=now)

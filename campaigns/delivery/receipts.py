@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from channels.models import EarlyReceipt
 
+from .. import fatigue
 from ..models import Campaign, Delivery, SendList
 from .states import S, sources_of
 
@@ -56,6 +57,8 @@ def delivery_receipt(platform: str, message_id: str, status: str, *, at: datetim
     else:
         fields["reason"] = reason or "the platform reported a failure after sending"
     updated = rows.update(**fields)
+    if status == S.READ and updated:  # the fatigue guard: they read it, their count starts again
+        fatigue.people_answered(known.values("subscriber_id"))
     if status == S.READ:
         known.filter(status=S.READ, delivered_at__isnull=True).update(delivered_at=at)
     return updated
@@ -68,6 +71,8 @@ def _hold(rows, *, reason: str, at: datetime) -> int:
     held = 0
     for row in rows.select_for_update().select_related("campaign"):
         campaign: Campaign = row.campaign
+        if row.status == S.SENT:  # counted by the fatigue guard; the platform did not deliver it after all
+            fatigue.people_not_reached([row.subscriber_id])
         row.platform_message_id, row.sent_at, row.updated_at = "", None, timezone.now()
         if campaign.status == Campaign.Status.CANCELLED or (campaign.expires_at and retry >= campaign.expires_at):
             row.status, row.reason = S.SKIPPED, f"{reason}; retry at {retry:%Y-%m-%d %H:%M} UTC would be too late"

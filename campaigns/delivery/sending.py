@@ -36,12 +36,15 @@ from channels.base import (
 from channels.ratelimit import DEFAULT_WINDOW, burst_cap, limiter_from_settings
 from channels.registry import channel_for
 
-from .. import rules, services
+from .. import fatigue, metrics, rules, services
 from ..models import Campaign, Delivery, SendList, Subscriber, Subscription
+from . import timing
 from .common import COUNTED, PENDING, WHATSAPP_WINDOW, S, current_policy, db_now, zone
-from .outbound import campaign_content, outbound_message, same_for_everyone
+from .outbound import outbound_message, same_for_everyone
+from .paid import as_paid, is_paid, paid_key, paid_rate
 from .receipts import apply_early_receipts, lock_message_ids
 from .states import allowed
+from .variants import claimable, list_content, row_contents
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +86,24 @@ def list_send(*, list_id: int) -> dict[str, int]:
     """
     send_list = SendList.objects.select_related("campaign").get(pk=list_id)
     counts: dict[str, int] = defaultdict(int)
-    if send_list.state == SendList.State.DONE:
+    if send_list.state == SendList.State.DONE or send_list.campaign.manual:  # manual: sent by hand from the app
         return counts
     campaign = send_list.campaign
     platform = send_list.platform
     channel = channel_for(platform, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
     rate = None if channel.sandbox else settings.TACT_RATE.get(platform)
+    paid = is_paid(campaign, platform)  # Telegram's paid broadcast: its own ceiling and limiter key (paid.py)
+    if paid:
+        rate = None if channel.sandbox else paid_rate()
     # The ceiling counts requests; one request carries `per_request` messages (a Viber
     # broadcast: 300 people), but only when they all receive the same message.
-    per_request = channel.per_request if same_for_everyone(campaign_content(campaign)) else 1
+    per_request = channel.per_request if same_for_everyone(list_content(campaign, send_list)) else 1
     size = min(chunk_size(rate) * per_request, send_list.size)
     units = math.ceil(size / per_request)
     limiter = limiter_from_settings() if rate else None
     limiter_key = f"tact:rate:{platform}"
+    if paid:
+        limiter_key = paid_key(limiter_key)
     policy, quiet = current_policy()
     session = None
     global _claim_lead
@@ -106,7 +114,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
                 break
             if session is None:
                 try:
-                    session = channel.open()
+                    session = metrics.timed_session(channel.open(), platform)  # platform latency
                 except Exception as exc:  # the platform is down or refuses our credentials
                     _wait_for_platform(list_id, campaign.pk, f"cannot connect to {platform}: {exc!r}",
                                        settings.TACT_PLATFORM_RETRY_SECONDS)
@@ -119,6 +127,8 @@ def list_send(*, list_id: int) -> dict[str, int]:
                 break  # paused, cancelled, or what is due is being handled by another task
             if not batch:
                 continue
+            if paid:
+                batch = as_paid(batch)  # sent with allow_paid_broadcast
             if limiter is not None and (early := slot - systime.monotonic()) > 0:
                 systime.sleep(early)  # claimed ahead of the slot: the burst leaves on time
             if limiter is not None and systime.monotonic() - slot > LATE_SEND:
@@ -150,6 +160,7 @@ def _reserve(limiter, key: str, n: int, rate: float | None, *, lead: float = 0.0
         return systime.monotonic()
     reserved_at = systime.monotonic()
     wait = limiter.reserve(key, n, rate)
+    metrics.limiter_waited(key, wait)
     if wait > lead:
         systime.sleep(wait - lead)
     return reserved_at + wait
@@ -177,6 +188,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(send_list_id=send_list.pk, status__in=PENDING, send_after__lte=now)
+            .filter(claimable(campaign))  # an A/B test's row without a variant never goes
             .select_related("subscription", "subscriber", "coupon")
             .order_by("send_after", "pk")[:size]
         )
@@ -203,13 +215,14 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
                 row.status, row.reason = S.SKIPPED, "expired before it could be sent"
             else:
                 decision = rules.frequency_check(past[row.subscriber_id], policy, now, tz)
-                earliest = rules.out_of_quiet_hours(decision.earliest, tz, quiet)
+                moved = timing.allowed_at(campaign, decision.earliest, row.subscriber.timezone, quiet)
+                earliest = moved.at  # out of quiet hours and, if the campaign has one, into its send window
                 if earliest == now:
                     row.status, row.reason, row.sent_at = S.SENDING, "", now
                     sendable.append(row)
                     past[row.subscriber_id].append(now)
                     continue
-                reason = decision.reason or rules.QUIET_HOURS
+                reason = decision.reason or moved.reason or rules.QUIET_HOURS
                 if expires_at is not None and earliest >= expires_at:
                     row.status, row.reason = S.SKIPPED, f"{reason} until {earliest:%Y-%m-%d %H:%M} UTC, after expiry"
                 else:
@@ -219,10 +232,10 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
             changed.append(row)
         Delivery.objects.bulk_update(sendable + changed, ["status", "reason", "sent_at", "send_after", "updated_at"])
     window_start = now - WHATSAPP_WINDOW
-    content = campaign_content(campaign)
+    content_of = row_contents(campaign)  # each row's variant's content, else the campaign's
     return len(rows), [
         outbound_message(
-            content, delivery_id=r.pk, subscription=r.subscription, subscriber=r.subscriber,
+            content_of(r.variant_id), delivery_id=r.pk, subscription=r.subscription, subscriber=r.subscriber,
             coupon=coupon.code if (coupon := getattr(r, "coupon", None)) else "",
             window_open=r.subscription.last_inbound_at is not None and r.subscription.last_inbound_at >= window_start,
         )
@@ -362,6 +375,8 @@ def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
         )
         for row in mine:
             counts[row.status] += 1
+        # The fatigue guard: one more campaign unanswered (a read among the early receipts resets it).
+        fatigue.people_reached(r.subscriber_id for r in mine if r.status == S.SENT)
         closed = [r.subscription_id for r in mine if r.pk in window_closed]
         if closed:  # WhatsApp's word wins over our record of the window
             Subscription.objects.filter(pk__in=closed).update(last_inbound_at=now - WHATSAPP_WINDOW)
@@ -375,6 +390,7 @@ def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
         elif sent_ids:
             Campaign.objects.filter(pk=campaign_id, problem_since__isnull=False, status=Campaign.Status.RUNNING).update(
                 problem="", problem_since=None)
+    metrics.outcomes_recorded(platform, mine)  # committed: counted once
     mine_ids = {r.pk for r in mine}
     for outcome in outcomes:
         error = outcome.error

@@ -27,7 +27,7 @@ def sweep(*, now: datetime, enqueue_send: Callable[[int, str], None], enqueue_pl
         silent = list(
             SendList.objects.select_for_update(skip_locked=True).filter(
                 state=SendList.State.QUEUED, heartbeat_at__lt=list_cutoff, campaign__status=Campaign.Status.RUNNING
-            )[:1000]
+            ).exclude(campaign__manual=True)[:1000]  # the phone apps' lists are sent by hand
         )
         SendList.objects.filter(pk__in=[s.pk for s in silent]).update(heartbeat_at=now)
         for send_list in silent:

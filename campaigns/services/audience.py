@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .. import rules, selectors
-from ..models import Campaign, ConsentEvent, Segment, Subscriber, Subscription, Tag
+from ..models import Campaign, CampaignVariant, ConsentEvent, Segment, Subscriber, Subscription, Tag
 from ..rules import PackingError
 from .consent import Consent, _record
 from .errors import ServiceError
@@ -177,6 +177,9 @@ def segment_split_vip(*, segment: Segment, min_size: int, max_size: int) -> VipS
     users: dict[int, list[Campaign]] = {}
     for campaign in Campaign.objects.select_for_update().filter(segment__in=groups).order_by("pk"):
         users.setdefault(campaign.segment_id, []).append(campaign)
+    # A VIP campaign uses its groups through its variants.
+    for variant in CampaignVariant.objects.filter(segment__in=groups).select_related("campaign").order_by("pk"):
+        users.setdefault(variant.segment_id, []).append(variant.campaign)
     frozen = {i for i, g in enumerate(groups) if any(c.status in SENDING for c in users.get(g.pk, []))}
     current = [list(g.members.order_by("pk").values_list("pk", flat=True)) for g in groups]
     try:

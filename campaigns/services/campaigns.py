@@ -15,13 +15,17 @@ from django.utils.translation import gettext as _
 
 from channels.limits import PLATFORMS
 
-from .. import links, selectors
+from .. import links, selectors, windows
 from ..audit import audit_record
-from ..models import Campaign, Delivery, Draft, Segment, SendList
+from ..models import Campaign, Delivery, Draft, FrequencyPolicy, Segment, SendList
+from . import series
 from .content import content_problems
 from .errors import ServiceError
+from .manual_lists import manual_problems
 from .media import media_frozen, media_problems
+from .paid_broadcast import campaign_paid_problems
 from .personal import campaign_personal_problems
+from .variants import campaign_variant_problems, campaign_variants_copy, variants_freeze
 from .whatsapp_templates import campaign_template_problems
 
 # The content a campaign freezes from its draft: what an approver approves.
@@ -62,6 +66,13 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
         )
     if campaign.expires_at is not None and campaign.expires_at <= campaign.send_at:
         problems.setdefault("expires_at", []).append(_("expires_at must be after send_at"))
+    for field, messages in series.series_problems(campaign, now=now).items():  # a bad or spent recurrence
+        problems.setdefault(field, []).extend(messages)
+    for field, messages in windows.timing_problems(  # spread and send window, against today's quiet hours
+            spread_hours=campaign.spread_hours, window_start=campaign.send_window_start,
+            window_end=campaign.send_window_end, send_at=campaign.send_at, expires_at=campaign.expires_at,
+            quiet=FrequencyPolicy.current().quiet_hours()).items():
+        problems.setdefault(field, []).extend(messages)
     # Measured with its tracked links as long as they will be (WhatsApp appends button URLs to the text).
     buttons, body = links.as_measured(campaign.draft.buttons or [], campaign.draft.body,
                                       track_buttons=campaign.draft.track_links,
@@ -79,7 +90,9 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
     media = media_problems(campaign.draft, [p for p in campaign.platforms if p in PLATFORMS])
     if media:
         problems["media"] = media
-    for field, messages in campaign_template_problems(campaign, now=now).items():
+    # Sent by hand from the app (no 24-hour window there): one text for all, no tracked links.
+    template_problems = {} if campaign.manual else campaign_template_problems(campaign, now=now)
+    for field, messages in [*template_problems.items(), *manual_problems(campaign).items()]:
         problems.setdefault(field, []).extend(messages)
     segment: Segment = campaign.segment
     if segment.max_size is not None:
@@ -89,6 +102,14 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
                 _("segment '%(segment)s' has %(size)s people, over its max_size of %(max_size)s")
                 % {"segment": segment, "size": size, "max_size": segment.max_size}
             ]
+    if campaign.kind != Campaign.Kind.STANDARD:  # every row gets a variant: each pool is checked for its people
+        problems.pop("coupons", None)
+    for field, messages in campaign_variant_problems(campaign, now=now).items():  # A/B test, VIP offers
+        problems.setdefault(field, []).extend(messages)
+    # A paid broadcast's Stars are read from Telegram (forecast and getMyStarBalance) only
+    # when nothing else keeps the campaign back.
+    for field, messages in campaign_paid_problems(campaign, now=now, check_balance=not problems).items():
+        problems.setdefault(field, []).extend(messages)
     return problems
 
 
@@ -113,6 +134,8 @@ def campaign_schedule(*, campaign: Campaign, actor: AbstractBaseUser | None = No
         raise ServiceError(problems)
     before = _state(campaign, "status")
     _freeze(campaign, campaign.draft)
+    variants_freeze(campaign)  # each variant's content, as the campaign's
+    series.series_arm(campaign, now=now, first=True)  # a series: send_at is its first occurrence
     campaign.approved_by, campaign.approved_at = None, None
     if settings.TACT_REQUIRE_APPROVAL:
         before |= _state(campaign, "submitted_by")
@@ -145,6 +168,7 @@ def campaign_approve(*, campaign: Campaign, actor: AbstractBaseUser, now: dateti
         raise ServiceError(problems)
     before = _state(campaign, "status", "approved_by")
     campaign.status = Campaign.Status.SCHEDULED
+    series.series_arm(campaign, now=now, first=False)
     campaign.approved_by, campaign.approved_at = actor, now
     campaign.scheduled_at = now
     _save(campaign, verb="approved", actor=actor, before=before)
@@ -224,6 +248,7 @@ def campaign_cancel(*, campaign: Campaign, actor: AbstractBaseUser | None = None
         status=Delivery.Status.SKIPPED, reason="campaign cancelled", updated_at=now
     )
     campaign.send_lists.exclude(state=SendList.State.DONE).update(state=SendList.State.DONE)
+    series.series_cancelled(campaign, actor=actor)  # a series: no more runs
     return campaign
 
 
@@ -237,12 +262,15 @@ def campaign_pause(*, campaign: Campaign, actor: AbstractBaseUser | None = None)
     campaign.status = Campaign.Status.PAUSED
     campaign.paused_at = timezone.now()
     _save(campaign, verb="paused", actor=actor, before=before, update_fields=["status", "paused_at", "updated_at"])
+    series.series_paused(campaign, actor=actor)  # a series: no runs meanwhile
     return campaign
 
 
 @transaction.atomic
-def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
-    """Continue where it stopped: rows already sent are never sent again."""
+def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None,
+                    now: datetime | None = None) -> Campaign:
+    """Continue where it stopped: rows already sent are never sent again (a series: from its
+    next occurrence after `now`)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.PAUSED:
         raise ServiceError(
@@ -254,6 +282,7 @@ def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None
     campaign.problem, campaign.problem_since = "", None
     _save(campaign, verb="resumed", actor=actor, before=before,
           update_fields=["status", "paused_at", "problem", "problem_since", "updated_at"])
+    series.series_resumed(campaign, actor=actor, now=now)  # a series: from the next occurrence after now
     return campaign
 
 
@@ -273,10 +302,15 @@ def campaign_duplicate(*, campaign: Campaign, actor: AbstractBaseUser | None = N
         draft_id=original.draft_id, segment_id=original.segment_id, platforms=list(original.platforms),
         send_at=original.send_at + shift, local_time=original.local_time,
         expires_at=original.expires_at + shift if original.expires_at is not None else None,
+        spread_hours=original.spread_hours, send_window_start=original.send_window_start,
+        send_window_end=original.send_window_end, manual=original.manual, paid_broadcast=original.paid_broadcast,
+        timezone=original.timezone, recurrence=original.recurrence,  # a series' copy is a series (a run's: once)
+        recurrence_until=original.recurrence_until + shift if original.recurrence_until is not None else None,
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
     with disable_auditlog():
         copy.save()
+    campaign_variants_copy(source=original, target=copy)  # kind, A/B settings, variants
     audit_record(copy, verb="created", actor=actor, after=_state(copy, "name", "status", "send_at"),
                  extra={"copied_from": original.pk})
     return copy

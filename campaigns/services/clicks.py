@@ -11,8 +11,9 @@ from datetime import datetime
 
 from django.db import transaction
 
-from .. import links
+from .. import fatigue, links
 from ..delivery.outbound import campaign_content, delivery_links
+from ..delivery.variants import row_contents
 from ..models import Campaign, Click, Delivery, Subscriber
 
 
@@ -37,7 +38,8 @@ def link_target(token: str) -> Target | None:
         return None
     delivery = (Delivery.objects.filter(pk=read.delivery_id, campaign_id=campaign.pk)
                 .select_related("subscriber", "coupon").first())
-    content = campaign_content(campaign)
+    # A variant's person (A/B test, VIP offer) got the variant's links.
+    content = row_contents(campaign)(delivery.variant_id) if delivery is not None else campaign_content(campaign)
     if delivery is not None:
         coupon = coupon_row.code if (coupon_row := getattr(delivery, "coupon", None)) else ""
         urls = delivery_links(content, subscriber=delivery.subscriber, coupon=coupon)
@@ -65,6 +67,7 @@ def click_record(*, target: Target, at: datetime) -> bool:
             delivery_id=target.delivery_id, link=target.link, defaults={"url": target.label, "at": at})
         if created:
             Delivery.objects.filter(pk=target.delivery_id, clicked_at__isnull=True).update(clicked_at=at)
+        fatigue.delivery_answered(target.delivery_id)  # any click is an answer: the fatigue guard starts again
     return created
 
 

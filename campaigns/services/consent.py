@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from .. import logs, rules
+from .. import fatigue, logs, rules
 from ..audit import audit_record
 from ..models import ConsentEvent, Delivery, Subscriber, Subscription
 from .errors import ServiceError
@@ -207,7 +207,8 @@ def person_opt_out(platform: str, address: str, *, consent: Consent,
 
 
 def note_inbound(platform: str, address: str, at: datetime) -> None:
-    """The person wrote to us: WhatsApp's 24-hour window opens."""
+    """The person wrote to us: WhatsApp's 24-hour window opens, and a reply resets the fatigue guard."""
     Subscription.objects.filter(platform=platform, address=address).filter(
         Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
     ).update(last_inbound_at=at)
+    fatigue.address_answered(platform, address)

@@ -1,5 +1,6 @@
 """A campaign's coupon pool: codes added whole or not at all, while the campaign is not yet
-planned; each delivery gets one code when it is planned (delivery/planning.py)."""
+planned; each delivery gets one code when it is planned (delivery/planning.py). A variant (a
+VIP group's offer) may have a pool of its own (delivery/variants.py coupon_passes)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
-from ..models import Campaign, CouponCode
+from ..models import Campaign, CampaignVariant, CouponCode
 from .errors import ServiceError
 
 CODE_MAX = 64  # CouponCode.code
@@ -77,11 +78,28 @@ def _named(codes: list[str]) -> str:
     return _("%(codes)s and %(n)s more") % {"codes": shown, "n": len(codes) - _NAMED}
 
 
+def coupon_variant(campaign: Campaign, raw: object) -> CampaignVariant | None:
+    """The variant of `campaign` an upload targets (its id, as JSON or a form gives it; empty:
+    the common pool), or ServiceError naming `variant`."""
+    if raw in (None, ""):
+        return None
+    text = str(raw).strip() if isinstance(raw, (int, str)) and not isinstance(raw, bool) else ""
+    found = (CampaignVariant.objects.filter(pk=int(text), campaign_id=campaign.pk).first()
+             if text.isdigit() and len(text) <= 18 else None)
+    if found is None:
+        raise ServiceError({"variant": [_("no variant #%(id)s in this campaign") % {"id": str(raw)[:20]}]})
+    return found
+
+
 @transaction.atomic
-def coupons_add(*, campaign: Campaign, codes: list[object], field: str = "codes") -> int:
-    """Add `codes` to the campaign's pool, all or none. ServiceError (by field) names
-    duplicates within the upload or with the pool, and a campaign already planned."""
+def coupons_add(*, campaign: Campaign, codes: list[object], field: str = "codes",
+                variant: CampaignVariant | None = None) -> int:
+    """Add `codes` to the campaign's pool (`variant`: that variant's own pool), all or none.
+    ServiceError (by field) names duplicates within the upload or with the campaign's codes,
+    and a campaign already planned."""
     codes = _checked(codes, field)
+    if variant is not None and variant.campaign_id != campaign.pk:
+        raise ServiceError({"variant": [_("no variant #%(id)s in this campaign") % {"id": variant.pk}]})
     # The row lock keeps the campaign from starting (and its codes from being assigned)
     # while the codes are added.
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -107,14 +125,18 @@ def coupons_add(*, campaign: Campaign, codes: list[object], field: str = "codes"
                                     % {"codes": _named(sorted(existing))}]})
     try:
         with transaction.atomic():
-            CouponCode.objects.bulk_create([CouponCode(campaign=campaign, code=c) for c in codes], batch_size=5000)
+            CouponCode.objects.bulk_create([CouponCode(campaign=campaign, variant=variant, code=c) for c in codes],
+                                           batch_size=5000)
     except IntegrityError as exc:  # a concurrent upload added one of them first
         raise ServiceError({field: [_("some of these codes were just added by someone else; upload again")]}) from exc
     return len(codes)
 
 
-def coupon_counts(campaign: Campaign) -> dict[str, int]:
-    """The pool: total codes, assigned to a delivery, free."""
-    counts = CouponCode.objects.filter(campaign=campaign).aggregate(
+def coupon_counts(campaign: Campaign, variant: CampaignVariant | None = None) -> dict[str, int]:
+    """The pool: total codes, assigned to a delivery, free (`variant`: its own pool only)."""
+    codes = CouponCode.objects.filter(campaign=campaign)
+    if variant is not None:
+        codes = codes.filter(variant=variant)
+    counts = codes.aggregate(
         total=Count("pk"), assigned=Count("pk", filter=Q(assigned_at__isnull=False)))
     return {"total": counts["total"], "assigned": counts["assigned"], "free": counts["total"] - counts["assigned"]}

@@ -175,11 +175,13 @@ def _length_problems(tally: _Tally) -> list[str]:
 
 def sample_values() -> personalise.Values:
     """A made-up person for the preview when no real subscriber is chosen."""
-    return personalise.Values(name=_("Alex Morgan"), attributes={}, coupon="SAMPLE-CODE-1234")
+    return personalise.Values(name=_("Alex Morgan"), attributes={}, coupon="SAMPLE-CODE-1234",
+                              group_name=_("VIP 1"), group_size="12")  # a VIP group's, as a VIP offer fills them
 
 
 def subscriber_values(subscriber: Subscriber, coupon: str = "SAMPLE-CODE-1234") -> personalise.Values:
-    return personalise.Values(name=subscriber.name, attributes=subscriber.attributes, coupon=coupon)
+    return personalise.Values(name=subscriber.name, attributes=subscriber.attributes, coupon=coupon,
+                              group_name=_("VIP 1"), group_size="12")
 
 
 def draft_rendered(draft: Draft, values: personalise.Values, platforms=PLATFORMS) -> dict[str, dict]:

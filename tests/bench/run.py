@@ -9,8 +9,12 @@ then measures, in one run, on this machine:
   3. Tact end to end: real worker processes plan the campaign (planning rate) and send
      it to the fake with the ceiling lifted (throughput), peak worker memory sampled;
   4. the baseline of one Celery task per message, on a sample of the audience;
-  5. a campaign at a 30/s ceiling: the share of the ceiling used and the busiest second.
-Figures are printed, never asserted; they also go to var/bench.json.
+  5. a campaign at a 30/s ceiling: the share of the ceiling used and the busiest second;
+  0. (first) a bare COPY of N ledger rows, which planning is compared with;
+  6. the forecast of the whole audience (caps and quiet hours on); 7. send_at to the first
+     message of FIRST_N small campaigns (p50, p99); then the targets beside the figures.
+Figures are printed, never asserted; they also go to var/bench.json. BENCH_DB names the
+database (default tact_bench: dropped and made again).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 N = int(os.environ.get("N", "100000"))
 BASELINE_N = int(os.environ.get("BASELINE_N", str(min(N, 3000))))
 CEILING_N = int(os.environ.get("CEILING_N", "600"))
+FIRST_N = int(os.environ.get("FIRST_N", "20"))  # small campaigns timed from send_at to their first message
 # With a million, sending everything takes about an hour per contender: measure the bare
 # loop on a sample, and Tact's sending over a window, then cancel the rest.
 SAMPLE = int(os.environ.get("BENCH_SAMPLE", str(min(N, 100_000))))
@@ -38,7 +43,7 @@ SEND_SECONDS = float(os.environ.get("BENCH_SEND_SECONDS", "0")) or None
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "tact_bench"
+DB_NAME = os.environ.get("BENCH_DB", "tact_bench")  # dropped and made again by every run
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 TOKEN = "123456:BENCH"
 os.environ.update(DATABASE_URL=f"{PG}/{DB_NAME}", REDIS_URL=REDIS_URL, DJANGO_SETTINGS_MODULE="config.settings")
@@ -63,19 +68,22 @@ def build_audience(n: int) -> float:
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as c:
         c.execute(
-            "INSERT INTO campaigns_subscriber (external_id, name, timezone, language, attributes, created_at, updated_at) "
+            "INSERT INTO campaigns_subscriber (external_id, name, timezone, language, attributes, created_at, updated_at, "
+            "search_name, tester, unanswered) "
             "SELECT 'bench-' || g, 'Bench ' || g, (ARRAY['Europe/Moscow','Europe/Berlin','Asia/Novosibirsk',"
-            "'America/New_York'])[1 + g %% 4], 'ru', '{}', now(), now() FROM generate_series(1, %s) g",
+            "'America/New_York'])[1 + g %% 4], 'ru', '{}', now(), now(), 'bench ' || g, false, 0 "
+            "FROM generate_series(1, %s) g",
             [n],
         )
         c.execute(
             "INSERT INTO campaigns_subscription (subscriber_id, platform, address, status, saved_our_number, "
-            "created_at, updated_at) SELECT id, 'telegram', (1000000 + id)::text, 'opted_in', false, now(), now() "
+            "created_at, updated_at, address_hash) "
+            "SELECT id, 'telegram', (1000000 + id)::text, 'opted_in', false, now(), now(), '' "
             "FROM campaigns_subscriber"
         )
         c.execute(
-            "INSERT INTO campaigns_consentevent (subscription_id, kind, status, source, text, evidence, at, recorded_at) "
-            "SELECT id, 'opt_in', 'opted_in', 'bench', 'Yes, send me offers', '{}', now(), now() "
+            "INSERT INTO campaigns_consentevent (subscription_id, kind, status, source, text, evidence, at, recorded_at, "
+            "by_person) SELECT id, 'opt_in', 'opted_in', 'bench', 'Yes, send me offers', '{}', now(), now(), true "
             "FROM campaigns_subscription"
         )
     with connection.cursor() as c:
@@ -273,6 +281,12 @@ def main() -> None:
     build_seconds = build_audience(N)
     say(f"  audience built in PostgreSQL: {N:,} subscribers in {build_seconds:.1f} s (no caps, no quiet hours)")
     results: dict[str, object] = {"N": N, "cores": os.cpu_count(), "workers": WORKERS, "threads": THREADS}
+    from tests.bench import scale
+
+    copy_seconds, copy_ledger_seconds = scale.copy_seconds(N)  # what planning is compared with (issue 13)
+    results.update(copy_seconds=round(copy_seconds, 2), copy_ledger_seconds=round(copy_ledger_seconds, 2))
+    say(f"0. COPY of {N:,} ledger rows: bare (a table of its columns, no index or key) {copy_seconds:.2f} s; "
+        f"into campaigns_delivery (its indexes, foreign keys, counter trigger) {copy_ledger_seconds:.2f} s")
 
     capacity = measure_capacity(n=20000, concurrency=100)
     results["fake_capacity_per_s"] = round(capacity)
@@ -347,8 +361,24 @@ def main() -> None:
         results.update(ceiling_rate_per_s=round(rate, 2), ceiling_use=round(rate / 30, 3), busiest_second=busiest)
         say(f"5. at a 30/s ceiling ({CEILING_N} messages): {rate:.1f} messages/s = {rate / 30:.0%} of the ceiling; "
             f"busiest one-second window: {busiest} requests")
+
+        results["forecast_seconds"] = round(scale.forecast_seconds(say), 2)
+        fake.remote.reset()
+        env["TACT_RATE_TELEGRAM"] = ""
+        workers = Workers(env, WORKERS)
+        try:
+            lags = scale.first_message_lags(workers, fake, campaigns=FIRST_N)
+        finally:
+            workers.stop()
+        results.update(first_message_p99_seconds=round(scale.percentile(lags, 0.99), 2),
+                       first_message_p50_seconds=round(scale.percentile(lags, 0.5), 2))
+        say(f"7. send_at to the first message, {len(lags)} campaigns of 5 people: p50 "
+            f"{results['first_message_p50_seconds']} s, p99 {results['first_message_p99_seconds']} s")
     finally:
         fake.stop()
+    if "plan_seconds" in results:
+        results["plan_to_copy_ratio"] = round(float(results["plan_seconds"]) / copy_seconds, 1)
+    scale.targets(results, say)
     (ROOT / "var" / "bench.json").write_text(json.dumps(results, indent=2))
     say(json.dumps(results))
 

@@ -51,6 +51,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -88,6 +89,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "cant_initiate": (403, "Forbidden: bot can't initiate conversation with a user"),
     "not_found": (400, "Bad Request: chat not found"),
     "too_long": (400, "Bad Request: message is too long"),
+    # Our wording: Telegram documents no text for a paid broadcast it cannot charge for.
+    "stars_short": (400, "Bad Request: not enough Stars for a paid broadcast"),
     "text_empty": (400, "Bad Request: message text is empty"),
     "flood": (429, "Too Many Requests: retry after {retry_after}"),
     "ceiling": (429, "Too Many Requests: retry after {retry_after}"),  # flood control, retry_after=1
@@ -102,6 +105,9 @@ OUTCOMES = frozenset(ERRORS) | {"ok", "disconnect"}
 CHAT_RULES = frozenset(OUTCOMES) - {"ok", "too_long", "text_empty", "ceiling"}
 
 MAX_TEXT_UTF16 = 4096
+# Paid broadcasts (shared/PLATFORMS.md): per second, this many messages are free; each flagged
+# message beyond costs 0.1 Star.
+FREE_PER_SECOND = 30
 MAX_CAPTION_UTF16 = 1024
 # sendPhoto, sendVideo, sendDocument -> the parameter (and Message attribute) holding the file
 MEDIA_METHODS = {"sendphoto": "photo", "sendvideo": "video", "senddocument": "document"}
@@ -151,6 +157,19 @@ class FaultConfig:
     # do not count; every other sendMessage does, whatever its answer.
     ceiling: int | None = None
     chat_ceiling: int | None = None
+    # Paid broadcasts (Bot API 7.11): a message sent with allow_paid_broadcast=true ignores
+    # `ceiling` ("ignoring broadcasting limits") and counts against `paid_ceiling` instead,
+    # among flagged messages only (Telegram: up to 1000 a second); None: no limit for them.
+    # Per second of the fake's clock, the first FREE_PER_SECOND messages delivered (flagged
+    # or not) are free and each flagged one beyond costs 0.1 Star, taken from `star_balance`
+    # (whole Stars, plus `star_balance_nanos`), which getMyStarBalance answers. Charges are
+    # recorded (``stars_charged()``) and, unless `stars_enforced`, never refused: a balance
+    # may go below zero, as Telegram's StarAmount allows. With `stars_enforced`, a flagged
+    # message that would be charged with less than 0.1 Star left is refused ("stars_short").
+    paid_ceiling: int | None = None
+    star_balance: int = 0
+    star_balance_nanos: int = 0
+    stars_enforced: bool = False
     # Lost answers: the next `lose_next` messages the fake takes, or every `lose_every`-th,
     # are delivered (recorded, counted in sent()) but answered `lost_answer` instead: "502"
     # (an HTML 502 from a proxy; PTB: NetworkError), "reset" (TCP RST; PTB: NetworkError
@@ -223,6 +242,16 @@ class Call:
         """True when the person got the message: answered 200, or taken and the answer lost."""
         return self.status == 200 or self.lost_answer is not None
 
+    @property
+    def paid_broadcast(self) -> bool:
+        """True when it was sent with allow_paid_broadcast=true."""
+        return self.extra.get("allow_paid_broadcast", "").lower() == "true"
+
+    @property
+    def protect_content(self) -> bool:
+        """True when it was sent with protect_content=true (no forwarding or saving)."""
+        return self.extra.get("protect_content", "").lower() == "true"
+
     def to_json(self) -> JSONDict:
         """The call as JSON-ready values."""
         return dataclasses.asdict(self)
@@ -236,6 +265,12 @@ class Call:
 def count_by_chat(calls: Iterable[Call]) -> dict[int, int]:
     """Number of calls per chat_id."""
     return dict(Counter(c.chat_id for c in calls))
+
+
+def _paid(params: Mapping[str, object]) -> bool:
+    """allow_paid_broadcast as PTB sends it ("true" in a form, true in JSON)."""
+    value = params.get("allow_paid_broadcast")
+    return value is True or str(value).lower() == "true"
 
 
 def _utf16_len(text: str) -> int:
@@ -322,6 +357,9 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         super().__init__(host=host, port=port, config=config)
         self.token = token  # None: accept any token
         self._admitted: deque[float] = deque()  # monotonic times within the last second
+        self._admitted_paid: deque[float] = deque()  # the same for allow_paid_broadcast messages
+        self._second, self._in_second = 0, 0  # paid broadcasts: this second of the clock, messages in it
+        self._charged_tenths = 0  # tenths of a Star charged for paid broadcasts
         self._admitted_by_chat: dict[int, deque[float]] = {}
         self._attempts: Counter[int] = Counter()
         self._message_id = 0
@@ -346,6 +384,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
     def _forget(self) -> None:
         """reset(): forget the flood-control windows and the random draws."""
         self._admitted = deque()
+        self._admitted_paid = deque()
+        self._second, self._in_second, self._charged_tenths = 0, 0, 0
         self._admitted_by_chat = {}
         self._attempts = Counter()
 
@@ -490,6 +530,39 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         self._loop.call_soon_threadsafe(self._queue_webhooks, [post])
         return True
 
+    # ---- paid broadcasts: Stars -------------------------------------------------------
+
+    def _charge(self, arrived: float, paid: bool) -> None:
+        """A message delivered: beyond the free ones of its second, a flagged one costs 0.1
+        Star (with the lock held)."""
+        second = int(arrived)
+        if second != self._second:
+            self._second, self._in_second = second, 0
+        self._in_second += 1
+        if paid and self._in_second > FREE_PER_SECOND:
+            self._charged_tenths += 1
+
+    def _would_overdraw(self, config: FaultConfig, arrived: float) -> bool:
+        """Whether a flagged message now would be charged 0.1 Star the balance no longer has."""
+        in_second = (self._in_second if int(arrived) == self._second else 0) + 1
+        left_tenths = (config.star_balance * 10**9 + config.star_balance_nanos) // 10**8 - self._charged_tenths
+        return in_second > FREE_PER_SECOND and left_tenths < 1
+
+    def stars_charged(self) -> Decimal:
+        """Stars charged for paid broadcasts since the start (or reset())."""
+        with self._lock:
+            return Decimal(self._charged_tenths) / 10
+
+    def star_amount(self) -> JSONDict:
+        """The balance as getMyStarBalance answers it (StarAmount): the configured balance
+        less the charges; amount and nanostar_amount share their sign."""
+        with self._lock:
+            nanos = (self._config.star_balance * 10**9 + self._config.star_balance_nanos
+                     - self._charged_tenths * 10**8)
+        sign = -1 if nanos < 0 else 1
+        amount, rest = divmod(abs(nanos), 10**9)
+        return {"amount": sign * amount, "nanostar_amount": sign * rest}
+
     # ---- recorded calls --------------------------------------------------------------
 
     def sent(self) -> list[Call]:
@@ -526,6 +599,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             "count_by_chat": {str(k): v for k, v in count_by_chat(sent).items()},
             "max_in_any_window": max_in_any_window(c.monotonic for c in calls),
             "max_sent_in_any_window": max_in_any_window(c.monotonic for c in sent),
+            "paid_broadcast_calls": sum(c.paid_broadcast for c in calls),
+            "stars_charged": str(self.stars_charged()),
             "methods": self.method_counts(),
         }
 
@@ -552,6 +627,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             return Answer(400, _error(400, str(exc)), latency)
         if api_method == "getme":
             return Answer(200, _ok(self._bot_user(token)), latency)
+        if api_method == "getmystarbalance":
+            return Answer(200, _ok(self.star_amount()), latency)
         if api_method == "sendmessage":
             return self._send_message(params)
         if api_method in MEDIA_METHODS:
@@ -610,9 +687,10 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             return Answer(400, _error(400, problem), latency)
         extra = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items() if not isinstance(v, bytes)}
 
+        paid = _paid(params)
         with self._lock:
             config = self._config
-            outcome = self._decide(config, chat_id, text, arrived)
+            outcome = self._decide(config, chat_id, text, arrived, paid=paid)
             delay = config.slow_latency if chat_id in config.slow_chats else config.latency
             self._seq += 1
             message_id: int | None = None
@@ -624,6 +702,7 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
                 status = 200 if lost_answer is None else lost_status(lost_answer)
                 self._message_id += 1
                 message_id = self._message_id
+                self._charge(arrived, paid)
             elif outcome == "disconnect":
                 status = 0
             else:
@@ -719,15 +798,17 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         except ValueError:
             decoded = None
         markup = decoded if isinstance(decoded, dict) else None
+        paid = _paid(params)
         with self._lock:
             config = self._config
-            outcome = self._decide(config, chat_id, caption or kind, arrived)
+            outcome = self._decide(config, chat_id, caption or kind, arrived, paid=paid)
             self._seq += 1
             message_id = None
             status, description = 200, None
             if outcome == "ok":
                 self._message_id += 1
                 message_id = self._message_id
+                self._charge(arrived, paid)
             elif outcome in ERRORS:
                 status, description = ERRORS[outcome]
                 if status == 429:
@@ -775,8 +856,9 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             latency = self._config.latency
         return Answer(400, _error(400, description), latency)
 
-    def _decide(self, config: FaultConfig, chat_id: int, text: str, now: float) -> str:
-        """The outcome of one sendMessage; called with the lock held, in arrival order."""
+    def _decide(self, config: FaultConfig, chat_id: int, text: str, now: float, *, paid: bool = False) -> str:
+        """The outcome of one sendMessage; called with the lock held, in arrival order.
+        `paid`: sent with allow_paid_broadcast (counted against paid_ceiling, not ceiling)."""
         channel = self._channel(chat_id)
         if channel is not None:  # Telegram checks the bot's rights in a channel before anything else
             if channel[1]["bot"] != "administrator":
@@ -784,14 +866,15 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             if not channel[1]["can_post_messages"]:
                 return "need_admin_rights"
         # Flood control first: a refused request is not admitted and does not count.
-        if config.ceiling is not None or config.chat_ceiling is not None:
-            window = self._admitted
+        ceiling = config.paid_ceiling if paid else config.ceiling
+        if ceiling is not None or config.chat_ceiling is not None:
+            window = self._admitted_paid if paid else self._admitted
             while window and window[0] <= now - 1.0:
                 window.popleft()
             chat_window = self._admitted_by_chat.setdefault(chat_id, deque())
             while chat_window and chat_window[0] <= now - 1.0:
                 chat_window.popleft()
-            if (config.ceiling is not None and len(window) >= config.ceiling) or (
+            if (ceiling is not None and len(window) >= ceiling) or (
                 config.chat_ceiling is not None and len(chat_window) >= config.chat_ceiling
             ):
                 return "ceiling"
@@ -807,6 +890,8 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
             return "text_empty"
         if _utf16_len(text) > MAX_TEXT_UTF16:
             return "too_long"
+        if paid and config.stars_enforced and self._would_overdraw(config, now):
+            return "stars_short"
         if config.rate_429 or config.rate_5xx:
             self._attempts[chat_id] += 1
             drawn = draw(config.seed, chat_id, self._attempts[chat_id])

@@ -43,6 +43,8 @@ class Engine:
             "DATABASE_URL": database_url,
             "REDIS_URL": TEST_REDIS_URL,
             "TACT_VAR_DIR": str(tmp / "var"),
+            # Its processes' metrics files, apart from the test process's and other runs'.
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "var" / "prometheus"),
             "TACT_TICK_SECONDS": "0.5",
             "TACT_SWEEP_SECONDS": "1",
             "TACT_LIST_LEASE_SECONDS": "3",
@@ -54,7 +56,8 @@ class Engine:
             **env,
         }
         self.workers: list[subprocess.Popen] = []
-        self.beat: subprocess.Popen | None = None
+        self.beat: subprocess.Popen | None = None  # the first beat
+        self.beats: list[subprocess.Popen] = []
         self._logs: list[Path] = []
         redis.Redis.from_url(TEST_REDIS_URL).flushdb()
 
@@ -77,8 +80,16 @@ class Engine:
         assert worker.poll() is None, log.read_text()[-3000:]
         return worker
 
-    def start_beat(self) -> None:
-        self.beat = self._spawn("beat", ["beat", "--loglevel", "INFO", "--schedule", str(self.tmp / "beat-schedule")])
+    def start_beat(self) -> subprocess.Popen:
+        """`celery -A config beat`; called again, another beat with its own schedule file (a
+        second beat started by mistake, as on a second host)."""
+        n = len(self.beats)
+        schedule = self.tmp / ("beat-schedule" if n == 0 else f"beat-schedule-{n + 1}")
+        beat = self._spawn("beat" if n == 0 else f"beat{n + 1}",
+                           ["beat", "--loglevel", "INFO", "--schedule", str(schedule)])
+        self.beats.append(beat)
+        self.beat = self.beat or beat
+        return beat
 
     def start(self, workers: int = 1) -> Engine:
         for _ in range(workers):
@@ -92,7 +103,7 @@ class Engine:
         worker.wait(10)
 
     def stop(self) -> None:
-        for proc in [*self.workers, self.beat]:
+        for proc in [*self.workers, *self.beats]:
             if proc is not None and proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)

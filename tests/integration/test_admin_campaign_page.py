@@ -373,7 +373,7 @@ def test_the_home_page_shows_campaigns_sending_now_and_next():
 SIDEBAR = ["Subscribers", "Subscriptions", "Consent events", "Tags", "Import jobs", "Segments", "Drafts",
            "WhatsApp templates", "Campaigns",
            "Deliveries", "Send lists", "Test sends", "Brand channels", "Channel posts", "Content calendar",
-           "Frequency policy and quiet hours", "Installation settings",
+           "System status", "Frequency policy and quiet hours", "Installation settings",
            "Audit log", "Users", "Groups", "API tokens", "Login attempts", "Sandbox outbox"]
 
 

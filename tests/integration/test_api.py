@@ -207,6 +207,7 @@ def test_creating_a_subscriber_answers_the_api_md_shape(api):
         "tags": ["vip"],
         "attributes": {"avg_check": 5400},
         "tester": False,
+        "unanswered": 0,
         "subscriptions": [
             {"platform": "telegram", "address": "123456789", "status": "opted_in",
              "consent": {**CONSENT, "evidence": {"api": True}}},
@@ -254,6 +255,7 @@ def test_a_subscriber_is_read_back_with_its_consent(api):
         "tags": ["moscow", "vip"],
         "attributes": {"city": "Moscow"},
         "tester": False,
+        "unanswered": 0,
         "subscriptions": [
             {"platform": "telegram", "address": "123456789", "status": "opted_in",
              "consent": consent_json(telegram.consent_events.get())},
@@ -1141,6 +1143,16 @@ def test_creating_a_campaign_answers_the_api_md_shape(api):
         "approved_at": None,
         "created_at": iso(campaign.created_at),
         "updated_at": iso(campaign.updated_at),
+        "follow_up_of": None,
+        "follow_up_rule": "",
+        "timezone": "", "recurrence": "", "recurrence_until": None,  # a series' fields, empty: once
+        "series": None, "occurrence": None, "next_run_at": None, "next_occurrences": [],
+        "paid_broadcast": False,
+        "spread_hours": None, "send_window_start": None, "send_window_end": None,  # at once, at any hour
+        "kind": "standard", "protect_content": False, "variants": [],  # one message (not an A/B test or VIP offers)
+        "ab_test_share": None, "ab_wait_minutes": None, "ab_metric": "clicks", "ab_auto": True, "ab_winner": None,
+        "ab_decided_at": None,
+        "manual": False,  # sent by the workers, not by hand from the phone apps
     }
     assert (campaign.platforms, campaign.status) == (["telegram", "viber"], "draft")
 
@@ -1425,7 +1437,7 @@ def test_the_delivery_list_is_filtered_by_campaign(api):
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"count": 2, "next": None, "previous": None, "results": [
+    assert response.json() == {"next": None, "previous": None, "results": [
         {"id": d.pk, "campaign": first.pk, "subscriber": d.subscriber_id, "platform": d.platform,
          "address": d.subscription.address, "list_number": d.list_number, "status": d.status, "reason": d.reason,
          "send_after": iso(d.send_after), "attempts": d.attempts, "sent_at": iso(d.sent_at),

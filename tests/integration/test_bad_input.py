@@ -272,7 +272,7 @@ REQUESTS = [
     pytest.param("get", f"/api/deliveries/?subscriber={HUGE}", 400, {"subscriber": [
         "Select a valid choice. That choice is not one of the available choices."]}, id="huge-filter"),
     pytest.param("get", f"/api/deliveries/?list_number={HUGE}", 200,
-                 {"count": 0, "next": None, "previous": None, "results": []}, id="huge-number-filter"),
+                 {"next": None, "previous": None, "results": []}, id="huge-number-filter"),
     pytest.param("get", "/api/campaigns/?ordering=-send_at,no_such_field", 200, None, id="unknown-ordering"),
     # NUL and bytes that are not UTF-8, in the query string or the path
     pytest.param("get", "/api/subscribers/?search=%00", 400,

@@ -61,7 +61,7 @@ def test_forecast_counts_receivers_lists_time_and_who_is_held_back_and_why(admin
         "whatsapp": {"receivers": 11, "lists": 3, "list_size": 4, "rate_per_second": 80.0, "seconds": 0.1,
                      "sandbox": True, "templates_needed": 8},
     }
-    assert body["held_back"] == {"cap": 5, "quiet_hours": 4, "no_consent": 3}
+    assert body["held_back"] == {"cap": 5, "quiet_hours": 4, "no_consent": 3, "fatigue": 0}
     assert body["duration_seconds"] == 2.1
 
 

@@ -257,7 +257,7 @@ def test_a_personalised_draft_that_fits_everyone_is_scheduled(api):
 
 def test_a_person_beyond_the_pool_at_planning_is_skipped_never_sent_an_empty_code(api):
     from campaigns import delivery
-    from campaigns.delivery.planning import NO_COUPON
+    from campaigns.delivery.variants import NO_COUPON
     from campaigns.models import Delivery
 
     _audience(("Anna", {}, "1001"), ("Boris", {}, "1002"))

@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        FrequencyPolicy.current()
+        FrequencyPolicy.objects.get_or_create(pk=FrequencyPolicy.SINGLETON_ID)
         if Subscriber.objects.filter(external_id__startswith=MARK).exists():
             self.stdout.write("Demo data: already loaded, nothing added.")
             return

@@ -24,7 +24,7 @@ from channels.base import ChannelSession, OutboundMessage, Outcome
 
 from .models import Delivery
 
-# The sender account of a platform; one per platform until sender accounts are records.
+# The platform's default account (the environment's credentials); an account of its own is named by its slug.
 ACCOUNT = "default"
 OUTCOMES = {Delivery.Status.SENT: "sent", Delivery.Status.FAILED: "failed", Delivery.Status.UNCERTAIN: "uncertain"}
 
@@ -49,14 +49,22 @@ def _platform_of(limiter_key: str) -> str:
     return limiter_key.removeprefix("tact:rate:").split(":", 1)[0]
 
 
+def _account_of(limiter_key: str) -> str:
+    """"tact:rate:telegram:vip-bot:paid" -> "vip-bot"; no slug -> the default account."""
+    parts = limiter_key.removeprefix("tact:rate:").split(":")[1:]
+    if parts and parts[-1] == "paid":
+        parts = parts[:-1]
+    return parts[0] if parts else ACCOUNT
+
+
 def limiter_waited(limiter_key: str, seconds: float) -> None:
-    LIMITER_WAIT.labels(_platform_of(limiter_key), ACCOUNT).observe(max(0.0, seconds))
+    LIMITER_WAIT.labels(_platform_of(limiter_key), _account_of(limiter_key)).observe(max(0.0, seconds))
 
 
-def outcomes_recorded(platform: str, rows: Iterable[Delivery]) -> None:
+def outcomes_recorded(platform: str, rows: Iterable[Delivery], account: str = ACCOUNT) -> None:
     """Count the outcomes a worker committed (each row once: the rows it settled), and the lag of those sent."""
     tally: Tally[str] = Tally()
-    lag = CAMPAIGN_LAG.labels(platform, ACCOUNT)
+    lag = CAMPAIGN_LAG.labels(platform, account)
     for row in rows:
         outcome = OUTCOMES.get(row.status)
         if outcome is None:
@@ -65,29 +73,30 @@ def outcomes_recorded(platform: str, rows: Iterable[Delivery]) -> None:
         if outcome == "sent" and row.sent_at is not None:
             lag.observe(max(0.0, (row.sent_at - row.send_after).total_seconds()))
     for outcome, n in tally.items():
-        MESSAGES.labels(platform, ACCOUNT, outcome).inc(n)
+        MESSAGES.labels(platform, account, outcome).inc(n)
 
 
 class TimedSession:
     """A platform session whose every send() is timed into PLATFORM_CALL; the rest passes through."""
 
-    def __init__(self, session: ChannelSession, platform: str):
+    def __init__(self, session: ChannelSession, platform: str, account: str = ACCOUNT):
         self._session = session
         self._platform = platform
+        self._account = account
 
     def send(self, messages: Sequence[OutboundMessage]) -> list[Outcome]:
         started = time.perf_counter()
         try:
             return self._session.send(messages)
         finally:
-            PLATFORM_CALL.labels(self._platform, ACCOUNT).observe(time.perf_counter() - started)
+            PLATFORM_CALL.labels(self._platform, self._account).observe(time.perf_counter() - started)
 
     def __getattr__(self, name: str):
         return getattr(self._session, name)
 
 
-def timed_session(session: ChannelSession, platform: str) -> TimedSession:
-    return TimedSession(session, platform)
+def timed_session(session: ChannelSession, platform: str, account: str = ACCOUNT) -> TimedSession:
+    return TimedSession(session, platform, account)
 
 
 class QueueDepthCollector:

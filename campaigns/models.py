@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -105,6 +106,63 @@ class Subscriber(models.Model):
             raise ValidationError(errors)
 
 
+class SenderAccount(models.Model):
+    """A bot or number we send from: a Telegram bot, a WhatsApp number, a Viber bot.
+
+    The environment variables (TELEGRAM_BOT_TOKEN, ...) remain the *default* account of each
+    platform: a subscription, campaign or list with no account uses them. Each account here
+    has its own credentials (encrypted at rest, campaigns/credentials.py), its own ceiling
+    shared by all workers, and its own webhook path (/webhooks/<platform>/<slug>/)."""
+
+    # What each platform's credentials hold; the secret ones are never shown again once saved.
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "telegram": ("token", "webhook_secret", "api_url"),
+        "whatsapp": ("access_token", "phone_number_id", "app_secret", "verify_token", "business_account_id", "api_url"),
+        "viber": ("auth_token", "sender_name", "api_url"),
+    }
+    REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "telegram": ("token",),
+        "whatsapp": ("access_token", "phone_number_id"),
+        "viber": ("auth_token",),
+    }
+    PUBLIC: ClassVar[frozenset[str]] = frozenset({"phone_number_id", "business_account_id", "sender_name", "api_url"})
+
+    platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
+    name = models.CharField(max_length=100, verbose_name=_("name"), help_text=_("e.g. \"VIP bot\", \"Moscow number\"."))
+    slug = models.SlugField(max_length=50, unique=True, verbose_name=_("slug"),
+                            help_text=_("Its webhook path: /webhooks/<platform>/<slug>/ (letters, digits, - and _)."))
+    credentials_encrypted = models.TextField(blank=True, default="", editable=False,
+                                             verbose_name=_("credentials (encrypted)"))
+    rate_per_second = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(10000)],
+        verbose_name=_("ceiling (messages a second)"),
+        help_text=_("Shared by all workers; empty: the platform's default ceiling (TACT_RATE_<PLATFORM>)."))
+    active = models.BooleanField(default=True, verbose_name=_("active"),
+                                 help_text=_("Inactive: campaigns cannot pick it and its webhooks answer 404."))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("sender account")
+        verbose_name_plural = _("sender accounts")
+        ordering = ["platform", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()}: {self.name}"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        from .credentials import decrypt
+
+        return decrypt(self.credentials_encrypted)
+
+    def set_credentials(self, values: dict[str, str]) -> None:
+        from .credentials import encrypt
+
+        allowed = self.FIELDS[self.platform]
+        self.credentials_encrypted = encrypt({k: str(v) for k, v in values.items() if k in allowed and v})
+
+
 class Subscription(models.Model):
     """One way to reach a person on one platform, and whether we may."""
 
@@ -116,6 +174,12 @@ class Subscription(models.Model):
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("subscriber"))
     platform = models.CharField(max_length=16, choices=PlatformChoices.choices, verbose_name=_("platform"))
+    # The bot or number the person subscribed to; empty: the platform's default account
+    # (the environment's credentials). Consent is per account: a STOP to one bot is not a
+    # STOP to another brand's bot.
+    account = models.ForeignKey(SenderAccount, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="subscriptions", verbose_name=_("sender account"),
+                                help_text=_("Empty: the platform's default account."))
     address = models.CharField(
         max_length=64, help_text=_("Telegram chat id, phone in E.164 (WhatsApp, Viber) or Viber user id."), verbose_name=_("address")
     )
@@ -141,8 +205,12 @@ class Subscription(models.Model):
         verbose_name_plural = _("subscriptions")
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["platform", "address"], name="subscription_address_unique"),
-            models.UniqueConstraint(fields=["subscriber", "platform"], name="subscription_one_per_platform"),
+            # one subscription per address and account (the default account counted as 0)
+            models.UniqueConstraint("platform", Coalesce("account", 0, output_field=models.BigIntegerField()),
+                                    "address", name="subscription_address_unique"),
+            models.UniqueConstraint("subscriber", "platform",
+                                    Coalesce("account", 0, output_field=models.BigIntegerField()),
+                                    name="subscription_one_per_platform"),
         ]
         indexes = [models.Index(fields=["platform", "status"])]
         permissions = [
@@ -358,6 +426,17 @@ class Campaign(models.Model):
     protect_content = models.BooleanField(
         default=False, verbose_name=_("protect content"),
         help_text=_("Telegram: the message cannot be forwarded or saved."))
+    # The account each platform sends from (empty: that platform's default account); only
+    # subscriptions of that account are in the audience.
+    telegram_account = models.ForeignKey(SenderAccount, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="+", limit_choices_to={"platform": "telegram"},
+                                         verbose_name=_("Telegram account"), help_text=_("Empty: the default bot."))
+    whatsapp_account = models.ForeignKey(SenderAccount, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="+", limit_choices_to={"platform": "whatsapp"},
+                                         verbose_name=_("WhatsApp account"), help_text=_("Empty: the default number."))
+    viber_account = models.ForeignKey(SenderAccount, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="+", limit_choices_to={"platform": "viber"},
+                                      verbose_name=_("Viber account"), help_text=_("Empty: the default bot."))
     paid_broadcast = models.BooleanField(
         default=False, verbose_name=_("Telegram paid broadcast"),
         help_text=_("Up to 1,000 messages a second for 0.1 Telegram Stars per message above the free 30 a second "
@@ -401,6 +480,10 @@ class Campaign(models.Model):
             models.UniqueConstraint(fields=["series", "occurrence"], condition=Q(series__isnull=False),
                                     name="campaign_run_once_per_occurrence"),
         ]
+
+    def account_id_for(self, platform: str) -> int | None:
+        """The sender account of a platform (None: that platform's default account)."""
+        return getattr(self, f"{platform}_account_id", None)
 
     def __str__(self) -> str:
         return self.name
@@ -457,6 +540,9 @@ class SendList(models.Model):
                                 related_name="send_lists", verbose_name=_("variant"))
     # A manual campaign's list: downloaded and sent by the marketer from the phone app.
     marked_sent_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("marked sent at"))
+    # The account it is sent from (its campaign's for its platform; empty: the default one).
+    account = models.ForeignKey(SenderAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("sender account"))
     marked_sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                        related_name="+", editable=False, verbose_name=_("marked sent by"))
 

@@ -34,6 +34,7 @@ AUDIENCE = {
     "campaigns.publication": ("view",),
     "campaigns.channelsample": ("view",),
     "campaigns.campaignvariant": MODEL_ACTIONS,
+    "campaigns.senderaccount": ("view",),  # a campaign picks its account; operators keep them
 }
 MARKETER_EXTRA = ["campaigns.import_subscribers", "campaigns.opt_out_subscription", "campaigns.schedule_campaign",
                   "campaigns.view_address", "campaigns.schedule_post"]
@@ -56,6 +57,7 @@ ANALYST = {
     "campaigns.publication": ("view",),
     "campaigns.channelsample": ("view",),
     "campaigns.campaignvariant": ("view",),
+    "campaigns.senderaccount": ("view",),
 }
 OPERATOR = {
     "campaigns.frequencypolicy": ("view", "change"),
@@ -77,6 +79,7 @@ OPERATOR = {
     "campaigns.publication": ("view",),
     "campaigns.channelsample": ("view",),
     "campaigns.campaignvariant": ("view",),
+    "campaigns.senderaccount": MODEL_ACTIONS,
     "tact_channels.outboxmessage": ("view",),
     "tact_channels.pendingupdate": ("view",),
     "auth.user": MODEL_ACTIONS,

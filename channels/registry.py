@@ -8,28 +8,46 @@ from .base import Channel
 from .sandbox import SandboxChannel
 
 
-def channel_for(platform: str, *, max_in_flight: int = 100) -> Channel:
-    if platform == "telegram" and settings.TELEGRAM_BOT_TOKEN:
+def channel_for(platform: str, *, max_in_flight: int = 100, credentials: dict[str, str] | None = None) -> Channel:
+    """The platform's adapter: with `credentials` (a sender account's, decrypted) those;
+    without, the environment's (the default account); the sandbox when there are none."""
+    if credentials is None:
+        credentials = default_credentials(platform)
+    api_url = credentials.get("api_url") or {
+        "telegram": settings.TELEGRAM_API_URL, "whatsapp": settings.WHATSAPP_API_URL, "viber": settings.VIBER_API_URL,
+    }[platform]
+    if platform == "telegram" and credentials.get("token"):
         from .telegram import TelegramChannel
 
+        if not api_url.endswith("/bot"):
+            api_url = api_url.rstrip("/") + "/bot"
         return TelegramChannel(
-            settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_API_URL,
-            max_in_flight=max_in_flight, timeout=settings.TACT_SEND_TIMEOUT,
+            credentials["token"], api_url, max_in_flight=max_in_flight, timeout=settings.TACT_SEND_TIMEOUT,
         )
-    if platform == "whatsapp" and settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_PHONE_NUMBER_ID:
+    if platform == "whatsapp" and credentials.get("access_token") and credentials.get("phone_number_id"):
         from .whatsapp import WhatsAppChannel
 
         return WhatsAppChannel(
-            settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_API_URL, settings.WHATSAPP_PHONE_NUMBER_ID,
+            credentials["access_token"], api_url, credentials["phone_number_id"],
             max_in_flight=max_in_flight, timeout=settings.TACT_SEND_TIMEOUT,
             marketing_messages=settings.WHATSAPP_MARKETING_MESSAGES,
         )
-    if platform == "viber" and settings.VIBER_AUTH_TOKEN:
+    if platform == "viber" and credentials.get("auth_token"):
         from .viber import ViberChannel
 
-        return ViberChannel(settings.VIBER_AUTH_TOKEN, settings.VIBER_API_URL, settings.VIBER_SENDER_NAME,
+        return ViberChannel(credentials["auth_token"], api_url, credentials.get("sender_name") or settings.VIBER_SENDER_NAME,
                             timeout=settings.TACT_SEND_TIMEOUT)
     return SandboxChannel(platform)
+
+
+def default_credentials(platform: str) -> dict[str, str]:
+    """The default account's credentials: the environment variables."""
+    return {
+        "telegram": {"token": settings.TELEGRAM_BOT_TOKEN, "webhook_secret": settings.TELEGRAM_WEBHOOK_SECRET},
+        "whatsapp": {"access_token": settings.WHATSAPP_ACCESS_TOKEN, "phone_number_id": settings.WHATSAPP_PHONE_NUMBER_ID,
+                     "app_secret": settings.WHATSAPP_APP_SECRET, "verify_token": settings.WHATSAPP_VERIFY_TOKEN},
+        "viber": {"auth_token": settings.VIBER_AUTH_TOKEN, "sender_name": settings.VIBER_SENDER_NAME},
+    }[platform]
 
 
 def missing_credentials(platform: str) -> str:

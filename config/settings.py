@@ -435,6 +435,9 @@ TACT_PSEUDONYM_KEY = env.str("TACT_PSEUDONYM_KEY", default="") or SECRET_KEY
 # Consent events are kept (pseudonymised after an erasure): they are the proof.
 TACT_RETAIN_DELIVERIES_DAYS = env.int("TACT_RETAIN_DELIVERIES_DAYS", default=365)
 TACT_RETAIN_OUTBOX_DAYS = env.int("TACT_RETAIN_OUTBOX_DAYS", default=30)
+# Sender accounts' credentials are encrypted with this (Fernet keys, comma-separated, the first
+# encrypts; empty: a key derived from DJANGO_SECRET_KEY). See campaigns/credentials.py.
+TACT_CREDENTIALS_KEY = env.str("TACT_CREDENTIALS_KEY", default="")
 TACT_RETAIN_INBOUND_KEYS_DAYS = env.int("TACT_RETAIN_INBOUND_KEYS_DAYS", default=30)
 TACT_RETAIN_EARLY_RECEIPTS_DAYS = env.int("TACT_RETAIN_EARLY_RECEIPTS_DAYS", default=7)
 TACT_RETAIN_IMPORT_JOBS_DAYS = env.int("TACT_RETAIN_IMPORT_JOBS_DAYS", default=30)

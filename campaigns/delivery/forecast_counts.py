@@ -107,6 +107,24 @@ def _tired_sql(column: str) -> tuple[str, list]:
     return f"({column} >= %s)", [limit]
 
 
+def _account_sql(alias: str, campaign: Campaign, platform: str) -> tuple[str, list]:
+    """The subscription is of the account the campaign sends from on that platform."""
+    account_id = campaign.account_id_for(platform)
+    if account_id is None:
+        return f"{alias}.account_id IS NULL", []
+    return f"{alias}.account_id = %s", [account_id]
+
+
+def _on_platforms(alias: str, campaign: Campaign, platforms: list[str]) -> tuple[str, list]:
+    """A subscription on one of the platforms, of the account the campaign picked for it."""
+    parts, params = [], []
+    for platform in platforms:
+        account_sql, account_params = _account_sql(alias, campaign, platform)
+        parts.append(f"({alias}.platform = %s AND {account_sql})")
+        params += [platform, *account_params]
+    return " OR ".join(parts) or "1 = 0", params
+
+
 def _in_list(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -123,9 +141,10 @@ def _zone_rows(campaign: Campaign, platforms: list[str], window_from: datetime) 
     aud, aud_params = _audience_cte(campaign)
     joins, join_params, has = [], [], []
     for i, platform in enumerate(platforms):
+        account_sql, account_params = _account_sql(f"s{i}", campaign, platform)
         joins.append(f"LEFT JOIN campaigns_subscription s{i} ON s{i}.subscriber_id = aud.id "
-                     f"AND s{i}.platform = %s AND s{i}.status = %s")
-        join_params += [platform, Subscription.Status.OPTED_IN]
+                     f"AND s{i}.platform = %s AND s{i}.status = %s AND {account_sql}")
+        join_params += [platform, Subscription.Status.OPTED_IN, *account_params]
         has.append(f"(s{i}.id IS NOT NULL)")
     tired, tired_params = _tired_sql("aud.unanswered")
     if "whatsapp" in platforms:
@@ -177,6 +196,7 @@ def _capped(campaign: Campaign, platforms: list[str], policy: rules.FrequencyPol
         return 0
     aud, aud_params = _audience_cte(campaign)
     tired, tired_params = _tired_sql("aud.unanswered")
+    on_platforms, on_params = _on_platforms("s", campaign, platforms)
     bounds = _zone_bounds(times, now, zones)
     values = ", ".join(["(%s, %s, %s, %s)"] * len(bounds))
     value_params = [v for tz, at, day, week in bounds for v in (tz, _dt(at), _dt(day), _dt(week))]
@@ -200,10 +220,10 @@ def _capped(campaign: Campaign, platforms: list[str], policy: rules.FrequencyPol
             HAVING {" OR ".join(over)}
         ) held
         WHERE EXISTS (SELECT 1 FROM campaigns_subscription s WHERE s.subscriber_id = held.id
-                      AND s.status = %s AND s.platform IN ({_in_list(platforms)}))
+                      AND s.status = %s AND ({on_platforms}))
     """
     params = [*aud_params, *value_params, *recent_params, *tired_params, *over_params,
-              Subscription.Status.OPTED_IN, *platforms]
+              Subscription.Status.OPTED_IN, *on_params]
     return _fetch(sql, params)[0][0]
 
 

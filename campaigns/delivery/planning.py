@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .. import fatigue, rules, selectors
+from .. import accounts, fatigue, rules, selectors
 from ..models import Campaign, Delivery, Segment, SendList, Subscription
 from . import manual, timing, variants
 from .common import PAGE, S, current_policy, db_now, packing_size, zone
@@ -103,7 +103,8 @@ def audience_choices(campaign: Campaign, *, unplanned_only: bool = False) -> Ite
         last = page[-1][0]
         best: dict[int, tuple[int, int, str]] = {}
         found = Subscription.objects.filter(
-            subscriber_id__in=[pk for pk, _ in page], platform__in=preference, status=Subscription.Status.OPTED_IN
+            accounts.subscriptions_of(campaign),  # each platform's subscriptions of the account it sends from
+            subscriber_id__in=[pk for pk, _ in page], platform__in=preference, status=Subscription.Status.OPTED_IN,
         ).values_list("subscriber_id", "pk", "platform")
         unreachable: dict[int, str] = {}
         if campaign.manual:  # the phone apps' lists reach fewer (saved number, a phone for Viber)
@@ -280,7 +281,8 @@ def _write_ledger(campaign: Campaign, by_platform: dict[str, tuple[array, array,
         positions = sorted(range(count), key=lambda i: rank[zone_idx[i]])
         sizes = rules.list_sizes(count, size)
         lists = SendList.objects.bulk_create(
-            SendList(campaign=campaign, platform=platform, number=list_offset + i + 1, size=n, variant_id=variant_id)
+            SendList(campaign=campaign, platform=platform, number=list_offset + i + 1, size=n, variant_id=variant_id,
+                     account_id=campaign.account_id_for(platform))
             for i, n in enumerate(sizes)
         )
         next_due: dict[int, datetime] = {}

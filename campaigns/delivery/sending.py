@@ -34,9 +34,8 @@ from channels.base import (
     WindowClosed,
 )
 from channels.ratelimit import DEFAULT_WINDOW, burst_cap, limiter_from_settings
-from channels.registry import channel_for
 
-from .. import fatigue, metrics, rules, services
+from .. import accounts, fatigue, metrics, rules, services
 from ..models import Campaign, Delivery, SendList, Subscriber, Subscription
 from . import timing
 from .common import COUNTED, PENDING, WHATSAPP_WINDOW, S, current_policy, db_now, zone
@@ -84,14 +83,19 @@ def list_send(*, list_id: int) -> dict[str, int]:
     Idempotent: only `planned`/`held` rows that are due are claimed, under SKIP LOCKED,
     so a second task on the same list (a redelivery, the sweeper) takes other rows or none.
     """
-    send_list = SendList.objects.select_related("campaign").get(pk=list_id)
+    send_list = SendList.objects.select_related("campaign", "account").get(pk=list_id)
     counts: dict[str, int] = defaultdict(int)
     if send_list.state == SendList.State.DONE or send_list.campaign.manual:  # manual: sent by hand from the app
         return counts
     campaign = send_list.campaign
     platform = send_list.platform
-    channel = channel_for(platform, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
-    rate = None if channel.sandbox else settings.TACT_RATE.get(platform)
+    account = send_list.account  # None: the platform's default account (the environment's credentials)
+    try:
+        channel = accounts.channel(platform, account, max_in_flight=settings.TACT_MAX_IN_FLIGHT)
+    except accounts.AccountUnavailable as exc:
+        _wait_for_platform(list_id, campaign.pk, str(exc), settings.TACT_PLATFORM_RETRY_SECONDS)
+        return counts
+    rate = None if channel.sandbox else accounts.rate(platform, account)
     paid = is_paid(campaign, platform)  # Telegram's paid broadcast: its own ceiling and limiter key (paid.py)
     if paid:
         rate = None if channel.sandbox else paid_rate()
@@ -101,7 +105,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
     size = min(chunk_size(rate) * per_request, send_list.size)
     units = math.ceil(size / per_request)
     limiter = limiter_from_settings() if rate else None
-    limiter_key = f"tact:rate:{platform}"
+    limiter_key = accounts.limiter_key(platform, account)  # each account's ceiling, shared by all workers
     if paid:
         limiter_key = paid_key(limiter_key)
     policy, quiet = current_policy()
@@ -114,7 +118,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
                 break
             if session is None:
                 try:
-                    session = metrics.timed_session(channel.open(), platform)  # platform latency
+                    session = metrics.timed_session(channel.open(), platform, accounts.label(account))
                 except Exception as exc:  # the platform is down or refuses our credentials
                     _wait_for_platform(list_id, campaign.pk, f"cannot connect to {platform}: {exc!r}",
                                        settings.TACT_PLATFORM_RETRY_SECONDS)
@@ -139,7 +143,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
                     continue
                 systime.sleep(max(0.0, wait))
             outcomes = _send_locked(session, campaign.pk, batch, counts)
-            retry_after, refused = _record(outcomes, campaign.pk, platform, counts)
+            retry_after, refused = _record(outcomes, campaign.pk, platform, counts, account=accounts.label(account))
             if retry_after and limiter is not None:
                 limiter.block(limiter_key, retry_after)
             if refused is not None:
@@ -338,7 +342,7 @@ def _judge(row: Delivery, outcome: Outcome, now: datetime) -> None:
 
 
 def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
-            counts: dict[str, int]) -> tuple[float, AccountRefused | None]:
+            counts: dict[str, int], *, account: str = metrics.ACCOUNT) -> tuple[float, AccountRefused | None]:
     """Commit each outcome; returns the longest retry_after the platform asked of the
     whole account, and the refusal of our account if there was one."""
     now = timezone.now()
@@ -390,7 +394,7 @@ def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
         elif sent_ids:
             Campaign.objects.filter(pk=campaign_id, problem_since__isnull=False, status=Campaign.Status.RUNNING).update(
                 problem="", problem_since=None)
-    metrics.outcomes_recorded(platform, mine)  # committed: counted once
+    metrics.outcomes_recorded(platform, mine, account)  # committed: counted once
     mine_ids = {r.pk for r in mine}
     for outcome in outcomes:
         error = outcome.error

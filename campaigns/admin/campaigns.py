@@ -43,6 +43,7 @@ from .dates import viewer_time
 from .follow_ups import FollowUpsAdminMixin
 from .installation import InstallationSettingsForm
 from .local_times import local_times_html
+from .pagination import EstimatedCountPaginator
 from .privacy import AddressMasking
 
 
@@ -318,6 +319,7 @@ class DeliveryAdmin(AddressMasking, ReadOnlyAdmin):
     search_fields = ["subscriber__name", "subscription__address", "reason"]
     list_select_related = ["campaign", "subscriber"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # unfiltered: the planner's estimate, not a COUNT(*) of the ledger
 
     def hide_addresses(self, obj: Delivery) -> None:
         hide_address(obj.subscription)

@@ -17,8 +17,8 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 
 from channels.base import ChannelError
-from channels.registry import channel_for
 
+from .. import accounts
 from ..models import Campaign
 
 
@@ -42,7 +42,10 @@ def campaign_paid_problems(campaign: Campaign, *, now: datetime, check_balance: 
     problem = paid_platform_problem(True, campaign.platforms or [])
     if problem:
         return {"paid_broadcast": [problem]}
-    channel = channel_for("telegram")
+    try:  # the bot the campaign sends from pays: its account's balance
+        channel = accounts.channel("telegram", campaign.telegram_account)
+    except accounts.AccountUnavailable as exc:
+        return {"telegram_account": [str(exc)]}
     if channel.sandbox or not check_balance:
         return {}
     from ..delivery.forecast import campaign_forecast  # the engine imports services

@@ -78,6 +78,7 @@ def register_models() -> None:
         Draft,
         FrequencyPolicy,
         Segment,
+        SenderAccount,
         Subscriber,
         Subscription,
         Tag,
@@ -92,7 +93,9 @@ def register_models() -> None:
     # The engine's own bookkeeping (planning marks, problems) is not an edit by a person.
     auditlog.register(Campaign, include_fields=[
         "name", "draft", "segment", "platforms", "send_at", "local_time", "expires_at", "status",
-        "submitted_by", "approved_by",
+        "submitted_by", "approved_by", "telegram_account", "whatsapp_account", "viber_account",
     ])
+    # Never its credentials, not even encrypted: the log is read by more people than operators.
+    auditlog.register(SenderAccount, exclude_fields=["credentials_encrypted", "created_at", "updated_at"])
     auditlog.register(get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups", "user_permissions"})
     auditlog.register(Group, m2m_fields={"permissions"})

@@ -58,4 +58,7 @@ def decrypt(token: str) -> dict[str, str]:
 
 def rotate(token: str) -> str:
     """The same credentials under the first (newest) key."""
-    return fernet().rotate(token.encode()).decode()
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise CredentialsUnreadable("no configured key opens these credentials") from exc

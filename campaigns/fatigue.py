@@ -79,8 +79,12 @@ def delivery_answered(delivery_id: int) -> int:
 
 
 def address_answered(platform: str, address: str) -> int:
-    """Whoever has this address on the platform wrote to us (any message is a reply)."""
-    return people_answered(Subscription.objects.filter(platform=platform, address=address).values("subscriber_id"))
+    """Whoever has this address on the platform wrote to us (any message is a reply, to any
+    of the platform's sender accounts)."""
+    from .account_filters import of_any_account
+
+    return people_answered(Subscription.objects.filter(of_any_account(platform), platform=platform, address=address)
+                           .values("subscriber_id"))
 
 
 def state_text(unanswered: int) -> str:

@@ -535,3 +535,12 @@ def spreadsheet_safe(value: object) -> object:
     if isinstance(value, str) and value.startswith(_SPREADSHEET_FORMULA):
         return "'" + value
     return value
+
+
+# Platform tokens and secrets travel in HTTP headers and URLs: visible ASCII only, as the
+# platforms issue them (anything else could not even be sent, and is a typo or a paste slip).
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
+
+
+def is_token_text(value: str) -> bool:
+    return bool(_TOKEN_TEXT.fullmatch(value))

@@ -31,6 +31,7 @@ from . import links, recurrence, rules
 from .models import (
     Campaign,
     CampaignCount,
+    CampaignVariant,
     Click,
     ConsentEvent,
     Delivery,
@@ -250,22 +251,32 @@ def campaign_stats_by_platform(campaign: Campaign) -> dict[str, dict[str, int]]:
 
 
 def campaign_link_clicks(campaign: Campaign) -> list[dict[str, int | str]]:
-    """Per tracked link of the campaign's content, in link order: {"link", "url" (as written in
-    the content), "clicks" (deliveries that clicked it), "people" (different people among them)}."""
+    """Per tracked link of what was sent, in link order: {"variant" (the label of the variant
+    whose content holds the link: an A/B test's or a VIP group's; "" for the campaign's own),
+    "link", "url" (as written in that content), "clicks" (deliveries that clicked it),
+    "people" (different people among them)}. A campaign with variants lists each variant's
+    links in the variants' order (link 0 of A and link 0 of B are different links)."""
     found = {
-        link: (url, clicks, people)
-        for link, url, clicks, people in Click.objects.filter(delivery__campaign=campaign).values("link")
+        (variant, link): (url, clicks, people)
+        for variant, link, url, clicks, people in Click.objects.filter(delivery__campaign=campaign)
+        .values("delivery__variant_id", "link")
         .annotate(u=Max("url"), n=Count("pk"), p=Count("delivery__subscriber", distinct=True))
-        .order_by("link").values_list("link", "u", "n", "p")
+        .order_by().values_list("delivery__variant_id", "link", "u", "n", "p")
     }
-    tracked = links.tracked_links(campaign.content_buttons or [], campaign.content_body,
-                                  track_buttons=campaign.content_track_links,
-                                  track_body=campaign.content_track_body_links)
+    sources: list[tuple[int | None, str, list, str, bool, bool]] = [
+        (v.pk, v.label, v.content_buttons or [], v.content_body, v.content_track_links, v.content_track_body_links)
+        for v in CampaignVariant.objects.filter(campaign=campaign).order_by("position", "id")]
+    if not sources or any(variant is None for variant, _link in found):
+        sources.insert(0, (None, "", campaign.content_buttons or [], campaign.content_body,
+                           campaign.content_track_links, campaign.content_track_body_links))
     out: list[dict[str, int | str]] = []
-    for link in sorted(set(range(len(tracked))) | set(found)):
-        url, clicks, people = found.get(link, (tracked[link] if link < len(tracked) else "", 0, 0))
-        out.append({"link": link, "url": tracked[link] if link < len(tracked) else url,
-                    "clicks": clicks, "people": people})
+    for variant, label, buttons, body, track, track_body in sources:
+        tracked = links.tracked_links(buttons, body, track_buttons=track, track_body=track_body)
+        mine = {link for v, link in found if v == variant}
+        for link in sorted(set(range(len(tracked))) | mine):
+            url, clicks, people = found.get((variant, link), ("", 0, 0))
+            out.append({"variant": label, "link": link, "url": tracked[link] if link < len(tracked) else url,
+                        "clicks": clicks, "people": people})
     return out
 
 

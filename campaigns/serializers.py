@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -16,6 +17,7 @@ from rest_framework import serializers
 from channels.limits import PLATFORMS
 
 from . import addresses, personalise, rules, selectors, services
+from .api import sender_accounts as accounts_api
 from .api import series as series_api
 from .api import spread_window
 from .api import variants as variants_api
@@ -28,6 +30,7 @@ from .models import (
     ImportJob,
     PlatformChoices,
     Segment,
+    SenderAccount,
     Subscriber,
     Subscription,
 )
@@ -93,10 +96,12 @@ def _with_normalized_address(attrs: dict) -> dict:
 class SubscriptionSerializer(WholeMixin, serializers.ModelSerializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     consent = ConsentSerializer(help_text=gettext_lazy("Required: no subscription without consent."))
+    account = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True, help_text=gettext_lazy(
+        "The sender account (bot or number) the person subscribed to, by slug; null: the platform's default one."))
 
     class Meta:
         model = Subscription
-        fields = ["platform", "address", "status", "saved_our_number", "consent"]
+        fields = ["platform", "account", "address", "status", "saved_our_number", "consent"]
         read_only_fields = ["status"]
         extra_kwargs = {"address": {"validators": []}}
         # Uniqueness depends on whose address it is: the service decides and says so.
@@ -109,6 +114,7 @@ class SubscriptionSerializer(WholeMixin, serializers.ModelSerializer):
         masked = _addresses_masked(self.context)
         data = {
             "platform": instance.platform,
+            "account": _account_slug(instance.account_id, self.context),
             "address": addresses.shown_address(instance, masked=masked),
             "status": instance.status,
         }
@@ -122,6 +128,16 @@ class SubscriptionSerializer(WholeMixin, serializers.ModelSerializer):
             else None
         )
         return data
+
+
+def _account_slug(account_id: int | None, context: dict) -> str | None:
+    """A sender account's slug (None: the default account); the accounts are read once per answer."""
+    if account_id is None:
+        return None
+    slugs = context.get("_account_slugs")
+    if slugs is None or account_id not in slugs:
+        slugs = context["_account_slugs"] = dict(SenderAccount.objects.values_list("id", "slug"))
+    return slugs.get(account_id)
 
 
 def _addresses_masked(context: dict) -> bool:
@@ -205,7 +221,8 @@ class SubscriberSerializer(serializers.ModelSerializer):
     def _subscriptions_save(self, subscriber: Subscriber, items: list[dict]) -> None:
         errors: list[dict] = []
         for item in items:
-            existing = subscriber.subscriptions.filter(platform=item["platform"]).first()
+            # The API writes the default account's subscriptions (sender accounts: imports, webhooks).
+            existing = subscriber.subscriptions.filter(platform=item["platform"], account__isnull=True).first()
             consent = services.Consent(**item["consent"], evidence={"api": True})
             about_consent = False
             try:
@@ -297,9 +314,20 @@ class OptOutSerializer(serializers.Serializer):
     address = serializers.CharField(max_length=64)
     source = serializers.CharField(max_length=100, default="api")
     text = serializers.CharField(required=False, default="", allow_blank=True)
+    account = serializers.SlugField(required=False, max_length=50, help_text=gettext_lazy(
+        "The slug of one sender account: only its subscription is opted out. Omitted: the address is opted out on "
+        "every account of the platform, the default one included."))
 
     def validate(self, attrs: dict) -> dict:
-        return _with_normalized_address(attrs)
+        attrs = _with_normalized_address(attrs)
+        if "account" in attrs:
+            account = SenderAccount.objects.filter(platform=attrs["platform"], slug=attrs["account"]).first()
+            if account is None:
+                raise serializers.ValidationError({"account": [
+                    _("no %(platform)s sender account %(slug)s") % {"platform": attrs["platform"],
+                                                                    "slug": attrs["account"]}]})
+            attrs["account"] = account
+        return attrs
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -515,6 +543,10 @@ class CampaignSerializer(serializers.ModelSerializer):
         "A series' last moment: no run after it (the rule's own UNTIL or COUNT also end it); null: no end."))
     next_occurrences = serializers.SerializerMethodField(help_text=gettext_lazy(
         "A series' next five occurrences (when its next runs are made), in its time zone's wall clock."))
+    # The sender account per platform, by slug (null: the platform's default account).
+    telegram_account = accounts_api.campaign_account_field("telegram")
+    whatsapp_account = accounts_api.campaign_account_field("whatsapp")
+    viber_account = accounts_api.campaign_account_field("viber")
     # A/B test (2-4 variants) or VIP offers (one per VIP group): the variants, in order.
     variants = variants_api.VariantSerializer(many=True, required=False, help_text=gettext_lazy(
         "[{label, draft, segment}]: an A/B test's 2-4 drafts, or one per VIP group (segment); replaces the "
@@ -534,6 +566,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "timezone", "recurrence", "recurrence_until", "series", "occurrence", "next_run_at", "next_occurrences",
             "kind", "protect_content", "ab_test_share", "ab_wait_minutes", "ab_metric", "ab_auto", "ab_winner",
             "ab_decided_at", "variants",
+            "telegram_account", "whatsapp_account", "viber_account",
         ]  # fmt: skip
         read_only_fields = [
             "status", "problem", "problem_since", "scheduled_at", "started_at", "finished_at", "cancelled_at",
@@ -598,6 +631,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"platforms": [problem]})  # lists for the phone apps
         if problems := variants_api.variants_problems(attrs, self.instance):  # A/B test, VIP offers
             raise serializers.ValidationError(problems)
+        if problems := accounts_api.campaign_accounts_problems(attrs, self.instance):  # each platform's account
+            raise serializers.ValidationError(problems)
         return attrs
 
     def create(self, validated_data: dict) -> Campaign:
@@ -621,14 +656,30 @@ class CampaignRejectSerializer(serializers.Serializer):
 
 class DeliverySerializer(serializers.ModelSerializer):
     address = AddressField()
+    coupon = serializers.SerializerMethodField(help_text=gettext_lazy(
+        "The coupon code this delivery was given ({{ coupon }}), null when none."))
+    account = serializers.SerializerMethodField(help_text=gettext_lazy(
+        "The sender account (bot or number) its list is sent from, by slug; null: the platform's default one."))
 
     class Meta:
         model = Delivery
         fields = [
-            "id", "campaign", "subscriber", "platform", "address", "list_number", "status", "reason",
-            "send_after", "attempts", "sent_at", "delivered_at", "read_at", "created_at", "updated_at",
+            "id", "campaign", "subscriber", "platform", "account", "address", "list_number", "status", "reason",
+            "send_after", "attempts", "sent_at", "delivered_at", "read_at", "clicked_at", "coupon",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_account(self, obj: Delivery) -> str | None:
+        send_list = obj.send_list  # select_related("send_list__account") by the view: no query per row
+        return send_list.account.slug if send_list is not None and send_list.account is not None else None
+
+    def get_coupon(self, obj: Delivery) -> str | None:
+        try:
+            return obj.coupon.code
+        except ObjectDoesNotExist:  # no code given (reverse one-to-one)
+            return None
 
 
 class ErasureReportSerializer(serializers.Serializer):

@@ -33,15 +33,23 @@ def not_admin(chat: str) -> str:
     return _("the bot is not an administrator of %(chat)s") % {"chat": chat}
 
 
+def may_not_post() -> str:
+    return _("the bot may not post messages")
+
+
 def _refusal(exc: TelegramError, chat: str) -> ChannelError:
     """Telegram's error in our terms; the channel's own refusals (bot removed, no right to
     post, no such channel) stop posting there (AccountRefused) with words a marketer acts on."""
     message = exc.message.lower()
-    if isinstance(exc, Forbidden) and ("not a member" in message or "kicked" in message):
-        return AccountRefused(not_admin(chat))
+    if isinstance(exc, Forbidden):  # in a channel, any "Forbidden" is about the bot, never about a reader
+        if "not a member" in message or "kicked" in message:
+            return AccountRefused(not_admin(chat))
+        return AccountRefused(_("Telegram forbids the bot to post in %(chat)s (%(error)s)")
+                              % {"chat": chat, "error": exc.message})
     if isinstance(exc, BadRequest):
-        if "need administrator rights" in message or "not enough rights to send" in message:
-            return AccountRefused(_("the bot may not post messages"))
+        if ("need administrator rights" in message or "not enough rights to send" in message
+                or "have no rights to send" in message or "chat_write_forbidden" in message):
+            return AccountRefused(may_not_post())
         if "chat not found" in message:
             return AccountRefused(_("no such channel"))
     return error_from(exc)
@@ -82,7 +90,7 @@ class TelegramBrandClient:
             if not isinstance(member, ChatMemberAdministrator):
                 return ChannelCheck(title, problem=not_admin(self._chat), subscribers=subscribers)
             if not member.can_post_messages:
-                return ChannelCheck(title, problem=_("the bot may not post messages"), subscribers=subscribers)
+                return ChannelCheck(title, problem=may_not_post(), subscribers=subscribers)
             return ChannelCheck(title, can_post=True, subscribers=subscribers)
 
         try:

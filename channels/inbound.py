@@ -6,8 +6,9 @@ Every webhook handler runs in one transaction that first records the callback's 
 (InboundEvent), so a repeated callback changes nothing the second time. What a callback
 means for consent and the ledger is decided in campaigns.services and campaigns.delivery.
 A reply is never sent while a callback is handled: it is enqueued when the transaction
-commits and sent by a Celery task (channels.tasks.send_reply), in the platform's shared
-rate limit, so that an unreachable platform can never lose an opt-out.
+commits and sent by a Celery task (channels.tasks.send_reply), from the sender account the
+person wrote to and in that account's shared rate limit, so that an unreachable platform can
+never lose an opt-out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 import re
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -28,7 +30,9 @@ from campaigns.logs import masked, masked_digits
 from .base import RateLimited, TemporaryFailure
 from .models import InboundEvent
 from .ratelimit import limiter_from_settings
-from .registry import channel_for
+
+if TYPE_CHECKING:
+    from campaigns.models import SenderAccount
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +114,20 @@ def keyword(body: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", body.casefold()).split())
 
 
-def first_time(platform: str, key: str) -> bool:
-    """Record this callback; False when it was handled before. Call inside the transaction
-    that handles it, so a failure un-records it and the platform's retry is handled."""
+def event_key(key: str, account: SenderAccount | None = None) -> str:
+    """A callback's key as recorded: a sender account's own keys start with "@<its id>:"
+    (two bots count their update_ids each from its own start); the default account's as
+    they always were."""
+    return key if account is None else f"@{account.pk}:{key}"
+
+
+def first_time(platform: str, key: str, account: SenderAccount | None = None) -> bool:
+    """Record this callback (to `account`, None: the default one); False when it was handled
+    before. Call inside the transaction that handles it, so a failure un-records it and the
+    platform's retry is handled."""
     try:
         with transaction.atomic():
-            InboundEvent.objects.create(platform=platform, key=key[:200])
+            InboundEvent.objects.create(platform=platform, key=event_key(key, account)[:200])
     except IntegrityError:
         return False
     return True
@@ -214,28 +226,49 @@ def moment(value: object, *, per_second: int = 1) -> datetime:
 # --- replies ------------------------------------------------------------------------
 
 
-def reply_later(platform: str, address: str, text: str) -> None:
+def reply_later(platform: str, address: str, text: str, account: SenderAccount | None = None) -> None:
     """Send `text` to `address` once the current transaction commits, from a task on the
-    platform's queue; a broker that cannot take it is logged (the opt-out is committed)."""
+    platform's queue, from `account` (the bot or number the person wrote to; None: the
+    default one); a broker that cannot take it is logged (the opt-out is committed)."""
     from .tasks import send_reply
+
+    # The account goes as its id, and only when there is one: the default account's task is
+    # exactly what it was before sender accounts.
+    args = (platform, address, text) if account is None else (platform, address, text, account.pk)
 
     def enqueue() -> None:
         # argsrepr: what Celery logs and shows to monitors instead of the address and text.
-        send_reply.apply_async((platform, address, text), queue=platform,
-                               argsrepr=repr((platform, masked(address), f"<{len(text)} characters>")))
+        send_reply.apply_async(args, queue=platform,
+                               argsrepr=repr((platform, masked(address), f"<{len(text)} characters>", *args[3:])))
 
     transaction.on_commit(enqueue, robust=True)
 
 
-def reply_send(*, platform: str, address: str, text: str) -> None:
-    """Send one reply now, after taking a slot of the platform's shared rate limit.
+def reply_send(*, platform: str, address: str, text: str, account_id: int | None = None) -> None:
+    """Send one reply now from the sender account `account_id` (None: the platform's default
+    account), after taking a slot of that account's shared rate limit.
 
     Raises TemporaryFailure or RateLimited when nothing was sent and it may be tried
-    again; any other failure (the person is gone, no answer) is logged, never resent."""
-    channel = channel_for(platform)
-    rate = None if channel.sandbox else settings.TACT_RATE.get(platform)
+    again; any other failure (the person is gone, no answer, the account deleted or made
+    inactive meanwhile) is logged, never resent."""
+    from campaigns import accounts
+    from campaigns.models import SenderAccount
+
+    account = None
+    if account_id is not None:
+        account = SenderAccount.objects.filter(pk=account_id).first()
+        if account is None:
+            log.warning("%s reply to %s not sent: sender account %s no longer exists", platform, masked(address),
+                        account_id)
+            return
+    try:
+        channel = accounts.channel(platform, account)
+    except accounts.AccountUnavailable as exc:
+        log.warning("%s reply to %s not sent: %s", platform, masked(address), exc)
+        return
+    rate = None if channel.sandbox else accounts.rate(platform, account)
     limiter = limiter_from_settings() if rate else None
-    key = f"tact:rate:{platform}"
+    key = accounts.limiter_key(platform, account)
     try:
         session = channel.open()
     except Exception as exc:  # unreachable, or refusing us: nothing was sent

@@ -13,9 +13,10 @@ from .base import RateLimited, TemporaryFailure
 # nothing are retried, with growing waits (1 s, 2 s, ... 10 min, about 2 hours in all).
 @shared_task(ignore_result=True, acks_late=True, autoretry_for=(TemporaryFailure, RateLimited),
              retry_backoff=True, retry_backoff_max=600, max_retries=15)
-def send_reply(platform: str, address: str, text: str) -> None:
-    """A confirmation to a person who wrote to us (/start, /stop, STOP, START ...)."""
-    inbound.reply_send(platform=platform, address=address, text=text)
+def send_reply(platform: str, address: str, text: str, account_id: int | None = None) -> None:
+    """A confirmation to a person who wrote to us (/start, /stop, STOP, START ...), from the
+    sender account they wrote to (None: the platform's default account)."""
+    inbound.reply_send(platform=platform, address=address, text=text, account_id=account_id)
 
 
 @shared_task(ignore_result=True)

@@ -1,4 +1,6 @@
-"""Telegram through python-telegram-bot 22: one event loop and one Bot per list."""
+"""Telegram through python-telegram-bot 22: one event loop and one Bot per list, its calls
+carried by StreamRequest (telegram_http.py: HTTP/1.1 keep-alive on asyncio streams; uploads
+through httpx)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from .aio import LoopSession, unexpected
@@ -40,11 +41,13 @@ from .base import (
     Uncertain,
 )
 from .media import account_key, known_upload, media_bytes, remember_upload, upload_lock
+from .telegram_http import NotSent, request_for
 from .transport import NOT_SENT
 
 # httpx errors raised before a byte of the request reached Telegram. PTB 22 wraps them
 # (telegram/request/_httpxrequest.py): PoolTimeout and ConnectTimeout as TimedOut, the
-# others as NetworkError("httpx.<Name>: ..."), each `from` the httpx error.
+# others as NetworkError("httpx.<Name>: ..."), each `from` the httpx error. StreamRequest
+# raises its own the same way, `from` NotSent (its pool timeout: "Pool timeout: ...").
 _NOT_SENT_MESSAGES = ("httpx.ConnectError:", "httpx.ConnectTimeout:", "httpx.PoolTimeout:", "Pool timeout:")
 _TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
@@ -58,7 +61,7 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 def _never_left(exc: NetworkError) -> bool:
     """True when the request provably never reached Telegram (connect error or timeout, pool timeout)."""
-    return isinstance(exc.__cause__, NOT_SENT) or exc.message.startswith(_NOT_SENT_MESSAGES)
+    return isinstance(exc.__cause__, (*NOT_SENT, NotSent)) or exc.message.startswith(_NOT_SENT_MESSAGES)
 
 
 def _not_json(exc: TelegramError) -> bool:
@@ -132,7 +135,8 @@ def _media_input(media: dict) -> str:
 
 class TelegramSession(LoopSession):
     def __init__(self, token: str, base_url: str, *, max_in_flight: int, timeout: float):
-        request = HTTPXRequest(
+        request = request_for(
+            base_url,
             connection_pool_size=max_in_flight,
             read_timeout=timeout,
             write_timeout=timeout,

@@ -4,21 +4,30 @@ read straight from the update's JSON with no call to the Bot API, so that an unr
 API can never lose an update. The webhook and long polling (manage.py telegram_poll) both
 hand updates to `handle`, through channels.pending. Commands act only in private chats:
 in a group or a channel they subscribe nobody. Replies are sent later by a Celery task.
+
+An update to a sender account of its own (its webhook path, or telegram_poll --account)
+changes only that bot's subscriptions and is answered from that bot. Brand channels are
+posted by the default bot: a channel's updates to another bot change nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 from campaigns import fatigue, services
 from campaigns.logs import masked
 from campaigns.models import Subscription
+from campaigns.services.brand_channels import channel_rights_changed
 from campaigns.services.channel_results import publication_reactions_record
 
 from . import inbound
 from .inbound import Malformed, need
+
+if TYPE_CHECKING:
+    from campaigns.models import SenderAccount
 
 log = logging.getLogger(__name__)
 # message_reaction_count: a channel post's reaction counts, sent to the bot as the channel's
@@ -27,14 +36,18 @@ ALLOWED_UPDATES = ["message", "my_chat_member", "message_reaction_count"]
 COMMANDS = ("start", "stop", "help")
 
 
-def handle(data: dict) -> None:
-    """Handle one update (a parsed, sanitised JSON object); Malformed when it is not one."""
+def handle(data: dict, account: SenderAccount | None = None) -> None:
+    """Handle one update (a parsed, sanitised JSON object) to `account` (None: the default
+    bot); Malformed when it is not one."""
     update_id = need(data, "update_id", int)
     if "message" in data:
-        _message(update_id, need(data, "message", dict))
+        _message(update_id, need(data, "message", dict), account)
     elif "my_chat_member" in data:
-        _chat_member(update_id, need(data, "my_chat_member", dict))
+        _chat_member(update_id, need(data, "my_chat_member", dict), account)
     elif "message_reaction_count" in data:
+        if account is not None:  # brand channels are the default bot's
+            log.info("telegram reaction counts to bot %s ignored: brand channels are the default bot's", account.slug)
+            return
         _reaction_count(update_id, need(data, "message_reaction_count", dict))
     else:
         log.info("telegram update %s of another kind ignored", update_id)
@@ -58,7 +71,7 @@ def _text(user: dict, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _message(update_id: int, message: dict) -> None:
+def _message(update_id: int, message: dict, account: SenderAccount | None = None) -> None:
     chat = need(message, "chat", dict)
     chat_id, chat_type = need(chat, "id", int), need(chat, "type", str)
     text = message.get("text")
@@ -76,30 +89,44 @@ def _message(update_id: int, message: dict) -> None:
     language = _text(user, "language_code") or None
     address = str(chat_id)
     with transaction.atomic():
-        if not inbound.first_time("telegram", f"update:{update_id}"):
+        if not inbound.first_time("telegram", f"update:{update_id}", account):
             return
         if command == "start":
             name = " ".join(p for p in (_text(user, "first_name"), _text(user, "last_name")) if p)
-            change = services.person_opt_in("telegram", address, name=name, language=language, consent=services.Consent(
-                source="telegram_start", text=inbound.consent_text("telegram", language), at=at,
-                evidence={"payload": args[0] if args else "", **_person(user)}))
+            change = services.person_opt_in(
+                "telegram", address, name=name, language=language, account=account, consent=services.Consent(
+                    source="telegram_start", text=inbound.consent_text("telegram", language), at=at,
+                    evidence={"payload": args[0] if args else "", **_person(user)}))
             if change.opted_in:  # not an old /start that a later /stop overrides
                 reply = inbound.text("welcome" if change.changed else "already", language or change.language)
-                inbound.reply_later("telegram", address, reply)
+                inbound.reply_later("telegram", address, reply, account)
         elif command == "stop":
-            change = services.person_opt_out("telegram", address, consent=services.Consent(
+            change = services.person_opt_out("telegram", address, account=account, consent=services.Consent(
                 source="telegram_stop", text="/stop", evidence=_person(user), at=at))
-            inbound.reply_later("telegram", address, inbound.text("stopped", language or change.language))
+            inbound.reply_later("telegram", address, inbound.text("stopped", language or change.language), account)
         else:
-            inbound.reply_later("telegram", address, inbound.text("help", language))
+            inbound.reply_later("telegram", address, inbound.text("help", language), account)
 
 
-def _chat_member(update_id: int, member: dict) -> None:
+def _chat_member(update_id: int, member: dict, account: SenderAccount | None = None) -> None:
     """Blocking the bot arrives as my_chat_member with the new status "kicked"; unblocking
     ("member") is no consent: /start is."""
     chat = need(member, "chat", dict)
     chat_id, chat_type = need(chat, "id", int), need(chat, "type", str)
-    status = need(need(member, "new_chat_member", dict), "status", str)
+    new = need(member, "new_chat_member", dict)
+    status = need(new, "status", str)
+    if chat_type == "channel" and account is not None:
+        log.info("telegram bot %s's status in channel %s is now %r (brand channels are the default bot's)",
+                 account.slug, masked(chat_id), status)
+        return
+    if chat_type == "channel":  # a brand channel: the bot's rights to post there changed
+        username = chat.get("username") if isinstance(chat.get("username"), str) else ""
+        marked = channel_rights_changed(chat_id=chat_id, username=username, status=status,
+                                        can_post_messages=new.get("can_post_messages") is True,
+                                        at=inbound.moment(member.get("date")))
+        log.info("telegram bot's status in channel %s is now %r (%s brand channel(s) updated)", masked(chat_id),
+                 status, marked)
+        return
     if chat_type != "private":
         log.info("telegram bot's status in %s chat %s is now %r", chat_type, masked(chat_id), status)
         return
@@ -109,10 +136,11 @@ def _chat_member(update_id: int, member: dict) -> None:
     user = member.get("from") if isinstance(member.get("from"), dict) else {}
     at = inbound.moment(member.get("date"))
     with transaction.atomic():
-        if not inbound.first_time("telegram", f"update:{update_id}"):
+        if not inbound.first_time("telegram", f"update:{update_id}", account):
             return
-        services.person_opt_out("telegram", str(chat_id), status=Subscription.Status.BLOCKED, consent=services.Consent(
-            source="telegram_blocked", text="blocked the bot", evidence={"from": user.get("id")}, at=at))
+        services.person_opt_out(
+            "telegram", str(chat_id), status=Subscription.Status.BLOCKED, account=account, consent=services.Consent(
+                source="telegram_blocked", text="blocked the bot", evidence={"from": user.get("id")}, at=at))
 
 
 def reaction_counts(reactions: object) -> dict[str, int]:

@@ -218,6 +218,8 @@ LOGGING = {
         # httpx logs each request's URL at INFO, and the Bot API's URL holds the bot token.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # python-telegram-bot logs the Bot API's URL (with the bot token) at DEBUG.
+        "telegram": {"level": "INFO"},
     },
 }
 
@@ -292,6 +294,10 @@ UNFOLD = {
     "DASHBOARD_CALLBACK": "campaigns.admin.dashboard.dashboard",
     # The user menu: "My settings" (time zone, language) and "Change password".
     "ACCOUNT": {"navigation": "campaigns.admin.my_settings.account_links"},
+    # Not an environment's name: the zone every date on the page is shown and entered in, in the header.
+    "ENVIRONMENT": "campaigns.admin.dates.zone_badge",
+    # On every page: search-as-you-type pickers named by their field's label (select2 leaves an empty one unnamed).
+    "SCRIPTS": ["campaigns.admin.assets.select2_labels"],
 }
 
 # --- Celery -------------------------------------------------------------------------
@@ -431,13 +437,13 @@ TACT_REQUIRE_APPROVAL = env.bool("TACT_REQUIRE_APPROVAL", default=False)
 # Key of the keyed hash (HMAC-SHA256) kept of an erased person's addresses. Changing it
 # means old hashes no longer match an address presented later; keep it with the backups.
 TACT_PSEUDONYM_KEY = env.str("TACT_PSEUDONYM_KEY", default="") or SECRET_KEY
+# Sender accounts' credentials are encrypted with this (Fernet keys, comma-separated, the first
+# encrypts; empty: a key derived from DJANGO_SECRET_KEY). See campaigns/credentials.py.
+TACT_CREDENTIALS_KEY = env.str("TACT_CREDENTIALS_KEY", default="")
 # How long records about people are kept, in days; a daily task purges what is older.
 # Consent events are kept (pseudonymised after an erasure): they are the proof.
 TACT_RETAIN_DELIVERIES_DAYS = env.int("TACT_RETAIN_DELIVERIES_DAYS", default=365)
 TACT_RETAIN_OUTBOX_DAYS = env.int("TACT_RETAIN_OUTBOX_DAYS", default=30)
-# Sender accounts' credentials are encrypted with this (Fernet keys, comma-separated, the first
-# encrypts; empty: a key derived from DJANGO_SECRET_KEY). See campaigns/credentials.py.
-TACT_CREDENTIALS_KEY = env.str("TACT_CREDENTIALS_KEY", default="")
 TACT_RETAIN_INBOUND_KEYS_DAYS = env.int("TACT_RETAIN_INBOUND_KEYS_DAYS", default=30)
 TACT_RETAIN_EARLY_RECEIPTS_DAYS = env.int("TACT_RETAIN_EARLY_RECEIPTS_DAYS", default=7)
 TACT_RETAIN_IMPORT_JOBS_DAYS = env.int("TACT_RETAIN_IMPORT_JOBS_DAYS", default=30)
@@ -466,10 +472,13 @@ CELERY_BEAT_SCHEDULE["import-sweep"] = {"task": "campaigns.tasks.import_sweep", 
 # ({TACT_PUBLIC_URL}/r/<token>) and media a platform fetches by URL (Viber) point here.
 TACT_PUBLIC_URL = env.str("TACT_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Uploaded media (drafts) through Django's storage API: local files under MEDIA_ROOT by
-# default; set DJANGO_MEDIA_STORAGE to an S3-compatible backend (django-storages) to keep them there.
+# default; set DJANGO_MEDIA_STORAGE to an S3-compatible backend (django-storages, the `s3`
+# extra) to keep them there, with its options as JSON in DJANGO_MEDIA_STORAGE_OPTIONS, e.g.
+# {"bucket_name": "tact-media", "endpoint_url": "https://s3.example.com"} (the keys from AWS_*).
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
-STORAGES["default"] = {"BACKEND": env.str("DJANGO_MEDIA_STORAGE", default="django.core.files.storage.FileSystemStorage")}
+STORAGES["default"] = {"BACKEND": env.str("DJANGO_MEDIA_STORAGE", default="django.core.files.storage.FileSystemStorage"),
+                       "OPTIONS": env.json("DJANGO_MEDIA_STORAGE_OPTIONS", default={})}
 
 # WhatsApp templates (issue 10): the Business account whose approved templates are synced
 # (hourly, and from the admin or the API), and Meta's Marketing Messages API: with it on,

@@ -15,6 +15,7 @@ from campaigns.api import brand_channels as api_brand_channels
 from campaigns.api import docs as api_docs
 from campaigns.api import imports as api_imports
 from campaigns.api import posts as api_posts
+from campaigns.api import sender_accounts as api_sender_accounts
 from campaigns.api import tokens as api_tokens
 from campaigns.api import whatsapp_templates as api_whatsapp_templates
 from campaigns.ops_views import health_view, metrics_view
@@ -39,6 +40,7 @@ router.register("imports", api_imports.ImportJobViewSet, basename="importjob")
 router.register("whatsapp-templates", api_whatsapp_templates.WhatsAppTemplateViewSet, basename="whatsapptemplate")
 router.register("posts", api_posts.PostViewSet, basename="post")
 router.register("channels", api_brand_channels.BrandChannelViewSet, basename="brandchannel")
+router.register("accounts", api_sender_accounts.SenderAccountViewSet, basename="senderaccount")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -67,6 +69,10 @@ urlpatterns = [
     path("webhooks/telegram/", webhooks.telegram, name="webhook-telegram"),
     path("webhooks/whatsapp/", webhooks.whatsapp, name="webhook-whatsapp"),
     path("webhooks/viber/", webhooks.viber, name="webhook-viber"),
+    # A sender account's own paths, verified with its own secret (404: no such active account).
+    path("webhooks/telegram/<slug:slug>/", webhooks.telegram, name="webhook-telegram-account"),
+    path("webhooks/whatsapp/<slug:slug>/", webhooks.whatsapp, name="webhook-whatsapp-account"),
+    path("webhooks/viber/<slug:slug>/", webhooks.viber, name="webhook-viber-account"),
 ]
 
 # JSON instead of Django's HTML error pages under /api/ (config/handlers.py).

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each registers its pages)
     content,
     imports,
     posts,
+    sender_accounts,
     tester_sends,
     whatsapp_templates,
 )

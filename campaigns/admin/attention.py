@@ -1,14 +1,14 @@
 """The home page's warnings that need someone to act: a queue no worker takes, a campaign a
 platform refusal (or a problem of its own) holds up, WhatsApp receivers who would get nothing,
-a brand channel Tact cannot post to while posts are scheduled there."""
+a brand channel Tact cannot post to while posts are scheduled there or failed there lately."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from .. import delivery
 from ..health import QUEUES_CACHE_KEY, worker_queues  # noqa: F401  (the key: tests empty it)
-from ..models import BrandChannel, Campaign, Post
+from ..models import BrandChannel, Campaign, Post, Publication
 
 SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
 # Which queues have a worker is asked by campaigns/health.py (here at most every 30 s; the
@@ -29,6 +29,8 @@ TEMPLATE_CHECKS = 5
 TEMPLATE_CACHE_SECONDS = 120
 SHOWN = 10
 SENDING_LOOKED_AT = 200
+# A post that failed in a channel Tact cannot post to is shown on the home page this long.
+FAILED_SHOWN_FOR = timedelta(days=7)
 
 
 def _link(campaign: Campaign) -> tuple[str, str]:
@@ -105,22 +107,38 @@ def _template_warnings(sending: list[Campaign], now: datetime) -> list[dict]:
     return out
 
 
-def _channel_warnings() -> list[dict]:
-    """Brand channels Tact cannot post to (the bot lost its rights, a refused token) with posts scheduled there."""
-    # The filter before the annotation: only the waiting posts are counted.
+def _channel_warnings(now: datetime) -> list[dict]:
+    """Brand channels Tact cannot post to (the bot lost its rights, a refused token) with posts
+    scheduled there, or where a post failed lately (nothing is retried: someone has to act)."""
+    waiting = Q(posts__status__in=[Post.Status.SCHEDULED, Post.Status.PUBLISHING])
+    failed = Q(publications__status=Publication.Status.FAILED, publications__updated_at__gte=now - FAILED_SHOWN_FOR)
     channels = (BrandChannel.objects.filter(can_post=False).exclude(problem="")
-                .filter(posts__status__in=[Post.Status.SCHEDULED, Post.Status.PUBLISHING])
-                .annotate(waiting=Count("posts", distinct=True)).order_by("platform", "title", "pk")[:SHOWN])
-    return [{"kind": "channel", "channel": c.pk, "text": ngettext(
-        "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s scheduled post is waiting for it.",
-        "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s scheduled posts are waiting for it.",
-        c.waiting) % {"channel": c, "problem": c.problem.rstrip("."), "n": c.waiting},
-        "links": [(str(c), reverse("admin:campaigns_brandchannel_change", args=[c.pk]))]} for c in channels]
+                .annotate(waiting=Count("posts", filter=waiting, distinct=True),
+                          failed=Count("publications", filter=failed, distinct=True))
+                .filter(Q(waiting__gt=0) | Q(failed__gt=0)).order_by("platform", "title", "pk")[:SHOWN])
+    return [{"kind": "channel", "channel": c.pk, "text": _channel_text(c),
+             "links": [(str(c), reverse("admin:campaigns_brandchannel_change", args=[c.pk]))]} for c in channels]
+
+
+def _channel_text(channel: BrandChannel) -> str:
+    values = {"channel": channel, "problem": channel.problem.rstrip("."), "n": channel.waiting or channel.failed,
+              "days": FAILED_SHOWN_FOR.days}
+    if channel.waiting:
+        return ngettext(
+            "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s scheduled post is waiting for it.",
+            "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s scheduled posts are waiting for it.",
+            channel.waiting) % values
+    return ngettext(
+        "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s post was not published there in the "
+        "last %(days)s days and is not retried: once the channel is fixed and checked again, schedule it anew.",
+        "Tact cannot post to the channel “%(channel)s”: %(problem)s. %(n)s posts were not published there in the "
+        "last %(days)s days and are not retried: once the channel is fixed and checked again, schedule them anew.",
+        channel.failed) % values
 
 
 def dashboard_warnings(*, now: datetime) -> list[dict]:
     """Each: {"kind", "text", "links": [(label, url)]}, the most urgent kinds first."""
     sending = list(Campaign.objects.filter(status__in=SENDING).select_related("draft")
                    .order_by("send_at", "pk")[:SENDING_LOOKED_AT])
-    return [*_queue_warnings(sending), *_problem_warnings(), *_channel_warnings(),
+    return [*_queue_warnings(sending), *_problem_warnings(), *_channel_warnings(now),
             *_template_warnings(sending, now)]

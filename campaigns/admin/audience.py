@@ -20,6 +20,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from unfold.admin import ModelAdmin, TabularInline
 
 from .. import addresses, fatigue, rules, selectors, services
+from ..account_filters import of_account
 from ..models import (
     ConsentEvent,
     PlatformChoices,
@@ -284,11 +285,14 @@ class SubscriptionAddForm(forms.ModelForm):
             except rules.AddressError as exc:
                 self.add_error("address", str(exc))
                 return data
-            taken = Subscription.objects.filter(platform=data["platform"], address=data["address"]).first()
+            # the admin adds the default account's subscriptions (a bot of its own: the person /starts it)
+            taken = Subscription.objects.filter(of_account(None), platform=data["platform"],
+                                                address=data["address"]).first()
             if taken is not None:
                 self.add_error("address", gettext("%(address)s already belongs to %(subscriber)s")
                                % {"address": data["address"], "subscriber": taken.subscriber})
-            elif data.get("subscriber") and data["subscriber"].subscriptions.filter(platform=data["platform"]).exists():
+            elif data.get("subscriber") and data["subscriber"].subscriptions.filter(
+                    of_account(None), platform=data["platform"]).exists():
                 self.add_error("platform", gettext("%(subscriber)s already has a %(platform)s subscription")
                                % {"subscriber": data["subscriber"], "platform": data["platform"]})
         return data

@@ -18,7 +18,6 @@ from django.utils.translation import gettext, gettext_lazy
 from unfold.admin import ModelAdmin
 
 from channels.limits import PLATFORMS
-from channels.registry import channel_for
 
 from .. import delivery, services
 from ..addresses import hide_address
@@ -31,8 +30,8 @@ from ..models import (
     PlatformChoices,
     SendList,
 )
+from . import campaign_accounts, paid_broadcast, spread_window
 from . import manual_lists as manual_lists_admin
-from . import paid_broadcast, spread_window
 from . import series as series_admin
 from . import variants as variants_admin
 from .campaign_page import CampaignControls, platform_names
@@ -60,7 +59,12 @@ class CampaignForm(forms.ModelForm):
         fields += [manual_lists_admin.FIELD]
         fields += series_admin.FIELDS
         fields += variants_admin.FIELDS  # kind, protect_content, the A/B test's settings
+        fields += campaign_accounts.FIELDS  # the sender account per platform
         help_texts = spread_window.HELP_TEXTS
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        campaign_accounts.limit_choices(self)  # each platform's active accounts
 
     def clean_platforms(self):
         return [p for p in PLATFORMS if p in self.cleaned_data["platforms"]]
@@ -74,6 +78,7 @@ class CampaignForm(forms.ModelForm):
         manual_lists_admin.clean_manual(self, data)
         series_admin.clean_series(self, data)
         variants_admin.clean_kind(self, data)
+        campaign_accounts.clean_accounts(self, data)
         return data
 
 
@@ -138,11 +143,12 @@ class CampaignAdmin(manual_lists_admin.ManualListsAdminMixin, CouponsAdminMixin,
         campaign.insert(campaign.index(platforms) + 1, paid_broadcast.FIELD)
         campaign.insert(campaign.index(platforms) + 1, manual_lists_admin.FIELD)
         if obj is None:
-            return [(None, {"fields": campaign}), spread_window.fieldset(),
+            return [(None, {"fields": campaign}), *campaign_accounts.fieldsets(None), spread_window.fieldset(),
                     *series_admin.fieldsets(None, editable=True), *variants_admin.fieldsets(None)]
         campaign.insert(campaign.index("local_time") + 1, "local_times")
         return [
             (None, {"fields": [*campaign, "status", "problem", "problem_since"]}),
+            *campaign_accounts.fieldsets(obj),
             spread_window.fieldset(),
             *series_admin.fieldsets(obj, editable=self.has_change_permission(request, obj)),
             (gettext("Results"), {"fields": ["results", "sends_chart"]}),
@@ -207,12 +213,8 @@ class CampaignAdmin(manual_lists_admin.ManualListsAdminMixin, CouponsAdminMixin,
 
     @admin.display(description=gettext_lazy("channels"))
     def channels_in_use(self, obj: Campaign) -> SafeString:
-        rows = []
-        for platform in obj.platforms or PLATFORMS:
-            sandbox = channel_for(platform).sandbox
-            rows.append([platform_names([platform]),
-                         gettext("SANDBOX: no credentials, messages go to the outbox") if sandbox else gettext("live")])
-        return _table([gettext("platform"), gettext("sends through")], rows)
+        """Per platform: the sender account, live or sandbox with that account's credentials."""
+        return campaign_accounts.channels_table(obj, platform_names)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Campaign.Status.DRAFT:
@@ -313,16 +315,22 @@ class CampaignAdmin(manual_lists_admin.ManualListsAdminMixin, CouponsAdminMixin,
 
 @admin.register(Delivery)
 class DeliveryAdmin(AddressMasking, ReadOnlyAdmin):
-    list_display = ["campaign", "subscriber", "platform", "list_number", "status", "reason", "send_after", "sent_at",
-                    "delivered_at", "read_at"]
+    list_display = ["campaign", "subscriber", "platform", "sender_account", "list_number", "status", "reason",
+                    "send_after", "sent_at", "delivered_at", "read_at"]
     list_filter = ["status", "platform", "campaign"]
     search_fields = ["subscriber__name", "subscription__address", "reason"]
-    list_select_related = ["campaign", "subscriber"]
+    list_select_related = ["campaign", "subscriber", "send_list__account"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator  # unfiltered: the planner's estimate, not a COUNT(*) of the ledger
 
     def hide_addresses(self, obj: Delivery) -> None:
         hide_address(obj.subscription)
+
+    @admin.display(description=gettext_lazy("sender account"))
+    def sender_account(self, obj: Delivery) -> str:
+        """Its list's account (the default one when none); joined in the list's query."""
+        account = obj.send_list.account if obj.send_list is not None else None
+        return account.slug if account is not None else gettext("default")
 
 
 class SingletonAdmin(ModelAdmin):
@@ -357,6 +365,10 @@ class InstallationSettingsAdmin(SingletonAdmin):
 
 @admin.register(SendList)
 class SendListAdmin(ReadOnlyAdmin):
-    list_display = ["campaign", "number", "platform", "size", "state", "next_due", "heartbeat_at"]
+    list_display = ["campaign", "number", "platform", "sender_account", "size", "state", "next_due", "heartbeat_at"]
     list_filter = ["platform", "state", "campaign"]
-    list_select_related = ["campaign"]
+    list_select_related = ["campaign", "account"]
+
+    @admin.display(description=gettext_lazy("sender account"), ordering="account__slug")
+    def sender_account(self, obj: SendList) -> str:
+        return obj.account.slug if obj.account is not None else gettext("default")

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext, gettext_lazy
 
+from .. import addresses
 from ..models import ImportJob
 from ..services import import_jobs
 from .common import ReadOnlyAdmin
@@ -79,7 +80,9 @@ class ImportJobAdmin(ReadOnlyAdmin):
     def refused_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         job = self._job(request, pk)
         job = ImportJob.objects.only("pk", "errors").get(pk=job.pk)
-        response = HttpResponse(import_jobs.refused_rows_csv(job), content_type="text/csv; charset=utf-8")
+        # The rows as they were, to fix and upload again (the API's errors CSV stays "line,error").
+        response = HttpResponse(import_jobs.refused_rows_to_fix_csv(
+            job, addresses=addresses.sees_addresses(request.user)), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-refused.csv"'
         return response
 

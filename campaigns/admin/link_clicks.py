@@ -15,12 +15,20 @@ def link_clicks_table(campaign: Campaign) -> SafeString | str:
     rows = selectors.campaign_link_clicks(campaign)
     if not rows:
         return ""
-    head = format_html_join("", '<th scope="col">{}</th>',
-                            ((h,) for h in (gettext("link"), gettext("clicks"), gettext("people"))))
-    body = format_html_join(
-        "", '<tr><td style="word-break:break-all">{}</td><td>{}</td><td>{}</td></tr>',
-        ((row["url"], row["clicks"], row["people"]) for row in rows),
-    )
+    if any(row["variant"] for row in rows):  # an A/B test or VIP offers: whose link it is
+        head = format_html_join("", '<th scope="col">{}</th>', ((h,) for h in (
+            gettext("variant"), gettext("link"), gettext("clicks"), gettext("people"))))
+        body = format_html_join(
+            "", '<tr><td>{}</td><td style="word-break:break-all">{}</td><td>{}</td><td>{}</td></tr>',
+            ((row["variant"], row["url"], row["clicks"], row["people"]) for row in rows),
+        )
+    else:
+        head = format_html_join("", '<th scope="col">{}</th>',
+                                ((h,) for h in (gettext("link"), gettext("clicks"), gettext("people"))))
+        body = format_html_join(
+            "", '<tr><td style="word-break:break-all">{}</td><td>{}</td><td>{}</td></tr>',
+            ((row["url"], row["clicks"], row["people"]) for row in rows),
+        )
     return format_html(
         '<table data-link-clicks><caption style="text-align:left;font-weight:600">{}</caption>'
         "<thead><tr>{}</tr></thead><tbody>{}</tbody></table>",

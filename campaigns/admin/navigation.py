@@ -40,6 +40,7 @@ GROUPS: list[tuple[Promise, list[Page]]] = [
         (_("Frequency policy and quiet hours"), "schedule", "campaigns.frequencypolicy",
          "campaigns.view_frequencypolicy"),
         (_("Installation settings"), "tune", "campaigns.installationsettings", "campaigns.view_installationsettings"),
+        (_("Sender accounts"), "smart_toy", "campaigns.senderaccount", "campaigns.view_senderaccount"),
         (_("Audit log"), "history", "auditlog.logentry", "auditlog.view_logentry"),
         (_("Users"), "manage_accounts", "auth.user", "auth.view_user"),
         (_("Groups"), "groups", "auth.group", "auth.view_group"),

@@ -1,18 +1,20 @@
 """Channel posts in the admin: the list (status, time in the viewer's zone, channels), the
 page with Schedule (optionally moved to the next slot the cadence policy allows) and Cancel,
-each channel's publication and results; a scheduled post is shown, not edited."""
+each channel's publication and results; a scheduled post is edited until it goes out (through
+the service, as the API edits it), then shown as it is."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
@@ -26,6 +28,7 @@ from .dates import viewer_time
 from .post_results import post_results_table
 
 S = Post.Status
+P = Publication.Status
 BUTTON_STATUSES = {"schedule": (S.DRAFT,), "cancel": tuple(post_services.CANCELLABLE)}
 
 
@@ -36,13 +39,46 @@ class ScheduleDialogForm(BaseDialogForm):
                                "time it allows instead of refusing."))
 
 
+class PostForm(forms.ModelForm):
+    """A draft is saved as it is; a scheduled post is changed through the service (checked as
+    when scheduling, its content frozen anew, each channel's planned publication moved), and a
+    refusal is shown on its field with nothing changed."""
+
+    move = forms.BooleanField(
+        required=False, label=gettext_lazy("Move to the next allowed slot"),
+        help_text=gettext_lazy("When a channel's cadence policy refuses the new time, publish there at the next "
+                               "time it allows instead of refusing."))
+    actor = None  # the request's user, set by PostAdmin.get_form
+    updated: Post | None = None
+
+    class Meta:
+        model = Post
+        fields = "__all__"
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        post = self.instance
+        if self.errors or post.pk is None or post.status != S.SCHEDULED:
+            return
+        changes = {f: self.cleaned_data[f] for f in self.changed_data if f in (*post_services.SETTINGS, "channels")}
+        if "channels" in changes:
+            changes["channels"] = list(changes["channels"])
+        try:
+            self.updated = post_services.post_update(post=post, actor=self.actor,
+                                                     move=bool(self.cleaned_data.get("move")), **changes)
+        except ServiceError as exc:
+            for field, problems in exc.by_field.items():
+                self.add_error(field if field in self.fields else None, problems)
+
+
 def _dialog(title: str, description: str, submit: str, form_class: type[BaseDialogForm] | None = None) -> dict:
     return {"title": title, "description": description, "form_class": form_class, "form_submit_text": submit}
 
 
 @admin.register(Post)
 class PostAdmin(ModelAdmin):
-    list_display = ["__str__", "status", "publish_at_local", "channel_list"]
+    form = PostForm
+    list_display = ["__str__", "status_outcome", "publish_at_local", "channel_list"]
     list_filter = ["status", "channels"]
     search_fields = ["name", "draft__title"]
     list_select_related = ["draft"]
@@ -50,11 +86,15 @@ class PostAdmin(ModelAdmin):
     filter_horizontal = ["channels"]
     date_hierarchy = "publish_at"
     actions_detail = ["schedule_button", "cancel_button"]
-    readonly_fields = ["status", "publish_at_local", "channel_list", "publications_table", "results",
+    readonly_fields = ["status", "status_outcome", "publish_at_local", "channel_list", "publications_table", "results",
                        "frozen_content", "scheduled_at", "cancelled_at"]
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).prefetch_related("channels")
+        counted = Q(publications__status__in=[P.PLANNED, P.SENDING, P.PUBLISHED, P.FAILED, P.UNCERTAIN])
+        return super().get_queryset(request).prefetch_related("channels").annotate(
+            channels_n=Count("publications", filter=counted, distinct=True),
+            failed_n=Count("publications", filter=Q(publications__status=P.FAILED), distinct=True),
+            uncertain_n=Count("publications", filter=Q(publications__status=P.UNCERTAIN), distinct=True))
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -70,8 +110,10 @@ class PostAdmin(ModelAdmin):
                 "publish_at" if editable else "publish_at_local", "silent", "pin", "protect_content"]
         if obj is None:
             return [(None, {"fields": post})]
+        if editable and obj.status == S.SCHEDULED:
+            post.append("move")
         return [
-            (None, {"fields": [*post, "status"]}),
+            (None, {"fields": [*post, "status_outcome"]}),
             (gettext("Publications"), {"fields": ["publications_table", "results"]}),
             (gettext("Content"), {"fields": ["frozen_content"]}),
             (gettext("Timeline"), {"fields": ["scheduled_at", "cancelled_at"]}),
@@ -83,10 +125,15 @@ class PostAdmin(ModelAdmin):
         return request.user.has_perm("campaigns.schedule_post")
 
     def has_change_permission(self, request: HttpRequest, obj: Post | None = None) -> bool:
-        """Only a draft is edited here; a scheduled post is shown as it goes out (the API edits it)."""
-        if obj is not None and obj.status != S.DRAFT:
+        """A draft and a scheduled post are edited here (until it goes out); once publishing,
+        published or cancelled it is shown as it is."""
+        if obj is not None and obj.status not in (S.DRAFT, S.SCHEDULED):
             return False
         return super().has_change_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Post | None = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
 
     def has_delete_permission(self, request: HttpRequest, obj: Post | None = None) -> bool:
         if obj is not None and obj.status != S.DRAFT:
@@ -102,11 +149,15 @@ class PostAdmin(ModelAdmin):
                 if status in BUTTON_STATUSES[a.action_name.removeprefix(prefix).removesuffix("_button")]]
 
     def save_model(self, request: HttpRequest, obj: Post, form, change: bool) -> None:
+        if getattr(form, "updated", None) is not None:
+            return  # a scheduled post: the service saved it (content frozen anew), with its audit entry
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        if getattr(form, "updated", None) is not None:
+            return  # the service set the channels and planned each one
         super().save_related(request, form, formsets, change)
         post = form.instance
         audit_record(post, verb="changed" if change else "created", actor=request.user,
@@ -169,6 +220,25 @@ class PostAdmin(ModelAdmin):
         return self._back(request, object_id)
 
     # --- read-only parts ---------------------------------------------------------------
+
+    @display(description=gettext_lazy("status"), ordering="status")
+    def status_outcome(self, obj: Post) -> str:
+        """The status, and where the post did not (surely) go out: a post whose only channel
+        refused it is settled ("published") but was published nowhere."""
+        status = obj.get_status_display()
+        total, failed, uncertain = (getattr(obj, name, 0) or 0 for name in ("channels_n", "failed_n", "uncertain_n"))
+        if obj.status not in (S.PUBLISHING, S.PUBLISHED, S.FAILED) or not (failed or uncertain):
+            return status
+        parts = []
+        if failed:
+            parts.append(ngettext("failed in %(n)s of %(total)s channel", "failed in %(n)s of %(total)s channels",
+                                  total) % {"n": failed, "total": total})
+        if uncertain:
+            parts.append(ngettext("uncertain in %(n)s of %(total)s channel",
+                                  "uncertain in %(n)s of %(total)s channels", total) % {"n": uncertain, "total": total})
+        if obj.status == S.PUBLISHED and failed == total:
+            status = gettext("Not published")
+        return gettext("%(status)s: %(outcome)s") % {"status": status, "outcome": "; ".join(parts)}
 
     @display(description=gettext_lazy("publish at"), ordering="publish_at")
     def publish_at_local(self, obj: Post) -> str:

@@ -137,14 +137,16 @@ class OptOutView(APIView):
     @extend_schema(request=OptOutSerializer, responses={
         200: SubscriptionSerializer, 404: field_errors(gettext_lazy("No subscription with this address on this platform."))})
     def post(self, request: Request) -> Response:
-        """Opt a subscription out at once; queued messages to it are skipped."""
+        """Opt a subscription out at once; queued messages to it are skipped. Without `account`,
+        the address is opted out on every sender account of the platform (the answer shows the
+        default account's subscription, else the oldest); with it, on that account only."""
         serializer = OptOutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         subscription, changed = services.opt_out_address(
             platform=data["platform"], address=data["address"],
             consent=services.Consent(source=data["source"], text=data["text"], evidence={"api": True}),
-            actor=request.user,
+            actor=request.user, account=data.get("account", services.EVERY_ACCOUNT),
         )
         if subscription is None:
             return Response(

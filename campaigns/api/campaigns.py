@@ -110,8 +110,8 @@ class CampaignFilter(django_filters.FilterSet):
 
 
 class CampaignViewSet(manual_lists_api.ManualListsMixin, viewsets.ModelViewSet):
-    queryset = Campaign.objects.select_related("draft", "segment", "created_by", "submitted_by", "approved_by").order_by(
-        "-id")
+    queryset = Campaign.objects.select_related("draft", "segment", "created_by", "submitted_by", "approved_by",
+                                               "telegram_account", "whatsapp_account", "viber_account").order_by("-id")
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     search_fields = ["name"]
@@ -267,7 +267,8 @@ class CampaignViewSet(manual_lists_api.ManualListsMixin, viewsets.ModelViewSet):
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = Delivery.objects.select_related("subscription").order_by("id")
+    # The account's slug from the list's account (one join, no query per row).
+    queryset = Delivery.objects.select_related("subscription", "coupon", "send_list__account").order_by("id")
     serializer_class = DeliverySerializer
     filterset_fields = ["campaign", "status", "platform", "subscriber", "list_number"]
     # Millions of rows: cursor pages in id order (`page_size` up to 1,000), no total count.

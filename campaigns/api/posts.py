@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from ..models import BrandChannel, Draft, Post
 from ..services import posts as post_services
+from ..services.channel_results import publication_results
 
 
 class PostSerializer(serializers.ModelSerializer):
@@ -20,7 +21,9 @@ class PostSerializer(serializers.ModelSerializer):
     channels = serializers.PrimaryKeyRelatedField(queryset=BrandChannel.objects.all(), many=True,
                                                   help_text=gettext_lazy("The ids of the brand channels."))
     results = serializers.SerializerMethodField(
-        help_text=gettext_lazy("Per channel id: message_id, published_at, status, reason, clicks, reactions."))
+        help_text=gettext_lazy("Per channel id: message_id, published_at, status, reason, clicks, reactions, "
+                               "and the channel's subscribers just before and an hour after it was published "
+                               "(subscribers_before, subscribers_after; null until sampled)."))
 
     class Meta:
         model = Post
@@ -31,10 +34,11 @@ class PostSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
     def get_results(self, obj: Post) -> dict[str, dict]:
         return {
-            str(p.channel_id): {"message_id": p.message_id or None, "published_at": p.published_at,
-                                "status": p.status, "reason": p.reason, "clicks": p.clicks,
-                                "reactions": p.reactions or {}}
-            for p in obj.publications.order_by("channel_id")
+            str(r.publication.channel_id): {
+                "message_id": r.publication.message_id or None, "published_at": r.publication.published_at,
+                "status": r.publication.status, "reason": r.publication.reason, "clicks": r.clicks,
+                "reactions": r.reactions, "subscribers_before": r.before, "subscribers_after": r.after}
+            for r in publication_results(list(obj.publications.order_by("channel_id")))
         }
 
     def validate_channels(self, value: list[BrandChannel]) -> list[BrandChannel]:

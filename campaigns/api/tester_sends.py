@@ -22,6 +22,9 @@ class TestSendRequestSerializer(serializers.Serializer):
     subscribers = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=100,
         help_text=gettext_lazy("Only these testers (subscriber ids); each must be a tester."))
+    variant = serializers.IntegerField(min_value=1, required=False, help_text=gettext_lazy(
+        "A campaign's test only: send this variant's message (an A/B test's or a VIP group's) instead of the "
+        "campaign's own."))
 
     __test__ = False  # not a pytest test class
 
@@ -44,6 +47,7 @@ def answer_test_send(request: Request, *, draft: Draft | None = None, campaign: 
     body = TestSendRequestSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     made = testers_send(draft=draft, campaign=campaign, platforms=body.validated_data.get("platforms"),
-                        subscriber_ids=body.validated_data.get("subscribers"), actor=request.user)
+                        subscriber_ids=body.validated_data.get("subscribers"), actor=request.user,
+                        variant_id=body.validated_data.get("variant"))
     data = TestSendSerializer(made, many=True, context={"request": request}).data
     return Response(data, status=status.HTTP_201_CREATED)

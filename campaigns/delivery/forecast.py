@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.utils.translation import gettext as _
 
 from channels.limits import platform_limits
-from channels.registry import channel_for
 
-from .. import fatigue, rules
-from ..models import Campaign
+from .. import accounts, fatigue, rules
+from ..models import Campaign, SenderAccount
+from ..services.sender_accounts import picked_account_problem
 from . import forecast_counts, manual, timeline
 from .common import current_policy, packing_size
 from .paid import paid_forecast
@@ -22,6 +21,24 @@ def templates_needed(*, campaign: Campaign, now: datetime) -> int:
     """WhatsApp receivers outside the 24-hour window at send time, who can only get a
     template (the forecast's `templates_needed`, without the rest of the forecast)."""
     return forecast_counts.templates_needed(campaign=campaign, now=now)
+
+
+def _account(campaign: Campaign, platform: str) -> SenderAccount | None:
+    account_id = campaign.account_id_for(platform)
+    return None if account_id is None else getattr(campaign, f"{platform}_account")
+
+
+def _account_facts(platform: str, account: SenderAccount | None) -> dict:
+    """The account it sends from (slug, name; null: the default one) and whether that account
+    sends live or into the sandbox; `account_problem` when it cannot send at all."""
+    facts: dict = {"account": accounts.label(account) if account is not None else None,
+                   "account_name": account.name if account is not None else _("default account")}
+    try:
+        facts["sandbox"] = accounts.channel(platform, account).sandbox
+    except accounts.AccountUnavailable as exc:  # inactive, or its credentials cannot be decrypted
+        facts["sandbox"] = False
+        facts["account_problem"] = picked_account_problem(platform, account) or str(exc)
+    return facts
 
 
 def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
@@ -41,14 +58,15 @@ def campaign_forecast(*, campaign: Campaign, now: datetime) -> dict:
     for platform in campaign.platforms:
         n = receivers.get(platform, 0)
         size = platform_limits(platform).list_size
-        rate = settings.TACT_RATE.get(platform)
+        account = _account(campaign, platform)  # None: the platform's default account (the environment's)
+        rate = accounts.rate(platform, account)  # the account's own ceiling, else the platform's
         platforms[platform] = {
             "receivers": n,
             "lists": rules.list_count(n, packing_size(platform)),
             "list_size": size,
             "rate_per_second": rate,
             "seconds": round(n / rate, 1) if rate else None,
-            "sandbox": channel_for(platform).sandbox,
+            **_account_facts(platform, account),
         }
         if platform == "whatsapp":
             platforms[platform]["templates_needed"] = templates_needed

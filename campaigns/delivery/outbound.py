@@ -74,6 +74,7 @@ def draft_content(draft: Draft, *, campaign: Campaign | None = None) -> Content:
         slug=slugify(name, allow_unicode=False) or f"draft-{draft.pk}",
         body=draft.body, buttons=list(draft.buttons or []), whatsapp_template=template_as_sent(draft.whatsapp_template),
         media=media_frozen(draft), track_links=draft.track_links, track_body_links=draft.track_body_links,
+        protect_content=campaign.protect_content if campaign is not None else False,
     )
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from .. import accounts, fatigue, rules, selectors
 from ..models import Campaign, Delivery, Segment, SendList, Subscription
-from . import manual, timing, variants
+from . import manual, plan_sql, timing, variants
 from .common import PAGE, S, current_policy, db_now, packing_size, zone
 
 log = logging.getLogger(__name__)
@@ -195,35 +195,10 @@ def campaign_plan(*, campaign_id: int, now: datetime | None = None) -> int:
         times = SendTimes(campaign, quiet)
         after = campaign.planned_through
         horizon = now + plan_ahead() if campaign.local_time else None
-        tz_index: dict[str, int] = {}
-        zones: list[str] = []
-        # Compact columns: a million rows cost ~30 MB, not a million Python objects.
-        by_platform: dict[str, tuple[array, array, array]] = defaultdict(
-            lambda: (array("i"), array("q"), array("q"))
-        )
-        held_out: list[tuple[int, int, str]] = []
-        for choice in audience_choices(campaign, unplanned_only=after is not None):
-            if choice.platform is None:
-                if choice.subscription_id is not None:  # held out (fatigue): a skipped row says why
-                    held_out.append((choice.subscriber_id, choice.subscription_id, choice.excluded))
-                continue
-            base = times.base(choice.timezone)
-            if (after is not None and base <= after) or (horizon is not None and base > horizon):
-                continue  # an earlier wave's zone (they joined too late), or a later one
-            if choice.timezone not in tz_index:
-                tz_index[choice.timezone] = len(zones)
-                zones.append(choice.timezone)
-            columns = by_platform[choice.platform]
-            columns[0].append(tz_index[choice.timezone])
-            columns[1].append(choice.subscriber_id)
-            columns[2].append(choice.subscription_id)
-        if campaign.kind == Campaign.Kind.STANDARD:
-            total = _write_ledger(campaign, by_platform, zones, times)
-        else:  # A/B test, VIP offers: each variant (an A/B test's remainder: None) in lists of its own
-            total = sum(_write_ledger(campaign, part, zones, times, variant_id=variant_id)
-                        for variant_id, part in variants.split_by_variant(campaign, by_platform).items())
-            variants.remainder_hold(campaign, now=now)
-        fatigue.held_out_record(campaign, held_out, now=now)
+        if plan_sql.eligible(campaign):  # a standard campaign on PostgreSQL: written by the database
+            total = plan_sql.plan_pass(campaign, times, after=after, horizon=horizon, now=now)
+        else:
+            total = _plan_pass_streamed(campaign, times, after=after, horizon=horizon, now=now)
         if total:
             variants.coupons_assign(campaign, now=now)  # the campaign's pool, or each variant's
         # A cancel that committed while we read the audience has not seen these rows.
@@ -241,6 +216,42 @@ def campaign_plan(*, campaign_id: int, now: datetime | None = None) -> int:
         campaign.save(update_fields=["planned_at", "next_plan_at", "planned_through", "updated_at"])
     log.info("campaign %s planned: %s deliveries%s", campaign_id, total,
              f", next zone at {next_wave:%Y-%m-%d %H:%M} UTC" if next_wave else "")
+    return total
+
+
+def _plan_pass_streamed(campaign: Campaign, times: SendTimes, *, after: datetime | None, horizon: datetime | None,
+                        now: datetime) -> int:
+    """A pass person by person: A/B tests and VIP offers (rows dealt to variants), spread
+    campaigns (a time per row), manual campaigns, SQLite. Writes the same rows as plan_sql."""
+    tz_index: dict[str, int] = {}
+    zones: list[str] = []
+    # Compact columns: a million rows cost ~30 MB, not a million Python objects.
+    by_platform: dict[str, tuple[array, array, array]] = defaultdict(
+        lambda: (array("i"), array("q"), array("q"))
+    )
+    held_out: list[tuple[int, int, str]] = []
+    for choice in audience_choices(campaign, unplanned_only=after is not None):
+        if choice.platform is None:
+            if choice.subscription_id is not None:  # held out (fatigue): a skipped row says why
+                held_out.append((choice.subscriber_id, choice.subscription_id, choice.excluded))
+            continue
+        base = times.base(choice.timezone)
+        if (after is not None and base <= after) or (horizon is not None and base > horizon):
+            continue  # an earlier wave's zone (they joined too late), or a later one
+        if choice.timezone not in tz_index:
+            tz_index[choice.timezone] = len(zones)
+            zones.append(choice.timezone)
+        columns = by_platform[choice.platform]
+        columns[0].append(tz_index[choice.timezone])
+        columns[1].append(choice.subscriber_id)
+        columns[2].append(choice.subscription_id)
+    if campaign.kind == Campaign.Kind.STANDARD:
+        total = _write_ledger(campaign, by_platform, zones, times)
+    else:  # A/B test, VIP offers: each variant (an A/B test's remainder: None) in lists of its own
+        total = sum(_write_ledger(campaign, part, zones, times, variant_id=variant_id)
+                    for variant_id, part in variants.split_by_variant(campaign, by_platform).items())
+        variants.remainder_hold(campaign, now=now)
+    fatigue.held_out_record(campaign, held_out, now=now)
     return total
 
 

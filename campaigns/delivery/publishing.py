@@ -135,12 +135,14 @@ def _finish(publication: Publication, status: str, **fields: object) -> str:
 
 
 def post_settle(*, post_id: int) -> None:
-    """publishing while any publication is planned or sending; published when none is left."""
+    """publishing while any publication is planned or sending; when none is left, published
+    if it went out (or may have: uncertain) in at least one channel, else failed."""
     post = Post.objects.select_for_update().get(pk=post_id)
     if post.status not in LIVE:
         return
     if not post.publications.filter(status__in=[P.PLANNED, P.SENDING]).exists():
-        post.status = Post.Status.PUBLISHED
+        went_out = post.publications.filter(status__in=[P.PUBLISHED, P.UNCERTAIN]).exists()
+        post.status = Post.Status.PUBLISHED if went_out else Post.Status.FAILED
         post.save(update_fields=["status", "updated_at"])
 
 

@@ -38,6 +38,7 @@ from channels.ratelimit import DEFAULT_WINDOW, burst_cap, limiter_from_settings
 from .. import accounts, fatigue, metrics, rules, services
 from ..models import Campaign, Delivery, SendList, Subscriber, Subscription
 from . import timing
+from .bulk import deliveries_update
 from .common import COUNTED, PENDING, WHATSAPP_WINDOW, S, current_policy, db_now, zone
 from .outbound import outbound_message, same_for_everyone
 from .paid import as_paid, is_paid, paid_key, paid_rate
@@ -56,6 +57,9 @@ SHORT_WAIT = 1.0
 # The rows are claimed this long at most before their slot (1.5 times the last claim's
 # duration): a claim slowed by a loaded database still lets its burst leave on time.
 MAX_CLAIM_LEAD = 0.5
+# A list's task says it is alive (SendList.heartbeat_at, which the sweeper reads against
+# TACT_LIST_LEASE_SECONDS) this often, or three times a lease if that is shorter: not once per chunk.
+HEARTBEAT_SECONDS = 5.0
 _claim_lead = 0.0  # this process's last (one task at a time: prefork)
 
 
@@ -110,13 +114,21 @@ def list_send(*, list_id: int) -> dict[str, int]:
         limiter_key = paid_key(limiter_key)
     policy, quiet = current_policy()
     session = None
+    heartbeat, heartbeat_every = -math.inf, min(HEARTBEAT_SECONDS, settings.TACT_LIST_LEASE_SECONDS / 3)
     global _claim_lead
     try:
-        while Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).exists():
-            SendList.objects.filter(pk=list_id).update(heartbeat_at=timezone.now())
-            if not Delivery.objects.filter(send_list_id=list_id, status__in=PENDING, send_after__lte=db_now()).exists():
-                break
+        while True:
+            if systime.monotonic() - heartbeat >= heartbeat_every:
+                SendList.objects.filter(pk=list_id).update(heartbeat_at=timezone.now())
+                heartbeat = systime.monotonic()
             if session is None:
+                # Before connecting: is the campaign running, is anything due? Once sending,
+                # the claim tells (it finds the campaign not running, or no row due).
+                if not Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).exists():
+                    break
+                if not Delivery.objects.filter(send_list_id=list_id, status__in=PENDING,
+                                               send_after__lte=db_now()).exists():
+                    break
                 try:
                     session = metrics.timed_session(channel.open(), platform, accounts.label(account))
                 except Exception as exc:  # the platform is down or refuses our credentials
@@ -125,7 +137,7 @@ def list_send(*, list_id: int) -> dict[str, int]:
                     return counts
             slot = _reserve(limiter, limiter_key, units, rate, lead=_claim_lead)
             claim_started = systime.monotonic()
-            claimed, batch = _claim(send_list, campaign, size, policy, quiet, counts)
+            claimed, batch, rows = _claim(send_list, campaign, size, policy, quiet, counts)
             _claim_lead = min(MAX_CLAIM_LEAD, 1.5 * (systime.monotonic() - claim_started))
             if not claimed:
                 break  # paused, cancelled, or what is due is being handled by another task
@@ -143,7 +155,8 @@ def list_send(*, list_id: int) -> dict[str, int]:
                     continue
                 systime.sleep(max(0.0, wait))
             outcomes = _send_locked(session, campaign.pk, batch, counts)
-            retry_after, refused = _record(outcomes, campaign.pk, platform, counts, account=accounts.label(account))
+            retry_after, refused = _record(outcomes, campaign.pk, platform, counts, account=accounts.label(account),
+                                           claimed=rows)
             if retry_after and limiter is not None:
                 limiter.block(limiter_key, retry_after)
             if refused is not None:
@@ -180,14 +193,25 @@ def _campaign_state(campaign_id: int) -> tuple[str, datetime | None]:
         return cursor.fetchone()
 
 
+def _campaign_problem(campaign_id: int) -> tuple[str, datetime | None]:
+    """The campaign's status and since when it has a problem, share-locked as in _campaign_state."""
+    if connection.vendor != "postgresql":
+        return Campaign.objects.values_list("status", "problem_since").get(pk=campaign_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, problem_since FROM campaigns_campaign WHERE id = %s FOR SHARE", [campaign_id])
+        return cursor.fetchone()
+
+
 def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.FrequencyPolicy,
-           quiet: rules.QuietHours | None, counts: dict[str, int]) -> tuple[int, list[OutboundMessage]]:
+           quiet: rules.QuietHours | None, counts: dict[str, int],
+           ) -> tuple[int, list[OutboundMessage], dict[int, Delivery]]:
     """Take up to `size` due rows, apply consent, expiry, quiet hours and the caps, and
-    commit the sendable ones as `sending` (the platform call comes after this commit)."""
+    commit the sendable ones as `sending` (the platform call comes after this commit).
+    Returns how many rows were taken, the messages to send and their rows (as committed)."""
     with transaction.atomic():
         status, expires_at = _campaign_state(campaign.pk)
         if status != Campaign.Status.RUNNING:
-            return 0, []
+            return 0, [], {}
         now = db_now()
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -197,7 +221,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
             .order_by("send_after", "pk")[:size]
         )
         if not rows:
-            return 0, []
+            return 0, [], {}
         # The cap holds across campaigns and workers: whoever checks a person's cap
         # holds that person's row lock until its `sending` rows are committed. NO KEY:
         # a big plan inserting rows that reference these people is not blocked by it.
@@ -234,7 +258,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
                     row.reason = f"{reason} until {earliest:%Y-%m-%d %H:%M} UTC"
             counts[row.status] += 1
             changed.append(row)
-        Delivery.objects.bulk_update(sendable + changed, ["status", "reason", "sent_at", "send_after", "updated_at"])
+        deliveries_update(sendable + changed, ["status", "reason", "sent_at", "send_after", "updated_at"])
     window_start = now - WHATSAPP_WINDOW
     content_of = row_contents(campaign)  # each row's variant's content, else the campaign's
     return len(rows), [
@@ -244,7 +268,7 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
             window_open=r.subscription.last_inbound_at is not None and r.subscription.last_inbound_at >= window_start,
         )
         for r in sendable
-    ]
+    ], {r.pk: r for r in sendable}
 
 
 def _unclaim(batch: list[OutboundMessage], reason: str = "") -> int:
@@ -341,16 +365,21 @@ def _judge(row: Delivery, outcome: Outcome, now: datetime) -> None:
         row.status, row.reason = S.FAILED, error.reason
 
 
-def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
-            counts: dict[str, int], *, account: str = metrics.ACCOUNT) -> tuple[float, AccountRefused | None]:
+def _record(outcomes: list[Outcome], campaign_id: int, platform: str, counts: dict[str, int], *,
+            account: str = metrics.ACCOUNT, claimed: dict[int, Delivery] | None = None,
+            ) -> tuple[float, AccountRefused | None]:
     """Commit each outcome; returns the longest retry_after the platform asked of the
-    whole account, and the refusal of our account if there was one."""
+    whole account, and the refusal of our account if there was one. `claimed`: the rows as
+    the claim committed them (`sending`; with their subscription), else they are read."""
     now = timezone.now()
     retry_after = 0.0
     refused: AccountRefused | None = None
     window_closed: set[int] = set()
-    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=[o.delivery_id for o in outcomes])
-            .select_related("subscription")}
+    claimed = claimed or {}
+    rows = {o.delivery_id: claimed[o.delivery_id] for o in outcomes if o.delivery_id in claimed}
+    if len(rows) < len(outcomes):
+        rows.update((d.pk, d) for d in Delivery.objects.filter(
+            pk__in=[o.delivery_id for o in outcomes if o.delivery_id not in rows]).select_related("subscription"))
     for outcome in outcomes:
         _judge(rows[outcome.delivery_id], outcome, now)
         if isinstance(outcome.error, RateLimited) and not outcome.error.per_recipient:
@@ -362,7 +391,7 @@ def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
     changed = list(rows.values())
     sent_ids = sorted({r.platform_message_id for r in changed if r.status == S.SENT})
     with transaction.atomic():
-        status, _ = _campaign_state(campaign_id)
+        status, problem_since = _campaign_problem(campaign_id)
         if status == Campaign.Status.CANCELLED:
             for row in changed:  # nothing of a cancelled campaign goes back in line
                 if row.status in (S.PLANNED, S.HELD):
@@ -374,7 +403,7 @@ def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
             Delivery.objects.filter(pk__in=list(rows)).select_for_update().values_list("pk", "status")
         )
         mine = [r for r in changed if current.get(r.pk) in (S.SENDING, S.UNCERTAIN) and allowed(current[r.pk], r.status)]
-        Delivery.objects.bulk_update(
+        deliveries_update(
             mine, ["status", "reason", "platform_message_id", "sent_at", "send_after", "attempts", "updated_at"],
         )
         for row in mine:
@@ -391,9 +420,8 @@ def _record(outcomes: list[Outcome], campaign_id: int, platform: str,
                 problem=f"{platform.capitalize()} refuses our account since {now:%Y-%m-%d %H:%M} UTC: "
                         f"{refused.reason}; rows wait and are sent once it is fixed"[:2000],
                 problem_since=now)
-        elif sent_ids:
-            Campaign.objects.filter(pk=campaign_id, problem_since__isnull=False, status=Campaign.Status.RUNNING).update(
-                problem="", problem_since=None)
+        elif sent_ids and problem_since is not None and status == Campaign.Status.RUNNING:
+            Campaign.objects.filter(pk=campaign_id).update(problem="", problem_since=None)
     metrics.outcomes_recorded(platform, mine, account)  # committed: counted once
     mine_ids = {r.pk for r in mine}
     for outcome in outcomes:

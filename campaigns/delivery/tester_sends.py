@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time as systime
 from collections.abc import Sequence
+from dataclasses import replace
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -35,6 +36,7 @@ from channels.registry import channel_for
 from .. import services
 from ..models import (
     Campaign,
+    CampaignVariant,
     Draft,
     PlatformChoices,
     Subscriber,
@@ -42,7 +44,7 @@ from ..models import (
     TestSend,
 )
 from .common import WHATSAPP_WINDOW
-from .outbound import Content, campaign_content, draft_content, outbound_message
+from .outbound import Content, campaign_content, draft_content, outbound_message, variant_content
 
 log = logging.getLogger(__name__)
 
@@ -91,27 +93,54 @@ def _targets(*, platforms: Sequence[str], subscriber_ids: Sequence[int] | None) 
     return targets
 
 
-def _content(*, draft: Draft | None, campaign: Campaign | None) -> Content:
+def _content(*, draft: Draft | None, campaign: Campaign | None, variant: CampaignVariant | None = None) -> Content:
     if campaign is None:
         return draft_content(draft)
+    if variant is not None:
+        return variant_test_content(campaign, variant)
     if campaign.status == Campaign.Status.DRAFT:
         return draft_content(campaign.draft, campaign=campaign)  # not frozen yet: what scheduling would freeze
     return campaign_content(campaign)
 
 
+def campaign_variant(campaign: Campaign, variant_id: int | None) -> CampaignVariant | None:
+    """The variant of `campaign` a test is of (None: the campaign's own message); ServiceError
+    naming `variant` for one of another campaign."""
+    if variant_id is None:
+        return None
+    found = CampaignVariant.objects.select_related("segment", "draft").filter(pk=variant_id, campaign=campaign).first()
+    if found is None:
+        raise services.ServiceError({"variant": [_("no variant #%(id)s in this campaign") % {"id": variant_id}]})
+    found.campaign = campaign
+    return found
+
+
+def variant_test_content(campaign: Campaign, variant: CampaignVariant) -> Content:
+    """What the variant's people receive: its frozen content once scheduled, else its draft's
+    now (with its VIP group's name and size), under the campaign's name."""
+    if campaign.status != Campaign.Status.DRAFT:
+        return variant_content(variant)
+    group = variant_content(variant)  # the group's name and size, as the campaign fills them in
+    return replace(draft_content(variant.draft, campaign=campaign), group_name=group.group_name,
+                   group_size=group.group_size)
+
+
 def testers_send(*, draft: Draft | None = None, campaign: Campaign | None = None,
                  platforms: Sequence[str] | None = None, subscriber_ids: Sequence[int] | None = None,
-                 actor: AbstractBaseUser | None = None) -> list[TestSend]:
-    """Send the draft's (or the campaign's) message now to the testers' opted-in
-    subscriptions on `platforms` (default: the campaign's platforms, or all for a draft),
-    or only to the testers `subscriber_ids`; returns one recorded TestSend per message."""
+                 actor: AbstractBaseUser | None = None, variant_id: int | None = None) -> list[TestSend]:
+    """Send the draft's (or the campaign's, or one of its variants') message now to the
+    testers' opted-in subscriptions on `platforms` (default: the campaign's platforms, or all
+    for a draft), or only to the testers `subscriber_ids`; returns one recorded TestSend per message."""
     if (draft is None) == (campaign is None):
         raise ValueError("a test send is of a draft or of a campaign")
+    if variant_id is not None and campaign is None:
+        raise services.ServiceError({"variant": [_("a draft has no variants; test the campaign instead")]})
+    variant = campaign_variant(campaign, variant_id) if campaign is not None else None
     if platforms is None:
         platforms = [p for p in PLATFORMS if p in campaign.platforms] if campaign is not None else list(PLATFORMS)
     platforms = [p for p in PLATFORMS if p in platforms]
     targets = _targets(platforms=platforms, subscriber_ids=subscriber_ids)
-    content = _content(draft=draft, campaign=campaign)
+    content = _content(draft=draft, campaign=campaign, variant=variant)
     now = timezone.now()
     made: list[TestSend] = []
     for platform in platforms:

@@ -15,6 +15,7 @@ from .campaigns import (
     campaigns_withdraw_approval,
 )
 from .consent import (
+    EVERY_ACCOUNT,
     WITHDRAWN,
     Change,
     Consent,
@@ -30,7 +31,7 @@ from .content import content_checks, content_problems
 from .errors import ServiceError
 
 __all__ = [
-    "CANCELLABLE", "WITHDRAWN", "Change", "Consent", "ServiceError", "campaign_approve", "campaign_cancel",
+    "CANCELLABLE", "EVERY_ACCOUNT", "WITHDRAWN", "Change", "Consent", "ServiceError", "campaign_approve", "campaign_cancel",
     "campaign_duplicate", "campaign_pause", "campaign_problems", "campaign_reject", "campaign_resume",
     "campaign_schedule",
     "campaigns_withdraw_approval", "content_checks", "content_problems",

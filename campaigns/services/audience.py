@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .. import rules, selectors
-from ..models import Campaign, CampaignVariant, ConsentEvent, Segment, Subscriber, Subscription, Tag
+from ..account_filters import of_account
+from ..models import Campaign, CampaignVariant, ConsentEvent, Segment, SenderAccount, Subscriber, Subscription, Tag
 from ..rules import PackingError
 from .consent import Consent, _record
 from .errors import ServiceError
@@ -38,19 +39,28 @@ def subscription_add(
     address: str,
     consent: Consent,
     saved_our_number: bool = False,
+    account: SenderAccount | None = None,
 ) -> Subscription:
-    """A new opted-in subscription, with the consent that allows it, or ServiceError."""
+    """A new opted-in subscription of `account` (None: the platform's default account), with
+    the consent that allows it, or ServiceError. The same address may have a subscription
+    on each account: each is a consent of its own."""
+    if account is not None and account.platform != platform:
+        raise ServiceError(_("%(account)s is not a %(platform)s account") % {"account": account, "platform": platform})
     normalized = rules.normalize_address(platform, address, selectors.default_phone_region())
-    taken = Subscription.objects.filter(platform=platform, address=normalized).select_related("subscriber").first()
+    # The platform as messages name it: with the account's slug when it is not the default one.
+    where = platform if account is None else f"{platform} ({account.slug})"
+    taken = (Subscription.objects.filter(of_account(account), platform=platform, address=normalized)
+             .select_related("subscriber").first())
     if taken is not None:
         raise ServiceError(_("%(platform)s address %(address)s already belongs to %(subscriber)s")
-                           % {"platform": platform, "address": normalized, "subscriber": taken.subscriber})
-    if subscriber.subscriptions.filter(platform=platform).exists():
+                           % {"platform": where, "address": normalized, "subscriber": taken.subscriber})
+    if subscriber.subscriptions.filter(of_account(account), platform=platform).exists():
         raise ServiceError(_("%(subscriber)s already has a %(platform)s subscription")
-                           % {"subscriber": subscriber, "platform": platform})
+                           % {"subscriber": subscriber, "platform": where})
     subscription = Subscription.objects.create(
         subscriber=subscriber,
         platform=platform,
+        account=account,
         address=normalized,
         status=Subscription.Status.OPTED_IN,
         saved_our_number=saved_our_number,

@@ -10,12 +10,14 @@ import re
 from datetime import datetime, time
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels.brand import ChannelCheck, brand_client_for
 from channels.brand_viber import bot_token_refusal, token_refused
 
+from .. import rules
 from ..models import BrandChannel
 from ..rules import parse_timezone
 from .errors import ServiceError
@@ -49,6 +51,8 @@ def _problems(values: dict) -> dict[str, list[str]]:
     for field in ("token", "admin_id"):
         if len(str(values.get(field) or "")) > 255:
             refuse(field, _("at most 255 characters"))
+    if values.get("token") and not rules.is_token_text(str(values["token"])):
+        refuse("token", _("a token has only visible ASCII characters (letters, digits, punctuation), no spaces"))
     if values.get("timezone"):
         try:
             parse_timezone(str(values["timezone"]))
@@ -139,3 +143,27 @@ def channel_check(*, channel: BrandChannel, now: datetime | None = None) -> Bran
     _checked(channel, now=now)
     channel.save(update_fields=["title", "can_post", "problem", "subscribers", "checked_at", "updated_at"])
     return channel
+
+
+def channel_rights_changed(*, chat_id: int, username: str, status: str, can_post_messages: bool,
+                           at: datetime) -> int:
+    """Telegram told the bot (my_chat_member) that its status in a channel changed: a brand
+    channel it is marks itself at once (removed, or no longer allowed to post), or clears its
+    mark when the bot may post again. News older than the channel's last check changes
+    nothing. How many channels changed."""
+    from channels.brand_telegram import may_not_post, not_admin
+
+    from .channel_results import telegram_channels
+
+    changed = 0
+    for channel in BrandChannel.objects.filter(telegram_channels(chat_id=chat_id, username=username)):
+        if status == "administrator" and can_post_messages:
+            can_post, problem = True, ""
+        elif status == "administrator":
+            can_post, problem = False, may_not_post()
+        else:  # left, kicked, member, restricted: not an administrator any more
+            can_post, problem = False, not_admin(channel.chat)
+        changed += (BrandChannel.objects.filter(pk=channel.pk)
+                    .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=at))
+                    .update(can_post=can_post, problem=problem, checked_at=at, updated_at=timezone.now()))
+    return changed

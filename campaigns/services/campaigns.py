@@ -25,6 +25,7 @@ from .manual_lists import manual_problems
 from .media import media_frozen, media_problems
 from .paid_broadcast import campaign_paid_problems
 from .personal import campaign_personal_problems
+from .sender_accounts import campaign_account_problems
 from .variants import campaign_variant_problems, campaign_variants_copy, variants_freeze
 from .whatsapp_templates import campaign_template_problems
 
@@ -66,6 +67,8 @@ def campaign_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[st
         )
     if campaign.expires_at is not None and campaign.expires_at <= campaign.send_at:
         problems.setdefault("expires_at", []).append(_("expires_at must be after send_at"))
+    for field, messages in campaign_account_problems(campaign).items():  # an inactive or unreadable sender account
+        problems.setdefault(field, []).extend(messages)
     for field, messages in series.series_problems(campaign, now=now).items():  # a bad or spent recurrence
         problems.setdefault(field, []).extend(messages)
     for field, messages in windows.timing_problems(  # spread and send window, against today's quiet hours
@@ -306,6 +309,8 @@ def campaign_duplicate(*, campaign: Campaign, actor: AbstractBaseUser | None = N
         send_window_end=original.send_window_end, manual=original.manual, paid_broadcast=original.paid_broadcast,
         timezone=original.timezone, recurrence=original.recurrence,  # a series' copy is a series (a run's: once)
         recurrence_until=original.recurrence_until + shift if original.recurrence_until is not None else None,
+        telegram_account_id=original.telegram_account_id, whatsapp_account_id=original.whatsapp_account_id,
+        viber_account_id=original.viber_account_id,  # the same bots and numbers
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
     with disable_auditlog():

@@ -16,16 +16,29 @@ from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from .. import fatigue, logs, rules
+from ..account_filters import of_account, of_any_account
 from ..audit import audit_record
-from ..models import ConsentEvent, Delivery, Subscriber, Subscription
+from ..models import ConsentEvent, Delivery, SenderAccount, Subscriber, Subscription
 from .errors import ServiceError
 
 log = logging.getLogger(__name__)
+
+
+class _EveryAccount:
+    def __repr__(self) -> str:
+        return "EVERY_ACCOUNT"
+
+
+# opt_out_address(account=EVERY_ACCOUNT), its default: the address on every sender account
+# of the platform (the brand's "stop" by address, from the API or an operator). A person's own
+# stop names the account they wrote to: consent is per account (a STOP to one bot is not a
+# STOP to another brand's bot).
+EVERY_ACCOUNT = _EveryAccount()
 
 # Statuses that mean the person withdrew consent (as opposed to `unreachable`, a bounce).
 WITHDRAWN = (Subscription.Status.OPTED_OUT, Subscription.Status.BLOCKED)
@@ -134,18 +147,28 @@ def subscription_opt_out(
     return _record(subscription, kind, status, consent)
 
 
+@transaction.atomic
 def opt_out_address(
     *, platform: str, address: str, consent: Consent, status: str = Subscription.Status.OPTED_OUT,
-    actor: AbstractBaseUser | None = None,
+    actor: AbstractBaseUser | None = None, account: SenderAccount | None | _EveryAccount = EVERY_ACCOUNT,
 ) -> tuple[Subscription | None, bool]:
     """Opt out whoever has this stored `address` on `platform`: (their subscription or None
-    when nobody has it, whether it changed)."""
-    subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
-    if subscription is None:
+    when nobody has it, whether it changed). `account`: only that sender account's
+    subscription (None: the default account's); by default every account's subscription
+    with this address, all in one transaction (the subscription returned is the default
+    account's, else the oldest; `changed` is true when any of them changed)."""
+    which = of_any_account(platform) if account is EVERY_ACCOUNT else of_account(account)
+    found = Subscription.objects.filter(which, platform=platform, address=address)
+    subscriptions = list(found.select_related("subscriber").order_by(F("account_id").asc(nulls_first=True), "id"))
+    if not subscriptions:
         return None, False
-    event = subscription_opt_out(subscription=subscription, consent=consent, status=status, actor=actor)
+    changed = False
+    for subscription in subscriptions:
+        event = subscription_opt_out(subscription=subscription, consent=consent, status=status, actor=actor)
+        changed = changed or event is not None
+    subscription = subscriptions[0]
     subscription.refresh_from_db()
-    return subscription, event is not None
+    return subscription, changed
 
 
 # --- what people tell us through the platforms ----------------------------------------
@@ -165,24 +188,40 @@ class Change:
         return self.subscription is not None and self.subscription.status == Subscription.Status.OPTED_IN
 
 
+def _same_person(platform: str, address: str, account: SenderAccount | None) -> Subscriber | None:
+    """Who already has this address on another account of the platform (the same Telegram
+    user, phone or Viber user), when they have no subscription of `account` yet."""
+    for other in (Subscription.objects.filter(of_any_account(platform), platform=platform, address=address,
+                                              subscriber__erased_at__isnull=True)
+                  .select_related("subscriber").order_by("id")):
+        if not other.subscriber.subscriptions.filter(of_account(account), platform=platform).exists():
+            return other.subscriber
+    return None
+
+
 def person_opt_in(platform: str, address: str, *, consent: Consent, name: str = "",
-                  language: str | None = None) -> Change:
-    """The person asked to subscribe (/start, START, Viber subscribed): opt them in,
-    creating them if they are new. A stale callback older than their later stop changes
-    nothing."""
+                  language: str | None = None, account: SenderAccount | None = None) -> Change:
+    """The person asked to subscribe (/start, START, Viber subscribed) to `account` (None:
+    the platform's default account): opt in their subscription of that account, creating it
+    (and them, unless another account already knows the address) if it is new. A stale
+    callback older than their later stop changes nothing."""
     from .audience import subscription_add
 
     consent = Consent(source=consent.source, text=consent.text, at=consent.at or timezone.now(),
                       evidence=consent.evidence, by_person=True)
-    subscription = Subscription.objects.filter(platform=platform, address=address).select_related("subscriber").first()
+    subscription = (Subscription.objects.filter(of_account(account), platform=platform, address=address)
+                    .select_related("subscriber").first())
     if subscription is None:
-        try:
-            lang = rules.normalize_language(language or "en")
-        except ValueError:
-            lang = "en"
-        subscriber = Subscriber.objects.create(name=name[:200], language=lang, timezone=settings.TIME_ZONE)
-        subscription = subscription_add(subscriber=subscriber, platform=platform, address=address, consent=consent)
-        return Change(subscription, True, lang)
+        subscriber = _same_person(platform, address, account)
+        if subscriber is None:
+            try:
+                lang = rules.normalize_language(language or "en")
+            except ValueError:
+                lang = "en"
+            subscriber = Subscriber.objects.create(name=name[:200], language=lang, timezone=settings.TIME_ZONE)
+        subscription = subscription_add(subscriber=subscriber, platform=platform, address=address, consent=consent,
+                                        account=account)
+        return Change(subscription, True, subscriber.language)
     try:
         event = subscription_opt_in(subscription=subscription, consent=consent)
     except ServiceError as exc:
@@ -193,22 +232,25 @@ def person_opt_in(platform: str, address: str, *, consent: Consent, name: str = 
 
 
 def person_opt_out(platform: str, address: str, *, consent: Consent,
-                   status: str = Subscription.Status.OPTED_OUT) -> Change:
-    """The person (or, for `unreachable`, the platform) said stop: at once, queued messages
-    included."""
+                   status: str = Subscription.Status.OPTED_OUT, account: SenderAccount | None = None) -> Change:
+    """The person (or, for `unreachable`, the platform) said stop to `account` (None: the
+    platform's default account): at once, queued messages included. Their subscriptions of
+    other accounts are another consent and stay as they are."""
     by_person = status in WITHDRAWN
     consent = Consent(source=consent.source, text=consent.text, at=consent.at or timezone.now(),
                       evidence=consent.evidence, by_person=by_person)
-    subscription, changed = opt_out_address(platform=platform, address=address, status=status, consent=consent)
+    subscription, changed = opt_out_address(platform=platform, address=address, status=status, consent=consent,
+                                            account=account)
     if subscription is None:
         log.info("%s opt-out from unknown address %s ignored", platform, logs.masked(address))
         return Change(None, False)
     return Change(subscription, changed, subscription.subscriber.language)
 
 
-def note_inbound(platform: str, address: str, at: datetime) -> None:
-    """The person wrote to us: WhatsApp's 24-hour window opens, and a reply resets the fatigue guard."""
-    Subscription.objects.filter(platform=platform, address=address).filter(
+def note_inbound(platform: str, address: str, at: datetime, *, account: SenderAccount | None = None) -> None:
+    """The person wrote to `account` (None: the default one): WhatsApp's 24-hour window of
+    that number opens, and a reply resets the fatigue guard (the person's, on any account)."""
+    Subscription.objects.filter(of_account(account), platform=platform, address=address).filter(
         Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
     ).update(last_inbound_at=at)
     fatigue.address_answered(platform, address)

@@ -205,6 +205,9 @@ def campaign_follow_up(*, campaign: Campaign, rule: str, hours: int, draft: Draf
         draft=draft or campaign.draft, segment=segment, platforms=list(campaign.platforms),
         send_at=send_at or now + timedelta(hours=1), local_time=campaign.local_time, timezone=campaign.timezone,
         follow_up_of=campaign, follow_up_rule=f"{rule}:{hours}h",
+        # from the same bots and numbers: its people are subscribed to those
+        telegram_account_id=campaign.telegram_account_id, whatsapp_account_id=campaign.whatsapp_account_id,
+        viber_account_id=campaign.viber_account_id,
         created_by=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
     )
     with disable_auditlog():

@@ -145,19 +145,21 @@ def _run(job: ImportJob) -> None:
         _finish(job.pk, ImportJob.State.FAILED, problem=problem)
         return
     # The upload's moment is "now" for every pass, so a resumed job judges rows as the first did.
-    rows = imports.csv_rows(reader, header, now=job.created_at)
+    rows = imports.csv_rows_with_cells(reader, header, now=job.created_at)
     position = job.processed_rows
     with selectors.default_phone_region_cached(), set_actor(job.created_by):
         deque(itertools.islice(rows, position), maxlen=0)  # replayed unwritten: rebuilds the duplicate check
         while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
-            if not _chunk_import(job.pk, position, chunk):
+            if not _chunk_import(job.pk, position, chunk, header):
                 return  # another runner has moved on: it finishes the job
             position += len(chunk)
     _finish(job.pk, ImportJob.State.DONE)
 
 
-def _chunk_import(job_id: int, position: int, chunk: list[tuple[int, imports.Row | None, str]]) -> bool:
-    """Apply the rows and count them in one transaction; False when the job is not at `position`."""
+def _chunk_import(job_id: int, position: int, chunk: list[tuple[int, imports.Row | None, str, list[str]]],
+                  header: list[str]) -> bool:
+    """Apply the rows and count them in one transaction; False when the job is not at `position`.
+    A refused row keeps its cells by column ("row"), for the file that is fixed and uploaded again."""
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().only("state", "processed_rows").get(pk=job_id)
         if job.state != ImportJob.State.RUNNING or job.processed_rows != position:
@@ -165,13 +167,14 @@ def _chunk_import(job_id: int, position: int, chunk: list[tuple[int, imports.Row
         created = updated = 0
         refused: list[dict] = []
         warned: list[dict] = []
-        for line, row, error in chunk:
+        for line, row, error, cells in chunk:
             if row is not None:
                 is_new, error = imports.row_apply(row)
                 if row.warning and not error:
                     warned.append({"line": line, "warning": row.warning})
             if error:
-                refused.append({"line": line, "error": error})
+                # [column, cell] pairs: a jsonb object would not keep the file's column order
+                refused.append({"line": line, "error": error, "row": [list(p) for p in zip(header, cells, strict=False)]})
             elif is_new:
                 created += 1
             else:
@@ -297,6 +300,37 @@ def _report_first(field: str, *, job_id: int, count: int) -> list[dict]:
 def refused_rows_csv(job: ImportJob) -> str:
     """The refused rows as CSV ("line,error"), with a BOM for Excel and formulas defused."""
     return _report_csv(job.errors, "error")
+
+
+def refused_rows_to_fix_csv(job: ImportJob, *, addresses: bool = True) -> str:
+    """The refused rows as they were in the file (its columns, in its order), each followed by its line and
+    why it was refused: fixed in a spreadsheet, the file is uploaded again as it is (the import reads its
+    columns and ignores the last two; a cell defused for spreadsheets, '+7999..., is read back as +7999...).
+    A row whose cells were not kept (an unreadable CSV, an erased person's) has only its line and reason.
+    Without `addresses` (a user who may not see them) the address column is left empty."""
+    items = job.errors if isinstance(job.errors, list) else []
+    columns: list[str] = []
+    for item in items:
+        for column, _cell in (item.get("row") or []) if isinstance(item, dict) else ():
+            if column not in columns:
+                columns.append(column)
+    for required in imports.REQUIRED_COLUMNS:  # a file of unkept rows still has the columns to fill
+        if required not in columns:
+            columns.append(required)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([*columns, REFUSED_LINE, REFUSED_WHY])
+    for item in items:
+        cells = {**dict(item.get("row") or []), **({} if addresses else {"address": ""})}
+        writer.writerow([*(rules.spreadsheet_safe(cells.get(c, "")) for c in columns), item.get("line", ""),
+                         rules.spreadsheet_safe(item.get("error", ""))])
+    return out.getvalue()
+
+
+# The two columns the refused-rows file adds after the file's own (not columns the import reads).
+REFUSED_LINE = "refused_line"
+REFUSED_WHY = "refused_because"
 
 
 def warned_rows_csv(job: ImportJob) -> str:

@@ -17,9 +17,10 @@ from django.utils.translation import gettext as _
 from channels.limits import PLATFORMS
 
 from .. import rules, selectors
-from ..models import Subscriber, Subscription
+from ..account_filters import of_account
+from ..models import SenderAccount, Subscriber, Subscription
 from .audience import subscription_add, tags_set
-from .consent import Consent, subscription_opt_in
+from .consent import Consent, _same_person, subscription_opt_in
 from .errors import ServiceError
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ COLUMNS = (
     "saved_our_number", "consent_source", "consent_text", "consent_at",
 )  # fmt: skip
 REQUIRED_COLUMNS = ("platform", "address", "consent_source", "consent_text", "consent_at")
+# Optional, besides COLUMNS: `account`, the slug of the sender account the person subscribed
+# to (empty or absent: the platform's default account).
+ACCOUNT_COLUMN = "account"
 # One valid row per platform, offered for download next to the import form.
 SAMPLE_CSV = (
     ",".join(COLUMNS) + "\r\n"
@@ -75,6 +79,7 @@ class Row:
     saved_our_number: bool
     consent: Consent
     warning: str = ""  # imported, but something the person importing should know
+    account: SenderAccount | None = None  # the sender account subscribed to; None: the default one
 
 
 def _undecodable(value: str) -> str | None:
@@ -118,10 +123,24 @@ def _check_moment(raw: str, moment: datetime, now: datetime) -> None:
 
 # What the database holds per column (longer values are refused, never cut).
 MAX_LENGTHS = {"external_id": 100, "name": 200, "timezone": 64, "language": 16, "consent_source": 100,
-               "address": 64}
+               "address": 64, ACCOUNT_COLUMN: 50}
 
 
-def parse_row(values: dict[str, str], *, now: datetime) -> Row:
+def _account(slug: str, platform: str, known: dict[tuple[str, str], SenderAccount | None]) -> SenderAccount | None:
+    """The sender account a row names (`known` remembers the file's lookups), or RowError."""
+    if not slug:
+        return None
+    if (platform, slug) not in known:
+        known[(platform, slug)] = SenderAccount.objects.filter(platform=platform, slug=slug).first()
+    account = known[(platform, slug)]
+    if account is None:
+        raise RowError(f"{ACCOUNT_COLUMN}: " + _("no %(platform)s sender account %(slug)s")
+                       % {"platform": platform, "slug": repr(slug)})
+    return account
+
+
+def parse_row(values: dict[str, str], *, now: datetime,
+              accounts: dict[tuple[str, str], SenderAccount | None] | None = None) -> Row:
     """One CSV row checked and normalised, or RowError with the reason."""
     for column, value in values.items():
         if "\x00" in value:
@@ -166,6 +185,7 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
     if platform == "viber" and address.startswith("+"):
         warning = _("viber address %(address)s is a phone number: Viber bots reach people by their Viber user id, "
                     "so messages to it fail until the person subscribes to the bot") % {"address": address}
+    account = _account(values.get(ACCOUNT_COLUMN, "").strip(), platform, {} if accounts is None else accounts)
     return Row(
         external_id=values.get("external_id", "").strip(),
         name=values.get("name", "").strip(),
@@ -182,6 +202,7 @@ def parse_row(values: dict[str, str], *, now: datetime) -> Row:
             evidence={"import": "csv"},
         ),
         warning=warning,
+        account=account,
     )
 
 
@@ -191,7 +212,8 @@ def _apply(row: Row) -> bool:
         Subscriber.objects.filter(external_id=row.external_id).first() if row.external_id else None
     )
     existing = (
-        Subscription.objects.select_related("subscriber").filter(platform=row.platform, address=row.address).first()
+        Subscription.objects.select_related("subscriber")
+        .filter(of_account(row.account), platform=row.platform, address=row.address).first()
     )
     if existing is not None and (
         (by_external is not None and existing.subscriber_id != by_external.pk)
@@ -202,6 +224,8 @@ def _apply(row: Row) -> bool:
             % {"platform": row.platform, "address": row.address, "subscriber": existing.subscriber}
         )
     subscriber = by_external or (existing.subscriber if existing else None)
+    if subscriber is None and not row.external_id:  # the same person on another account of the platform
+        subscriber = _same_person(row.platform, row.address, row.account)
     if subscriber is None:
         subscriber = Subscriber(external_id=row.external_id)
     is_new = subscriber.pk is None
@@ -223,6 +247,7 @@ def _apply(row: Row) -> bool:
             address=row.address,
             consent=row.consent,
             saved_our_number=row.saved_our_number,
+            account=row.account,
         )
         return True
     if existing.saved_our_number != row.saved_our_number:
@@ -261,7 +286,25 @@ def csv_header(reader: CsvReader) -> list[str]:
 def csv_rows(reader: CsvReader, header: list[str], *, now: datetime) -> Iterator[tuple[int, Row | None, str]]:
     """Each non-blank row after the header: its line and the parsed row, or None and why it
     is refused. Deterministic for the same file and `now`, so a resumed job can replay it."""
-    seen: dict[tuple[str, str], int] = {}
+    for line, row, error, _cells in csv_rows_with_cells(reader, header, now=now):
+        yield line, row, error
+
+
+def _undefused(cell: str) -> str:
+    """A cell as typed before a refused-rows file defused it for spreadsheets ('+7999... -> +7999...)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(SPREADSHEET_DEFUSED) else cell
+
+
+# What rules.spreadsheet_safe puts an apostrophe before.
+SPREADSHEET_DEFUSED = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_rows_with_cells(reader: CsvReader, header: list[str], *,
+                        now: datetime) -> Iterator[tuple[int, Row | None, str, list[str]]]:
+    """As csv_rows, with each row's cells as read (for the refused-rows file that is fixed and uploaded again).
+    A cell that file defused for spreadsheets ('+79991234567) is read as it was (+79991234567)."""
+    seen: dict[tuple[str, int | None, str], int] = {}
+    accounts: dict[tuple[str, str], SenderAccount | None] = {}
     end_of_previous = reader.line_num
     while True:
         try:
@@ -269,11 +312,13 @@ def csv_rows(reader: CsvReader, header: list[str], *, now: datetime) -> Iterator
         except StopIteration:
             return
         except csv.Error as exc:
-            yield end_of_previous + 1, None, _("unreadable CSV (%(why)s); the rest of the file was not read") % {"why": exc}
+            yield (end_of_previous + 1, None,
+                   _("unreadable CSV (%(why)s); the rest of the file was not read") % {"why": exc}, [])
             return
         line, end_of_previous = end_of_previous + 1, reader.line_num
         if not any(c.strip() for c in cells):
             continue
+        cells = [_undefused(c) for c in cells]
         try:
             if bad := _undecodable("".join(cells)):
                 raise RowError(_("not UTF-8 (byte %(byte)s); save the file as UTF-8") % {"byte": bad})
@@ -286,16 +331,16 @@ def csv_rows(reader: CsvReader, header: list[str], *, now: datetime) -> Iterator
                     )
                 raise RowError(_("expected %(expected)s fields, found %(found)s")
                                % {"expected": len(header), "found": len(cells)})
-            row = parse_row(dict(zip(header, cells, strict=True)), now=now)
-            key = (row.platform, row.address)
+            row = parse_row(dict(zip(header, cells, strict=True)), now=now, accounts=accounts)
+            key = (row.platform, row.account.pk if row.account else None, row.address)
             if key in seen:
                 raise RowError(_("duplicate %(platform)s address %(address)s: already on line %(line)s")
                                % {"platform": row.platform, "address": row.address, "line": seen[key]})
             seen[key] = line
         except (RowError, ServiceError) as exc:
-            yield line, None, str(exc)
+            yield line, None, str(exc), cells
             continue
-        yield line, row, ""
+        yield line, row, "", cells
 
 
 def csv_row_count(data: bytes) -> int:

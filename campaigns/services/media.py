@@ -11,10 +11,12 @@ import secrets
 import socket
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import httpx
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -256,10 +258,20 @@ def media_public_url(media: dict) -> str:
 
 
 def media_path(media: dict) -> str:
-    """The signed path of a stored file on this server: /m/<token>/<name>."""
-    token = signing.dumps({"p": media["path"], "t": media["content_type"]}, salt=_SALT)
-    name = get_valid_filename(media.get("name") or "") or "media"
-    return f"/m/{token}/{name}"
+    """The signed path of a stored file on this server: /m/<token>/<name> (signed once per
+    file and key, not once per message: a campaign's messages share one address)."""
+    return _signed_path(media["path"], media["content_type"], media.get("name") or "", settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=256)
+def _signed_path(path: str, content_type: str, name: str, key: str) -> str:
+    # `key` only keys the cache: a changed SECRET_KEY signs afresh.
+    token = signing.dumps({"p": path, "t": content_type}, salt=_SALT)
+    try:
+        shown = get_valid_filename(name or "media")
+    except SuspiciousFileOperation:  # nothing usable left of the name
+        shown = "media"
+    return f"/m/{token}/{shown}"
 
 
 def media_from_token(token: str) -> tuple[str, str] | None:

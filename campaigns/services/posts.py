@@ -95,15 +95,18 @@ def post_problems(post: Post, channels: list[BrandChannel], *, now: datetime) ->
     return problems
 
 
-def _slots(post: Post, channels: list[BrandChannel], *, move: bool) -> dict[int, tuple[datetime, bool]]:
+def _slots(post: Post, channels: list[BrandChannel], *, move: bool,
+           kept: dict[int, datetime] | None = None) -> dict[int, tuple[datetime, bool]]:
     """Per channel: when its publication goes out and whether silently, by the cadence guard.
-    A refusal names the reason and the next allowed slot, unless `move` takes that slot."""
+    A refusal names the reason and the next allowed slot, unless `move` takes that slot.
+    `kept`: per channel, the time its planned publication already has (an edit that leaves
+    the time alone keeps a slot the guard moved it to), checked there instead of publish_at."""
     slots: dict[int, tuple[datetime, bool]] = {}
     refused: list[str] = []
     for channel in channels:
         policy = channel_policy(channel)
         others = channel_post_times(channel, exclude_post=post)
-        at = post.publish_at
+        at = (kept or {}).get(channel.pk, post.publish_at)
         try:
             decision = cadence_check(policy, at, silent=post.silent, others=others)
             if not decision.allowed and move and decision.next_slot is not None:
@@ -209,7 +212,10 @@ def post_update(*, post: Post, actor: AbstractBaseUser | None = None, move: bool
         problems.pop("publish_at", None)
     if problems:
         raise ServiceError(problems)
-    slots = _slots(post, pending, move=move)
+    # A time left alone keeps each channel's planned slot (the one the guard may have moved it to).
+    kept = {} if "publish_at" in changes else dict(
+        post.publications.filter(status=P.PLANNED, channel__in=pending).values_list("channel_id", "publish_after"))
+    slots = _slots(post, pending, move=move, kept=kept)
     _freeze(post)
     post.channels.set(channels)
     _plan(post, pending, slots)

@@ -289,7 +289,9 @@ def _pending_updates_scrub(addresses: list[tuple[str, str]],
         tokens = {f for p, a in addresses if p == platform for f in rules.address_forms(a)}
         if platform != "telegram":
             tokens |= message_ids.get(platform, set())
-        for row in PendingUpdate.objects.select_for_update().filter(platform=platform).order_by("pk"):
+        # A sender account's kept callbacks are "<platform>:<account id>" (channels.pending).
+        of_platform = Q(platform=platform) | Q(platform__startswith=f"{platform}:")
+        for row in PendingUpdate.objects.select_for_update().filter(of_platform).order_by("pk"):
             body = bytes(row.body)
             try:
                 data = parse(body)

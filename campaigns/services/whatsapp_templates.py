@@ -159,6 +159,28 @@ def template_as_sent(template: dict | None) -> dict | None:
             "header": header_format(row["components"])}
 
 
+MEDIA_HEADERS = ("IMAGE", "VIDEO", "DOCUMENT")
+
+
+def template_header_problems(template: dict, media_kind: str) -> list[str]:
+    """A synced template whose approved header is an image, video or document is sent with
+    the draft's media there: the draft must have media of that kind (WhatsApp refuses the
+    template without it). A location header is not something a draft can fill."""
+    components = (WhatsAppTemplate.objects.filter(name=template.get("name"), language=template.get("language"))
+                  .values_list("components", flat=True).first())
+    header = header_format(components or [])
+    names = {"image": _("an image"), "video": _("a video"), "document": _("a document"), "": _("no media")}
+    if header in MEDIA_HEADERS and (media_kind or "") != header.lower():
+        return [_("“%(name)s” shows %(kind)s in its header, taken from the draft's media, but the draft has "
+                  "%(media)s: attach %(kind)s or pick another template")
+                % {"name": template.get("name"), "kind": names[header.lower()], "media": names.get(media_kind or "",
+                                                                                                 media_kind)}]
+    if header == "LOCATION":
+        return [_("“%(name)s” has a location header, which a draft cannot fill: pick another template")
+                % {"name": template.get("name")}]
+    return []
+
+
 def campaign_template_problems(campaign: Campaign, *, now: datetime) -> dict[str, list[str]]:
     """Scheduling problems of a campaign's WhatsApp template: none set while receivers are
     outside the 24-hour window, or one that no longer matches the synced templates."""
@@ -169,7 +191,9 @@ def campaign_template_problems(campaign: Campaign, *, now: datetime) -> dict[str
         found = whatsapp_template_problems(template)
         messages = [m for value in found.values() for m in (
             [m for ms in value.values() for m in ms] if isinstance(value, dict) else value)]
-        return {"draft": [_("WhatsApp template: %(message)s") % {"message": m} for m in messages]} if found else {}
+        if not found:
+            messages = template_header_problems(template, campaign.draft.media_kind)
+        return {"draft": [_("WhatsApp template: %(message)s") % {"message": m} for m in messages]} if messages else {}
     from ..delivery.forecast import templates_needed
 
     needed = templates_needed(campaign=campaign, now=now)

@@ -11,7 +11,8 @@ then measures, in one run, on this machine:
   4. the baseline of one Celery task per message, on a sample of the audience;
   5. a campaign at a 30/s ceiling: the share of the ceiling used and the busiest second;
   0. (first) a bare COPY of N ledger rows, which planning is compared with;
-  6. the forecast of the whole audience (caps and quiet hours on); 7. send_at to the first
+  6. the forecast of the whole audience (caps and quiet hours on), as the run left the ledger
+     and after a send to every person in the last 8 days; 7. send_at to the first
      message of FIRST_N small campaigns (p50, p99); then the targets beside the figures.
 Figures are printed, never asserted; they also go to var/bench.json. BENCH_DB names the
 database (default tact_bench: dropped and made again).
@@ -40,8 +41,12 @@ FIRST_N = int(os.environ.get("FIRST_N", "20"))  # small campaigns timed from sen
 # loop on a sample, and Tact's sending over a window, then cancel the rest.
 SAMPLE = int(os.environ.get("BENCH_SAMPLE", str(min(N, 100_000))))
 SEND_SECONDS = float(os.environ.get("BENCH_SEND_SECONDS", "0")) or None
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+# Workers run as the README says: `celery -A config worker`, the default prefork pool, whose
+# concurrency is the number of cores (2 here: two processes sending), one worker by default.
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+POOL_PROCESSES = os.cpu_count() or 1  # Celery's default concurrency
+PROFILE_SECONDS = float(os.environ.get("BENCH_PROFILE_SECONDS", "10"))  # 0: no profile
+PROFILE_N = int(os.environ.get("BENCH_PROFILE_N", str(min(N, 50_000))))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_DB", "tact_bench")  # dropped and made again by every run
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -131,9 +136,11 @@ def bare_loop(base_url: str, chats: list[int], text: str, concurrency: int = 100
     return len(chats) / (time.perf_counter() - started)
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (a worker and its pool)."""
-    total = 0
+def worker_memory_mb(pid: int) -> tuple[float, float]:
+    """(largest, together): the resident memory (RSS) of the largest process of a worker (its
+    main process and its prefork pool), and their proportional set size added up (PSS: pages
+    the forked processes share counted once; adding up their RSS would count them in each)."""
+    largest = together = 0
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -144,10 +151,13 @@ def tree_rss_mb(pid: int) -> float:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    largest = max(largest, int(line.split()[1]))
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    together += int(line.split()[1])
         except OSError:
             pass
-    return total / 1024
+    return largest / 1024, together / 1024
 
 
 class Workers:
@@ -158,9 +168,9 @@ class Workers:
         for i in range(count):
             log = ROOT / "var" / f"bench-worker{i}.log"
             self.logs.append(log)
-            args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING", "--pool",
-                    "threads", "--concurrency", str(THREADS),
-                    "--hostname", f"bench{i}-{os.getpid()}@%h", "--without-mingle", "--without-gossip"]
+            # The README's command; --hostname only tells several workers on one host apart.
+            args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+                    "--hostname", f"bench{i}-{os.getpid()}@%h"]
             if include:
                 args += ["--include", include]
             self.procs.append(subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log.open("w"),
@@ -171,7 +181,8 @@ class Workers:
              "--schedule", str(ROOT / "var" / "bench-beat-schedule")],
             cwd=ROOT, env=self.env, stdout=beat_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.peak_mb = 0.0
+        self.peak_mb = 0.0  # the largest process's RSS
+        self.peak_pss_mb = 0.0  # the worker's processes together
         self._sampling = True
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -180,7 +191,8 @@ class Workers:
     def _sample(self) -> None:
         while self._sampling:
             for proc in self.procs:
-                self.peak_mb = max(self.peak_mb, tree_rss_mb(proc.pid))
+                largest, together = worker_memory_mb(proc.pid)
+                self.peak_mb, self.peak_pss_mb = max(self.peak_mb, largest), max(self.peak_pss_mb, together)
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -265,7 +277,9 @@ def main() -> None:
     import django
 
     (ROOT / "var").mkdir(exist_ok=True)
-    say(f"Tact benchmark: N={N:,} subscribers, {os.cpu_count()} cores, {WORKERS} worker process(es) x {THREADS} threads")
+    say(f"Tact benchmark: N={N:,} subscribers, {os.cpu_count()} cores; Tact: {WORKERS} worker(s) as the README runs "
+        f"them (`celery -A config worker`, default prefork pool, concurrency {POOL_PROCESSES} = the cores), i.e. "
+        f"{WORKERS * POOL_PROCESSES} processes sending; the bare loop: 1 process, 100 concurrent sends")
     fresh_database()
     django.setup()
     from django.core.management import call_command
@@ -280,13 +294,14 @@ def main() -> None:
     policy.save()
     build_seconds = build_audience(N)
     say(f"  audience built in PostgreSQL: {N:,} subscribers in {build_seconds:.1f} s (no caps, no quiet hours)")
-    results: dict[str, object] = {"N": N, "cores": os.cpu_count(), "workers": WORKERS, "threads": THREADS}
+    results: dict[str, object] = {"N": N, "cores": os.cpu_count(), "workers": WORKERS, "pool": "prefork",
+                                  "sending_processes": WORKERS * POOL_PROCESSES, "bare_loop_processes": 1}
     from tests.bench import scale
 
     copy_seconds, copy_ledger_seconds = scale.copy_seconds(N)  # what planning is compared with (issue 13)
     results.update(copy_seconds=round(copy_seconds, 2), copy_ledger_seconds=round(copy_ledger_seconds, 2))
     say(f"0. COPY of {N:,} ledger rows: bare (a table of its columns, no index or key) {copy_seconds:.2f} s; "
-        f"into campaigns_delivery (its indexes, foreign keys, counter trigger) {copy_ledger_seconds:.2f} s")
+        f"into campaigns_delivery (its indexes, reference checks, counter trigger) {copy_ledger_seconds:.2f} s")
 
     capacity = measure_capacity(n=20000, concurrency=100)
     results["fake_capacity_per_s"] = round(capacity)
@@ -302,8 +317,8 @@ def main() -> None:
     try:
         bare = bare_loop(fake.remote.base_url, chats[:SAMPLE], text)
         results["bare_loop_per_s"] = round(bare)
-        say(f"2. bare python-telegram-bot loop (asyncio, 100 concurrent, {min(N, SAMPLE):,} messages): "
-            f"{bare:,.0f} messages/s")
+        say(f"2. bare python-telegram-bot loop (1 process, asyncio, 100 concurrent, PTB's default HTTPXRequest, "
+            f"{min(N, SAMPLE):,} messages): {bare:,.0f} messages/s")
         fake.remote.reset()
 
         env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.remote.base_url, "TACT_RATE_TELEGRAM": "",
@@ -322,10 +337,25 @@ def main() -> None:
             window = f"over {SEND_SECONDS:.0f} s, then cancelled" if SEND_SECONDS else f"{run['send_seconds']:.1f} s"
             say(f"   Tact sending, end to end through the workers, ceiling lifted: {send_rate:,.0f} messages/s "
                 f"({window}); {len(counts):,} chats reached, {duplicates} twice")
-            say(f"   = {send_rate / bare:.0%} of the bare loop")
+            say("   (ledger claims and outcomes, cap checks under each person's lock, consent share locks all on; "
+                "TACT_RATE_TELEGRAM empty: no ceiling, so no limiter slot is taken)")
+            say(f"   = {send_rate / bare:.2f}x the bare loop ({WORKERS * POOL_PROCESSES} sending processes against its 1)")
             results["peak_worker_mb_plan_and_send"] = round(workers.peak_mb)
-            say(f"   peak worker memory (RSS) while planning and sending: {workers.peak_mb:,.0f} MB")
-            workers.peak_mb = 0.0
+            results["peak_worker_pss_mb_plan_and_send"] = round(workers.peak_pss_mb)
+            say(f"   peak worker memory while planning and sending: {workers.peak_mb:,.0f} MB RSS in its largest "
+                f"process; {workers.peak_pss_mb:,.0f} MB its processes together (PSS)")
+            workers.peak_mb = workers.peak_pss_mb = 0.0
+            if PROFILE_SECONDS:
+                from tests.bench import profile
+
+                split, profiled, seconds = profile.profile_campaign(
+                    workers=workers, fake=fake, database=DB_NAME, size=PROFILE_N, seconds=PROFILE_SECONDS, say=say)
+                results["send_profile_ms"] = split
+                results["send_profile_split"] = profile.summary(split)
+                results["send_profile_per_s"] = round(profiled / seconds)
+                for line in profile.describe(split, profiled, seconds):
+                    say(line)
+                workers.peak_mb = workers.peak_pss_mb = 0.0
 
             fake.remote.reset()
             from tests.bench.baseline import send_one
@@ -345,7 +375,8 @@ def main() -> None:
         finally:
             workers.stop()
         results["peak_worker_mb_baseline"] = round(workers.peak_mb)
-        say(f"   peak worker memory (RSS) running the baseline's tasks: {workers.peak_mb:,.0f} MB")
+        say(f"   peak worker memory running the baseline's tasks: {workers.peak_mb:,.0f} MB RSS in its largest process; "
+            f"{workers.peak_pss_mb:,.0f} MB its processes together (PSS)")
 
         fake.remote.reset()
         env["TACT_RATE_TELEGRAM"] = "30"
@@ -362,7 +393,10 @@ def main() -> None:
         say(f"5. at a 30/s ceiling ({CEILING_N} messages): {rate:.1f} messages/s = {rate / 30:.0%} of the ceiling; "
             f"busiest one-second window: {busiest} requests")
 
-        results["forecast_seconds"] = round(scale.forecast_seconds(say), 2)
+        forecast = scale.forecast_seconds(say)  # the worse of the light and the heavy case (issue 13)
+        results.update(forecast_seconds=round(max(forecast.values()), 2),
+                       forecast_light_seconds=round(forecast["light"], 2),
+                       forecast_heavy_seconds=round(forecast["heavy"], 2))
         fake.remote.reset()
         env["TACT_RATE_TELEGRAM"] = ""
         workers = Workers(env, WORKERS)

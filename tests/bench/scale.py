@@ -1,6 +1,7 @@
 """`make bench`'s scale figures (issue 13): a bare COPY of the ledger to compare planning with,
-the forecast of the whole audience, the lag from send_at to a small campaign's first message,
-and the targets printed beside what was measured. Figures, never assertions."""
+the forecast of the whole audience (with few and with a million recent sends), the lag from
+send_at to a small campaign's first message, and the targets printed beside what was
+measured. Figures, never assertions."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def _scratch_campaign(name: str, n: int):
 def copy_seconds(n: int) -> tuple[float, float]:
     """(bare, ledger): seconds to COPY `n` ledger rows, prepared beforehand, (1) into a bare
     table of the ledger's columns (no index, key or trigger: what writing the rows costs) and
-    (2) into campaigns_delivery as it is in production (its indexes, foreign keys checked at
-    commit, the counters' trigger), each committed; then removed again (and vacuumed) so that
+    (2) into campaigns_delivery as it is in production (its indexes, the checks of its references,
+    the counters' trigger), each committed; then removed again (and vacuumed) so that
     it changes nothing for the rest of the run."""
     from django.db import connection, transaction
     from django.utils import timezone
@@ -62,11 +63,15 @@ def copy_seconds(n: int) -> tuple[float, float]:
     return seconds[0], seconds[1]
 
 
-def forecast_seconds(say: Callable[[str], None]) -> float:
+def forecast_seconds(say: Callable[[str], None]) -> dict[str, float]:
     """The forecast of a campaign to the whole audience, with caps (1 a day, 3 a week) and
-    quiet hours on, against the ledger as the run left it; the slower of two runs."""
+    quiet hours on, in two cases, each the slower of two runs: `light`, against the ledger
+    as the run left it (a few recent sends), and `heavy`, after every person of the audience
+    was sent a message by another campaign in the last 8 days (a scratch campaign's rows, one
+    a person, dated over the 8 days; vacuumed as autovacuum would leave them; removed after)."""
     from datetime import time as clock
 
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from campaigns.delivery import campaign_forecast
@@ -77,8 +82,9 @@ def forecast_seconds(say: Callable[[str], None]) -> float:
     saved = (policy.max_per_day, policy.max_per_week, policy.quiet_start, policy.quiet_end)
     policy.max_per_day, policy.max_per_week, policy.quiet_start, policy.quiet_end = 1, 3, clock(21), clock(9)
     policy.save()
-    try:
-        segment = Segment.objects.create(name="bench forecast", kind="dynamic", rules={})
+
+    def measure(case: str) -> float:
+        segment = Segment.objects.create(name=f"bench forecast {case}", kind="dynamic", rules={})
         draft = Draft.objects.create(title="bench forecast", body="−30% on everything today only\nDetails inside…")
         campaign = Campaign.objects.create(name="bench forecast", draft=draft, segment=segment, platforms=["telegram"],
                                            send_at=timezone.now() + timedelta(hours=1))
@@ -88,10 +94,37 @@ def forecast_seconds(say: Callable[[str], None]) -> float:
             started = time.perf_counter()
             forecast = campaign_forecast(campaign=campaign, now=timezone.now())
             runs.append(time.perf_counter() - started)
-        say(f"6. forecast of {forecast['audience']:,} people (caps 1/day 3/week, quiet hours; {recent:,} counted sends "
-            f"in the last 8 days): {runs[0]:.2f} s, again {runs[1]:.2f} s; held back: {forecast['held_back']}")
+        say(f"6. forecast of {forecast['audience']:,} people, {case} (caps 1/day 3/week, quiet hours; {recent:,} "
+            f"counted sends in the last 8 days): {runs[0]:.2f} s, again {runs[1]:.2f} s; "
+            f"held back: {forecast['held_back']}")
         campaign.delete()
         return max(runs)
+
+    try:
+        seconds = {"light": measure("light")}
+        history, send_list = _scratch_campaign("bench forecast history", 1)
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO campaigns_delivery (campaign_id, subscriber_id, subscription_id, platform, send_list_id, "
+                "list_number, status, reason, send_after, attempts, platform_message_id, created_at, updated_at, "
+                "sent_at) SELECT %s, s.subscriber_id, s.id, s.platform, %s, 1, 'sent', '', t.at, 1, 'bench-' || s.id, "
+                "t.at, t.at, t.at FROM campaigns_subscription s, "
+                "LATERAL (SELECT now() - interval '5 minutes' - (s.id %% 191) * interval '1 hour' AS at) t",
+                [history.pk, send_list.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE campaigns_delivery")
+        written = time.perf_counter() - started
+        say(f"   (heavy case: a send to each person in the last 8 days written in {written:.1f} s)")
+        try:
+            seconds["heavy"] = measure("heavy")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM campaigns_delivery WHERE campaign_id = %s", [history.pk])
+            history.delete()
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE campaigns_delivery")
+        return seconds
     finally:
         policy.max_per_day, policy.max_per_week, policy.quiet_start, policy.quiet_end = saved
         policy.save()
@@ -157,8 +190,9 @@ def targets(results: dict, say: Callable[[str], None]) -> None:
                      f"{results['copy_seconds']} s)",
                      "<= 10x", results["plan_to_copy_ratio"] <= 10))
     if "forecast_seconds" in results:
-        rows.append((f"forecast of {results['N']:,}", f"{results['forecast_seconds']} s", "<= 2 s",
-                     results["forecast_seconds"] <= 2))
+        rows.append((f"forecast of {results['N']:,} (the worse of light and heavy caps)",
+                     f"{results['forecast_seconds']} s (light {results.get('forecast_light_seconds')} s, "
+                     f"heavy {results.get('forecast_heavy_seconds')} s)", "<= 2 s", results["forecast_seconds"] <= 2))
     if "peak_worker_mb_plan_and_send" in results:
         rows.append((f"worker peak RSS on {results['N']:,}", f"{results['peak_worker_mb_plan_and_send']} MB",
                      "<= 200 MB", results["peak_worker_mb_plan_and_send"] <= 200))

@@ -104,14 +104,22 @@ def test_the_main_pages_have_no_serious_accessibility_violations(anonymous_page:
     found["login"] = violations_summary(accessibility(page))
     log_in(page, STAFF_USERNAME, STAFF_PASSWORD)
     expect(page).to_have_url(re.compile(r"/admin/$"))
-    for name, url in [
+    pages = [
         ("index", "/admin/"),
         ("subscriber list", "/admin/campaigns/subscriber/"),
+        ("import", "/admin/campaigns/subscriber/import/"),
+        ("campaign list", "/admin/campaigns/campaign/"),
         ("campaign page", f"/admin/campaigns/campaign/{campaign.pk}/change/"),
-    ]:
+        ("new campaign", "/admin/campaigns/campaign/add/"),
+        ("who was left out", f"/admin/campaigns/delivery/?campaign__id__exact={campaign.pk}&status__in=skipped,held,failed"),
+        ("segment list", "/admin/campaigns/segment/"),
+        ("draft list", "/admin/campaigns/draft/"),
+        ("my settings", "/admin/my-settings/"),
+    ]
+    for name, url in pages:
         page.goto(url)
         expect(page.get_by_role("heading").first).to_be_visible()
         found[name] = violations_summary(accessibility(page))
 
     # then
-    assert found == {"login": {}, "index": {}, "subscriber list": {}, "campaign page": {}}
+    assert found == {"login": {}, **{name: {} for name, _url in pages}}

@@ -11,7 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Campaign, UserProfile
-from tests.conftest import CampaignFactory
+from tests.conftest import CampaignFactory, DraftFactory, SegmentFactory
+
+from .conftest import STAFF_USERNAME
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,10 +34,38 @@ def shown(page: Page, label: str):
     return page.get_by_text(label, exact=True).locator("xpath=../following-sibling::div[1]")
 
 
-def test_schedule_pause_resume_and_cancel_with_the_page_buttons(page: Page):
-    # given: a draft due in 2030 (so it stays scheduled: no worker starts it)
-    campaign = CampaignFactory(name="Spring sale")
-    page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+def pick(page: Page, field: str, typed: str, option: str) -> None:
+    """Choose in one of the form's search-as-you-type pickers (a draft, a segment), as a person does."""
+    page.locator(f".field-{field} [role=combobox]").click()
+    page.locator(f"[role=searchbox][aria-controls=select2-id_{field}-results]").fill(typed)
+    page.get_by_role("option", name=option).click()
+
+
+def test_create_schedule_pause_resume_and_cancel_with_the_page_buttons(page: Page):
+    # given: a draft and a segment to send
+    DraftFactory(title="Spring offer")
+    SegmentFactory(name="Everyone in Moscow")
+
+    # when: Campaigns -> Add campaign, filled in and saved; due in 2030 (so it stays scheduled: no worker starts it)
+    page.goto("/admin/campaigns/campaign/")
+    page.get_by_role("link", name=re.compile("Add campaign", re.I)).first.click()
+    page.get_by_label("Name").fill("Spring sale")
+    pick(page, "draft", "Spring", "Spring offer")
+    pick(page, "segment", "Moscow", "Everyone in Moscow")
+    page.get_by_label("Telegram", exact=True).check()
+    page.get_by_label("Viber", exact=True).check()
+    send_at = page.locator("label", has_text=re.compile(r"^Send at")).locator("xpath=../following-sibling::div[1]")
+    send_at.get_by_role("textbox").nth(0).fill("2030-03-01")
+    send_at.get_by_role("textbox").nth(1).fill("10:30")
+    page.get_by_role("button", name="Save and continue editing").click()
+
+    # then: stored as typed (the installation's zone is UTC here), and its page opens as a draft
+    expect(page.get_by_text("was added successfully")).to_be_visible()
+    campaign = Campaign.objects.get()
+    assert (campaign.name, campaign.draft.title, campaign.segment.name, campaign.platforms, campaign.send_at,
+            campaign.status, campaign.created_by.username) == (
+        "Spring sale", "Spring offer", "Everyone in Moscow", ["telegram", "viber"],
+        datetime(2030, 3, 1, 10, 30, tzinfo=UTC), Campaign.Status.DRAFT, STAFF_USERNAME)
     expect(page.get_by_role("heading", name=re.compile("Spring sale"))).to_be_visible()
 
     steps = [
@@ -60,6 +90,15 @@ def test_schedule_pause_resume_and_cancel_with_the_page_buttons(page: Page):
 def test_a_marketer_switches_to_russian_and_vladivostok_time(page: Page, staff):
     # given: a campaign sent at 00:05 UTC, which is 10:05 in Vladivostok (UTC+10, no summer time)
     campaign = CampaignFactory(name="Night sale", send_at=datetime(2030, 1, 1, 0, 5, tzinfo=UTC))
+    send_at_label = re.compile(r"^(Send at|Плановое время отправки)")
+
+    # given: before, the campaign's page in English and the installation's zone (UTC here), which the header names
+    page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+    send_at = page.locator("label", has_text=send_at_label).locator("xpath=../following-sibling::div[1]")
+    expect(send_at.get_by_role("textbox").nth(0)).to_have_value("2030-01-01")
+    expect(send_at.get_by_role("textbox").nth(1)).to_have_value("00:05:00")
+    expect(page.locator("#header-inner").get_by_text("Times in UTC", exact=True)).to_be_visible()
+    expect(page.get_by_text("Everyone gets it at 2030-01-01 00:05 (UTC).")).to_be_visible()
 
     # when: on "My settings", choose Russian and Asia/Vladivostok, and save
     page.goto("/admin/my-settings/")
@@ -77,12 +116,12 @@ def test_a_marketer_switches_to_russian_and_vladivostok_time(page: Page, staff):
 
     # then: its send time in Vladivostok (in the form, written the Russian way, and in words), named,
     # in Russian, with Django's Russian around it
-    send_at = page.locator("label", has_text=re.compile(r"^Плановое время отправки")).locator(
-        "xpath=../following-sibling::div[1]")
+    send_at = page.locator("label", has_text=send_at_label).locator("xpath=../following-sibling::div[1]")
     expect(send_at.get_by_role("textbox").nth(0)).to_have_value("01.01.2030")
     expect(send_at.get_by_role("textbox").nth(1)).to_have_value("10:05:00")
     expect(send_at.get_by_text("Время указано в часовом поясе Asia/Vladivostok.", exact=True)).to_be_visible()
     expect(page.get_by_text("Все получат сообщение в 2030-01-01 10:05 (Asia/Vladivostok).")).to_be_visible()
+    expect(page.locator("#header-inner").get_by_text(re.compile("Asia/Vladivostok"))).to_be_visible()
     expect(page.get_by_role("button", name="Сохранить", exact=True)).to_be_visible()
     expect(page.get_by_text("Выйти")).to_have_count(1)
     expect(page.get_by_role("link", name="Кампании", exact=True).first).to_be_visible()  # our sidebar

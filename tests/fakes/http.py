@@ -23,9 +23,13 @@ Failures every fake shares, set like any other config field (``configure(...)`` 
                                 takes (counted from reset() or from setting lose_every), are
                                 recorded as delivered (and their webhooks posted) but the
                                 client gets ``lost_answer`` instead of the answer: "502" (an
-                                HTML 502 from a proxy), "reset" (TCP RST) or "close" (the
-                                connection closed without an answer). Refused messages are
-                                not taken and do not count.
+                                HTML 502 from a proxy), "reset" (TCP RST), "close" (the
+                                connection closed without an answer) or "cut" (a 200's status
+                                line, headers and half its body, then a TCP RST). Refused
+                                messages are not taken and do not count.
+    keepalive_timeout=S         (where the config has it) an idle keep-alive connection is
+                                closed after S seconds, as a front server does (nginx's
+                                keepalive_timeout); None keeps it open
     token_revoked=True          every API request is refused as with a revoked token, until
                                 ``configure(token_revoked=False)``
 
@@ -76,13 +80,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     return port
 
 
-LOST_ANSWERS = ("502", "reset", "close")
+LOST_ANSWERS = ("502", "reset", "close", "cut")
 # What a proxy in front of the platform answers when the platform took the request but its
 # answer was lost.
 PROXY_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+# A 200's body of which a "cut" answer sends the first half.
+CUT_BODY = b'{"ok": true, "result": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "' + \
+    b"x" * 200 + b'"}}'
 
 
 def check_losses(lose_every: int | None, lose_next: int, lost_answer: str) -> None:
@@ -194,9 +203,10 @@ class SlidingWindow:
 class Answer:
     """What the server writes back for one request. ``after`` runs in the server's loop once
     the answer is written (or the connection dropped): a fake schedules its webhooks there.
-    ``disconnect`` closes the connection without an answer; ``reset`` aborts it with a TCP RST."""
+    ``disconnect`` closes the connection without an answer; ``reset`` aborts it with a TCP RST;
+    ``cut`` sends the status line, the headers and half the body, then a TCP RST."""
 
-    __slots__ = ("status", "body", "delay", "disconnect", "content_type", "after", "reset")
+    __slots__ = ("status", "body", "delay", "disconnect", "content_type", "after", "reset", "cut")
 
     def __init__(
         self,
@@ -207,6 +217,7 @@ class Answer:
         content_type: str = "application/json",
         after: Callable[[], None] | None = None,
         reset: bool = False,
+        cut: bool = False,
     ):
         self.status = status
         self.body = body
@@ -215,6 +226,7 @@ class Answer:
         self.content_type = content_type
         self.after = after
         self.reset = reset
+        self.cut = cut
 
 
 def lost(how: str, delay: float = 0.0, after: Callable[[], None] | None = None) -> Answer:
@@ -222,6 +234,8 @@ def lost(how: str, delay: float = 0.0, after: Callable[[], None] | None = None) 
     LOST_ANSWERS."""
     if how == "502":
         return Answer(502, PROXY_502, delay, content_type="text/html", after=after)
+    if how == "cut":
+        return Answer(200, CUT_BODY, delay, after=after, cut=True)
     return Answer(0, b"", delay, disconnect=how == "close", after=after, reset=how == "reset")
 
 
@@ -337,6 +351,7 @@ class FakeServer(Generic[ConfigT, CallT]):
         self._server: asyncio.Server | None = None
         self._stopped: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._opened = 0  # TCP connections accepted (connections_opened())
 
     @property
     def url(self) -> str:
@@ -474,6 +489,7 @@ class FakeServer(Generic[ConfigT, CallT]):
             self._webhooks = []
             self._reload_queued()
             self._taken = 0
+            self._opened = 0
             self._forget()
 
     def _forget(self) -> None:
@@ -485,6 +501,12 @@ class FakeServer(Generic[ConfigT, CallT]):
         """Every recorded call in arrival order, whatever the answer."""
         with self._lock:
             return list(self._calls)
+
+    def connections_opened(self) -> int:
+        """TCP connections accepted since start or reset(): a client that keeps its
+        connections alive opens few."""
+        with self._lock:
+            return self._opened
 
     def request_counts(self) -> dict[str, int]:
         """Requests per kind (API method, "unauthorized", ...), recorded as calls or not."""
@@ -572,11 +594,15 @@ class FakeServer(Generic[ConfigT, CallT]):
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        with self._lock:
+            self._opened += 1
         try:
             while True:
+                idle: float | None = getattr(self._config, "keepalive_timeout", None)
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    async with asyncio.timeout(idle):
+                        head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, TimeoutError):
                     return
                 lines = head[:-4].decode("latin-1").split("\r\n")
                 try:
@@ -617,9 +643,16 @@ class FakeServer(Generic[ConfigT, CallT]):
                         f"Content-Type: {answer.content_type}\r\n"
                         f"Content-Length: {len(answer.body)}\r\n"
                         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode("latin-1")
-                        + answer.body
+                        + (answer.body[:len(answer.body) // 2] if answer.cut else answer.body)
                     )
                     await writer.drain()
+                    if answer.cut:
+                        await asyncio.sleep(0.05)  # the client has read the first half
+                        sock = writer.get_extra_info("socket")
+                        if sock is not None:
+                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        writer.transport.abort()
+                        return
                 finally:
                     if answer.after is not None:
                         answer.after()

@@ -173,12 +173,16 @@ class FaultConfig:
     # Lost answers: the next `lose_next` messages the fake takes, or every `lose_every`-th,
     # are delivered (recorded, counted in sent()) but answered `lost_answer` instead: "502"
     # (an HTML 502 from a proxy; PTB: NetworkError), "reset" (TCP RST; PTB: NetworkError
-    # "httpx.ReadError") or "close" (closed without an answer; "httpx.RemoteProtocolError").
+    # "httpx.ReadError"), "close" (closed without an answer; "httpx.RemoteProtocolError") or
+    # "cut" (a 200 cut halfway through its body by a TCP RST).
     lose_every: int | None = None
     lose_next: int = 0
     lost_answer: str = "502"
     # A revoked token: every Bot API request answers 401 Unauthorized until set back to False.
     token_revoked: bool = False
+    # Seconds after which an idle keep-alive connection is closed (a front server's
+    # keepalive_timeout); None: kept open.
+    keepalive_timeout: float | None = None
     # Channels: chat id (negative, -100...) -> {"username", "title", "members", "bot",
     # "can_post_messages", "can_edit_messages"} (CHANNEL_DEFAULTS fills the rest). Posts to a
     # channel (by id or @username) are refused as Telegram refuses them when the bot is not
@@ -526,6 +530,40 @@ class FakeTelegram(FakeServer[FaultConfig, Call]):
         if secret:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret
         post = OutgoingPost(str(webhook["url"]), "message_reaction_count", str(message_id), str(chat_id),
+                            json.dumps(update, ensure_ascii=False).encode(), headers, secret or None)
+        self._loop.call_soon_threadsafe(self._queue_webhooks, [post])
+        return True
+
+    def announce_rights(self, chat_id: int, *, old: str = "administrator", date: int | None = None) -> bool:
+        """Post a ``my_chat_member`` update about the bot in a channel to the registered webhook,
+        as Telegram does when the bot is removed, demoted or promoted there: ``new_chat_member``
+        is the bot as the channel now has it (change_channel first), ``old`` its status before.
+        Only when allowed_updates has my_chat_member. False when nothing is posted."""
+        with self._lock:
+            webhook = dict(self.webhook or {})
+            self._update_id += 1
+            update_id = self._update_id
+            found = self._channel(chat_id)
+        allowed = webhook.get("allowed_updates") or []
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed)
+        if not webhook.get("url") or "my_chat_member" not in allowed or self._loop is None or found is None:
+            return False
+        spec = found[1]
+        bot = self._bot_user(str(webhook.get("token") or ""))
+        new: JSONDict = {"status": spec["bot"], "user": bot}
+        if spec["bot"] == "administrator":
+            new.update({"can_be_edited": False, "can_post_messages": bool(spec["can_post_messages"]),
+                        "can_edit_messages": bool(spec["can_edit_messages"])})
+        update = {"update_id": update_id, "my_chat_member": {
+            "chat": self._chat_json(chat_id), "from": {"id": 777000, "is_bot": False, "first_name": "Owner"},
+            "date": int(time.time()) if date is None else date,
+            "old_chat_member": {"status": old, "user": bot}, "new_chat_member": new}}
+        secret = str(webhook.get("secret_token") or "")
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        post = OutgoingPost(str(webhook["url"]), "my_chat_member", str(update_id), str(chat_id),
                             json.dumps(update, ensure_ascii=False).encode(), headers, secret or None)
         self._loop.call_soon_threadsafe(self._queue_webhooks, [post])
         return True

@@ -7,7 +7,8 @@ It answers ``POST /v21.0/<PHONE_NUMBER_ID>/messages`` (any ``/vNN.N`` prefix, or
 "OAuthException", "code": 130429, "error_data": {...}, "fbtrace_id": ...}}``. After each
 accepted message it can POST the status webhooks (sent, delivered, read; or failed) to the
 application, signed ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the
-app secret>``, from a background task so the send answer is not delayed.
+app secret>``, from a background task so the send answer is not delayed. ``GET
+/v21.0/<PHONE_NUMBER_ID>`` answers the number (``display_phone_number``, ``verified_name``).
 
 In a test process::
 
@@ -516,6 +517,9 @@ class MediaUpload:
 
 
 _TEMPLATES_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/([^/]+)/message_templates/?")
+# GET /<phone-number-id> (digits only, so that no other path is taken for one)
+_NUMBER_PATH = re.compile(r"(?:/v\d+(?:\.\d+)?)?/(\d+)/?")
+VERIFIED_NAME = "Fake Shop"
 
 
 class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
@@ -668,6 +672,10 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
         if method == "GET" and templates:
             return self._authorized(headers, parts.query, latency, revoked) or self._templates(
                 templates.group(1), parts.path, parts.query, latency)
+        number = _NUMBER_PATH.fullmatch(parts.path)
+        if method == "GET" and number:  # the phone number itself: what a credentials check reads
+            return self._authorized(headers, parts.query, latency, revoked) or self._phone_number(
+                number.group(1), latency)
         if method != "POST" or not match:
             return self._refuse("unknown", 400, 100, f"Unsupported {method.lower()} request.", latency)
         if refusal := self._authorized(headers, parts.query, latency, revoked):
@@ -682,6 +690,14 @@ class FakeWhatsApp(FakeServer[WhatsAppConfig, Call]):
             self._count_request("mark_read")
             return json_answer(200, {"success": True}, latency)
         return self._send(match.group(1), payload, endpoint=match.group(2))
+
+    def _phone_number(self, phone_number_id: str, latency: float) -> Answer:
+        """GET /<phone-number-id>: the number's id, display_phone_number and verified_name."""
+        self._count_request("phone_number")
+        with self._lock:
+            display = self._config.display_phone_number
+        return json_answer(200, {"id": phone_number_id, "display_phone_number": display,
+                                 "verified_name": VERIFIED_NAME, "quality_rating": "GREEN"}, latency)
 
     def _authorized(self, headers: Mapping[str, str], query: str, latency: float, revoked: bool) -> Answer | None:
         """None when the request carries an accepted token; else Graph's 401."""

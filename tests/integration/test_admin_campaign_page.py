@@ -373,7 +373,7 @@ def test_the_home_page_shows_campaigns_sending_now_and_next():
 SIDEBAR = ["Subscribers", "Subscriptions", "Consent events", "Tags", "Import jobs", "Segments", "Drafts",
            "WhatsApp templates", "Campaigns",
            "Deliveries", "Send lists", "Test sends", "Brand channels", "Channel posts", "Content calendar",
-           "System status", "Frequency policy and quiet hours", "Installation settings",
+           "System status", "Frequency policy and quiet hours", "Installation settings", "Sender accounts",
            "Audit log", "Users", "Groups", "API tokens", "Login attempts", "Sandbox outbox"]
 
 
@@ -391,10 +391,11 @@ def sidebar_of(page: str) -> list[str]:
 @pytest.mark.parametrize(("role", "shown"), [
     ("Marketer", ["Subscribers", "Subscriptions", "Consent events", "Tags", "Import jobs", "Segments", "Drafts",
                   "WhatsApp templates", "Campaigns", "Deliveries", "Send lists", "Test sends",
-                  "Brand channels", "Channel posts", "Content calendar", "Frequency policy and quiet hours"]),
+                  "Brand channels", "Channel posts", "Content calendar", "Frequency policy and quiet hours",
+                  "Sender accounts"]),
     ("Analyst", ["Subscribers", "Subscriptions", "Tags", "Segments", "Drafts", "WhatsApp templates", "Campaigns",
                  "Deliveries", "Send lists", "Test sends", "Brand channels", "Channel posts", "Content calendar",
-                 "Frequency policy and quiet hours"]),
+                 "Frequency policy and quiet hours", "Sender accounts"]),
 ])
 def test_the_sidebar_shows_each_role_the_pages_it_may_view(role, shown):
     # when

@@ -63,8 +63,47 @@ def test_a_marketer_schedules_a_draft_and_then_sees_it_read_only_with_its_public
     assert post.status == Post.Status.SCHEDULED
     page = marketer.get(f"/admin/campaigns/post/{post.pk}/change/").content.decode()
     assert buttons_on(page, post) == {"cancel"}
-    assert 'name="publish_at' not in page  # read-only now
+    assert 'name="publish_at_0"' in page and 'name="move"' in page  # edited until it goes out
     assert "data-publications" in page and "Planned" in page
+
+    Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHED)
+    page = marketer.get(f"/admin/campaigns/post/{post.pk}/change/").content.decode()
+    assert 'name="publish_at' not in page  # read-only once it went out
+
+
+def edit(client: Client, post: Post, **changes: object):
+    values = {"name": post.name, "draft": post.draft_id, "channels": [c.pk for c in post.channels.all()],
+              "publish_at_0": f"{post.publish_at:%Y-%m-%d}", "publish_at_1": f"{post.publish_at:%H:%M}",
+              **changes}
+    return client.post(f"/admin/campaigns/post/{post.pk}/change/", values, follow=True)
+
+
+def test_a_scheduled_post_is_edited_in_the_admin_through_the_cadence_guard():
+    marketer = admin_as(staff("mia", "Marketer"))  # in UTC: no profile zone
+    first = a_post(hour=12, min_gap_minutes=120)
+    marketer.post(f"/admin/campaigns/post/{first.pk}/schedule/", PRESS)
+    second = a_post(hour=16)
+    marketer.post(f"/admin/campaigns/post/{second.pk}/schedule/", PRESS)
+    second.refresh_from_db()
+    second.draft.body = "Sale moved\nnew details"
+    second.draft.save()
+
+    refused = edit(marketer, second, publish_at_1="13:00", silent="on")
+
+    assert "within 120 minutes" in refused.content.decode()
+    second.refresh_from_db()
+    assert (second.publish_at, second.silent) == (tomorrow(16), False)
+    assert Publication.objects.get(post=second).publish_after == tomorrow(16)
+
+    moved = edit(marketer, second, publish_at_1="13:00", silent="on", move="on")
+
+    assert moved.status_code == 200 and "within 120 minutes" not in moved.content.decode()
+    second.refresh_from_db()
+    publication = Publication.objects.get(post=second)
+    assert (second.status, second.publish_at, second.silent) == (Post.Status.SCHEDULED, tomorrow(13), True)
+    assert (publication.status, publication.publish_after, publication.silent) == (
+        Publication.Status.PLANNED, tomorrow(14), True)
+    assert second.content_body == "Sale moved\nnew details"  # frozen anew from the draft
 
 
 def test_the_cadence_refusal_is_shown_and_the_move_choice_takes_the_next_slot():

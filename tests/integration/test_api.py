@@ -209,10 +209,11 @@ def test_creating_a_subscriber_answers_the_api_md_shape(api):
         "tester": False,
         "unanswered": 0,
         "subscriptions": [
-            {"platform": "telegram", "address": "123456789", "status": "opted_in",
+            {"platform": "telegram", "account": None, "address": "123456789", "status": "opted_in",
              "consent": {**CONSENT, "evidence": {"api": True}}},
             {
                 "platform": "whatsapp",
+                "account": None,  # the default account (the environment's number)
                 "address": "+79990001122",
                 "status": "opted_in",
                 "saved_our_number": True,
@@ -257,10 +258,10 @@ def test_a_subscriber_is_read_back_with_its_consent(api):
         "tester": False,
         "unanswered": 0,
         "subscriptions": [
-            {"platform": "telegram", "address": "123456789", "status": "opted_in",
+            {"platform": "telegram", "account": None, "address": "123456789", "status": "opted_in",
              "consent": consent_json(telegram.consent_events.get())},
             # the consent shown is the opt-in that allowed messages; Viber has no saved_our_number
-            {"platform": "viber", "address": "+79980001122", "status": "opted_out",
+            {"platform": "viber", "account": None, "address": "+79980001122", "status": "opted_out",
              "consent": {"source": "test", "text": "Yes, send me offers", "at": "2026-11-01T10:00:00Z",
                          "evidence": {}}},
         ],
@@ -419,7 +420,7 @@ def test_new_consent_through_the_api_opts_in_again_a_subscription_that_bounced(a
     # then
     assert response.status_code == 200, response.json()
     assert response.json()["subscriptions"] == [
-        {"platform": "telegram", "address": "123456789", "status": "opted_in",
+        {"platform": "telegram", "account": None, "address": "123456789", "status": "opted_in",
          "consent": {**new_consent, "evidence": {"api": True}}}
     ]
     telegram.refresh_from_db()
@@ -800,7 +801,8 @@ def test_opt_out_stops_a_subscription_once(api):
     second = api.post("/api/opt-out/", {"platform": "whatsapp", "address": "+79990001122"}, format="json")
 
     # then
-    shown = {"platform": "whatsapp", "address": "+79990001122", "status": "opted_out", "saved_our_number": True,
+    shown = {"platform": "whatsapp", "account": None, "address": "+79990001122", "status": "opted_out",
+             "saved_our_number": True,
              "consent": {"source": "test", "text": "Yes, send me offers", "at": "2026-11-01T10:00:00Z",
                          "evidence": {}}}
     assert first.status_code == 200
@@ -1153,6 +1155,7 @@ def test_creating_a_campaign_answers_the_api_md_shape(api):
         "ab_test_share": None, "ab_wait_minutes": None, "ab_metric": "clicks", "ab_auto": True, "ab_winner": None,
         "ab_decided_at": None,
         "manual": False,  # sent by the workers, not by hand from the phone apps
+        "telegram_account": None, "whatsapp_account": None, "viber_account": None,  # the default accounts
     }
     assert (campaign.platforms, campaign.status) == (["telegram", "viber"], "draft")
 
@@ -1438,10 +1441,11 @@ def test_the_delivery_list_is_filtered_by_campaign(api):
     # then
     assert response.status_code == 200
     assert response.json() == {"next": None, "previous": None, "results": [
-        {"id": d.pk, "campaign": first.pk, "subscriber": d.subscriber_id, "platform": d.platform,
+        {"id": d.pk, "campaign": first.pk, "subscriber": d.subscriber_id, "platform": d.platform, "account": None,
          "address": d.subscription.address, "list_number": d.list_number, "status": d.status, "reason": d.reason,
          "send_after": iso(d.send_after), "attempts": d.attempts, "sent_at": iso(d.sent_at),
-         "delivered_at": None, "read_at": None, "created_at": iso(d.created_at), "updated_at": iso(d.updated_at)}
+         "delivered_at": None, "read_at": None, "clicked_at": None, "coupon": None, "created_at": iso(d.created_at),
+         "updated_at": iso(d.updated_at)}
         for d in mine
     ]}
     assert response.json()["results"][0]["address"] == "123456789"

@@ -585,3 +585,20 @@ def test_a_kept_callback_the_database_refuses_is_dropped_by_the_retry_not_retrie
     assert done == 1
     assert PendingUpdate.objects.count() == 0
     assert EarlyReceipt.objects.count() == 0
+
+
+@pytest.mark.parametrize("token", ["é-token", "two words", "\u0093", "\U0001f600"])
+def test_a_token_that_cannot_travel_in_a_header_is_a_400_on_token_and_nothing_is_saved(api, token):
+    # Found by the schema fuzz: a Viber channel token with a non-ASCII character answered 500
+    # (it goes into the X-Viber-Auth-Token header of the check).
+    from campaigns.models import BrandChannel, SenderAccount
+
+    channel = api.post("/api/channels/", {"platform": "viber", "chat": "pa:brand", "token": token,
+                                          "admin_id": "editor-1"}, format="json")
+    account = api.post("/api/accounts/", {"platform": "whatsapp", "name": "Moscow", "slug": "moscow",
+                                          "credentials": {"access_token": token, "phone_number_id": "1055"}},
+                       format="json")
+
+    assert channel.status_code == 400 and "visible ASCII" in channel.json()["token"][0]
+    assert account.status_code == 400 and "visible ASCII" in account.json()["credentials"]["access_token"][0]
+    assert not BrandChannel.objects.exists() and not SenderAccount.objects.exists()

@@ -278,6 +278,18 @@ def test_a_telegram_post_where_the_bot_lost_its_right_is_refused_and_nothing_is_
     assert [c.status for c in telegram.calls()] == [403 if bot.get("bot") else 400]
 
 
+def test_any_other_forbidden_answer_in_a_channel_refuses_the_channel_not_a_reader(telegram):
+    client = brand_client_for(_channel())
+    telegram.configure(chat_rules={CHANNEL_ID: "cant_initiate"})
+
+    outcome = client.publish(ChannelPost(text="Sale starts now"))
+
+    assert isinstance(outcome.error, AccountRefused)
+    assert outcome.error.reason == ("Telegram forbids the bot to post in @brand_news "
+                                    "(Forbidden: bot can't initiate conversation with a user)")
+    assert telegram.channel_posts(CHANNEL_ID) == []
+
+
 def test_a_telegram_photo_post_is_uploaded_once_and_then_sent_by_file_id(telegram, settings, tmp_path):
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage

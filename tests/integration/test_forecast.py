@@ -57,9 +57,9 @@ def test_forecast_counts_receivers_lists_time_and_who_is_held_back_and_why(admin
     assert body["receivers"] == 75
     assert body["platforms"] == {
         "telegram": {"receivers": 64, "lists": 1, "list_size": None, "rate_per_second": 30.0, "seconds": 2.1,
-                     "sandbox": True},
+                     "sandbox": True, "account": None, "account_name": "default account"},
         "whatsapp": {"receivers": 11, "lists": 3, "list_size": 4, "rate_per_second": 80.0, "seconds": 0.1,
-                     "sandbox": True, "templates_needed": 8},
+                     "sandbox": True, "account": None, "account_name": "default account", "templates_needed": 8},
     }
     assert body["held_back"] == {"cap": 5, "quiet_hours": 4, "no_consent": 3, "fatigue": 0}
     assert body["duration_seconds"] == 2.1

@@ -75,6 +75,11 @@ def api(importer) -> APIClient:
     return api_client(importer)
 
 
+def reasons(errors: list[dict]) -> list[dict]:
+    """A job's refused rows as line and reason (without the cells kept for the file to fix)."""
+    return [{"line": e["line"], "error": e["error"]} for e in errors]
+
+
 def csv_file(*lines: str | bytes) -> bytes:
     return b"".join((line.encode() if isinstance(line, str) else line) + b"\n" for line in lines)
 
@@ -192,7 +197,7 @@ def test_a_50000_row_file_imports_completely_through_the_background_job(engine, 
     assert Subscriber.objects.count() == len({r[1] for r in good})
     assert ConsentEvent.objects.count() == total - 5
     stored_job = ImportJob.objects.get(pk=job["id"])
-    assert stored_job.errors == expected_errors
+    assert reasons(stored_job.errors) == expected_errors
     assert stored_job.data is None
     # the refused rows as CSV, in Excel's UTF-8
     report = api.get(job["errors_url"], HTTP_ACCEPT="text/csv")
@@ -233,7 +238,7 @@ def test_a_worker_killed_mid_import_leaves_nothing_twice_and_the_job_finishes(en
     assert stuck.state == "running" and 0 < stuck.processed_rows < total
     assert (done["state"], done["processed_rows"], done["created"], done["updated"], done["error_count"]) == (
         "done", total, total - 5, 0, 5)
-    assert ImportJob.objects.get(pk=job_id).errors == expected_errors
+    assert reasons(ImportJob.objects.get(pk=job_id).errors) == expected_errors
     assert Subscription.objects.count() == total - 5
     assert ConsentEvent.objects.count() == total - 5
 
@@ -412,11 +417,65 @@ def test_the_admin_import_page_starts_a_job_and_its_page_shows_the_progress_and_
     assert f'href="/admin/campaigns/importjob/{job.pk}/refused.csv"' in text
     refused = page.get(f"/admin/campaigns/importjob/{job.pk}/refused.csv")
     assert refused.content.decode("utf-8-sig").splitlines() == [
-        "line,error", "3,unknown time zone 'Mars/Base' (use an IANA name such as Europe/Moscow)"]
+        f"{HEADER},refused_line,refused_because",
+        "c2,Boris,Mars/Base,ru,,telegram,654321,,form,Yes please,2026-11-01T10:00:00Z,3,"
+        "unknown time zone 'Mars/Base' (use an IANA name such as Europe/Moscow)"]
     assert sorted(Subscription.objects.values_list("platform", "address")) == [
         ("telegram", "123456"), ("whatsapp", "+79990001122")]
     listing = page.get("/admin/campaigns/importjob/").content.decode()
     assert "3 of 3" in listing and "a.csv" in listing
+
+
+def test_the_refused_rows_file_is_fixed_in_place_and_uploaded_again(engine, importer, django_user_model):
+    # given: an import whose WhatsApp row is refused (a zone that does not exist), Olga's row imported
+    page = Client()
+    page.force_login(importer)
+    page.post("/admin/campaigns/subscriber/import/", {"file": SimpleUploadedFile("crm.csv", csv_file(
+        HEADER,
+        "c5,Дарья,Mars/Base,ru,vip,whatsapp,+79990005566,yes,form,Yes please,2026-11-01T10:00:00Z",
+        "c6,Olga,Europe/Moscow,ru,,telegram,555000,,form,Yes please,2026-11-01T10:00:00Z",
+    ))})
+    first = ImportJob.objects.get()
+    wait_until(lambda: ImportJob.objects.get(pk=first.pk).state == "done", 60, "the first import")
+
+    # when: the refused rows are downloaded
+    refused = page.get(f"/admin/campaigns/importjob/{first.pk}/refused.csv")
+
+    # then: the row as it was in the file (the phone defused for spreadsheets), then its line and why
+    rows = list(csv.reader(io.StringIO(refused.content.decode("utf-8-sig"))))
+    assert rows == [
+        [*HEADER.split(","), "refused_line", "refused_because"],
+        ["c5", "Дарья", "Mars/Base", "ru", "vip", "whatsapp", "'+79990005566", "yes", "form", "Yes please",
+         "2026-11-01T10:00:00Z", "2", "unknown time zone 'Mars/Base' (use an IANA name such as Europe/Moscow)"],
+    ]
+
+    # when: the zone is fixed in that file, which is uploaded again as it is
+    rows[1][2] = "Asia/Vladivostok"
+    fixed = io.StringIO()
+    csv.writer(fixed).writerows(rows)
+    again = page.post("/admin/campaigns/subscriber/import/", {"file": SimpleUploadedFile(
+        "crm-refused.csv", fixed.getvalue().encode())})
+
+    # then: the row is imported, with the phone as it was typed, and nothing is refused
+    second = ImportJob.objects.exclude(pk=first.pk).get()
+    assert again["Location"] == f"/admin/campaigns/importjob/{second.pk}/change/"
+    wait_until(lambda: ImportJob.objects.get(pk=second.pk).state == "done", 60, "the second import")
+    second.refresh_from_db()
+    assert (second.created, second.updated, second.errors) == (1, 0, [])
+    dasha = Subscriber.objects.get(external_id="c5")
+    assert (dasha.name, dasha.timezone, list(dasha.tags.values_list("name", flat=True))) == (
+        "Дарья", "Asia/Vladivostok", ["vip"])
+    assert list(dasha.subscriptions.values_list("platform", "address")) == [("whatsapp", "+79990005566")]
+
+    # and: someone who may read imports but not addresses gets the file without them
+    reader = django_user_model.objects.create_user("reader", password="x-secret-123", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_importjob"))
+    reader_page = Client()
+    reader_page.force_login(reader)
+    masked = list(csv.reader(io.StringIO(
+        reader_page.get(f"/admin/campaigns/importjob/{first.pk}/refused.csv").content.decode("utf-8-sig"))))
+    assert [row[6] for row in masked] == ["address", ""]
+    assert masked[1][:6] == ["c5", "Дарья", "Mars/Base", "ru", "vip", "whatsapp"]
 
 
 def test_the_progress_page_refreshes_while_the_job_waits(importer):

@@ -140,8 +140,8 @@ def test_a_button_sent_by_the_worker_is_tracked_redirected_with_utm_and_counted_
 
     assert selectors.campaign_stats(campaign)["clicked"] == 2
     assert selectors.campaign_link_clicks(campaign) == [
-        {"link": 0, "url": SHOP, "clicks": 2, "people": 2},
-        {"link": 1, "url": "https://shop.example/terms", "clicks": 1, "people": 1}]
+        {"variant": "", "link": 0, "url": SHOP, "clicks": 2, "people": 2},
+        {"variant": "", "link": 1, "url": "https://shop.example/terms", "clicks": 1, "people": 1}]
 
 
 # --- the redirect -------------------------------------------------------------------------

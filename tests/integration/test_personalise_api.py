@@ -274,6 +274,12 @@ def test_a_person_beyond_the_pool_at_planning_is_skipped_never_sent_an_empty_cod
     assert sorted(coded) == ["Anna", "Boris"] and sorted(coded.values()) == ["A-1", "B-2"]
     assert (rows["Clara"].subscriber_id, rows["Clara"].status, rows["Clara"].reason) == (late.pk, "skipped", NO_COUPON)
     assert {rows["Anna"].status, rows["Boris"].status} == {"planned"}
+    # the ledger shows each delivery's code (none for Clara) and no click yet
+    ledger = api.get("/api/deliveries/", {"campaign": campaign.pk})
+    assert ledger.status_code == 200, ledger.content
+    listed = {r["subscriber"]: (r["coupon"], r["clicked_at"]) for r in ledger.json()["results"]}
+    assert listed == {rows["Anna"].subscriber_id: (coded["Anna"], None),
+                      rows["Boris"].subscriber_id: (coded["Boris"], None), late.pk: (None, None)}
 
 
 def test_whatsapp_template_parameters_and_buttons_are_each_persons_own():

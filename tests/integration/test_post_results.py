@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -213,6 +214,53 @@ def test_a_channel_entered_by_its_username_gets_its_reactions_too(webhook):
 
     ours.refresh_from_db()
     assert ours.reactions == {"❤": 5}
+
+
+def rights_announced(fake: FakeTelegram, *, date: int, old: str = "administrator"):
+    already = len(fake.webhooks())
+    assert fake.announce_rights(CHANNEL_ID, old=old, date=date)
+    assert fake.wait_for_webhooks(already + 1, timeout=10)
+    return fake.webhooks()[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bot_removed_from_a_channel_marks_it_at_once_and_its_due_post_is_not_sent(webhook):
+    channel = brand_channel(checked_at=timezone.now() - timedelta(days=1))
+    post, publication = post_in(channel)
+    webhook.change_channel(CHANNEL_ID, bot="left")
+
+    assert rights_announced(webhook, date=int(timezone.now().timestamp())).status == 200
+
+    channel.refresh_from_db()
+    assert (channel.can_post, channel.problem) == (False, f"the bot is not an administrator of {CHANNEL_ID}")
+    publish_due()
+    assert webhook.calls() == []  # not even tried: the channel is marked
+    publication.refresh_from_db()
+    assert (publication.status, publication.reason) == (
+        Publication.Status.FAILED, f"the bot is not an administrator of {CHANNEL_ID}")
+    boss = Client()
+    boss.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "pw"))
+    home = boss.get(reverse("admin:index")).content.decode()
+    assert (f"Tact cannot post to the channel “Brand news”: the bot is not an administrator of {CHANNEL_ID}. "
+            "1 post was not published there in the last 7 days and is not retried") in home
+    page = boss.get(reverse("admin:campaigns_post_change", args=[post.pk])).content.decode()
+    assert "Not published: failed in 1 of 1 channel" in page
+    assert f"the bot is not an administrator of {CHANNEL_ID}" in page
+
+    # An older update arriving late changes nothing; the bot made an administrator again clears the mark.
+    webhook.change_channel(CHANNEL_ID, bot="administrator", can_post_messages=False)
+    assert rights_announced(webhook, old="left", date=int(timezone.now().timestamp()) - 3600).status == 200
+    channel.refresh_from_db()
+    assert (channel.can_post, channel.problem) == (False, f"the bot is not an administrator of {CHANNEL_ID}")
+    assert rights_announced(webhook, old="left", date=int(timezone.now().timestamp()) + 1).status == 200
+    channel.refresh_from_db()
+    assert (channel.can_post, channel.problem) == (False, "the bot may not post messages")
+    webhook.change_channel(CHANNEL_ID, can_post_messages=True)
+    assert rights_announced(webhook, date=int(timezone.now().timestamp()) + 2).status == 200
+    channel.refresh_from_db()
+    assert (channel.can_post, channel.problem) == (True, "")
+    publication.refresh_from_db()
+    assert publication.status == Publication.Status.FAILED  # nothing is retried blindly
 
 
 @pytest.mark.django_db

@@ -259,3 +259,83 @@ def test_odd_requests_are_400s_naming_what_is_wrong_never_500s(api):
     assert far_future.status_code == 200
     assert scheduled_far.status_code == 200
     assert Post.objects.get(pk=post["id"]).silent is False
+
+
+def test_an_edit_that_leaves_the_time_alone_keeps_the_slot_the_guard_moved_it_to(api):
+    brand = channel(min_gap_minutes=120, max_posts_per_day=3)
+    first = create(api, channels=[brand.pk], publish_at=tomorrow(12).isoformat())
+    api.post(f"/api/posts/{first['id']}/schedule/", format="json")
+    second = create(api, channels=[brand.pk], publish_at=tomorrow(13).isoformat())
+    api.post(f"/api/posts/{second['id']}/schedule/", {"move": True}, format="json")
+    assert Publication.objects.get(post_id=second["id"]).publish_after == tomorrow(14)
+
+    renamed = api.patch(f"/api/posts/{second['id']}/", {"name": "Autumn sale, take two"}, format="json")
+
+    assert renamed.status_code == 200, renamed.json()
+    assert Publication.objects.get(post_id=second["id"]).publish_after == tomorrow(14)
+    assert Post.objects.get(pk=second["id"]).name == "Autumn sale, take two"
+
+    # A new time is checked as when scheduling: refused with the reason, the slot kept.
+    refused = api.patch(f"/api/posts/{second['id']}/", {"publish_at": tomorrow(12, 30).isoformat()}, format="json")
+
+    assert refused.status_code == 400
+    assert "within 120 minutes" in refused.json()["publish_at"][0]
+    assert Publication.objects.get(post_id=second["id"]).publish_after == tomorrow(14)
+
+
+def test_a_silent_post_moved_out_of_the_night_only_by_an_edit_that_makes_it_notify(api):
+    night = channel("@night", night_start=time(22, 0), night_end=time(8, 0), night_policy="move")
+    post = create(api, channels=[night.pk], publish_at=tomorrow(23).isoformat(), silent=True)
+    assert api.post(f"/api/posts/{post['id']}/schedule/", format="json").status_code == 200
+    assert Publication.objects.get(post_id=post["id"]).publish_after == tomorrow(23)
+
+    refused = api.patch(f"/api/posts/{post['id']}/", {"silent": False}, format="json")
+
+    assert refused.status_code == 400
+    assert "night hours" in refused.json()["publish_at"][0]
+    assert Publication.objects.get(post_id=post["id"]).silent is True
+
+    moved = api.patch(f"/api/posts/{post['id']}/", {"silent": False, "move": True}, format="json")
+
+    assert moved.status_code == 200, moved.json()
+    publication = Publication.objects.get(post_id=post["id"])
+    assert (publication.publish_after, publication.silent) == (tomorrow(8) + timedelta(days=1), False)
+
+
+def test_media_over_a_channel_platforms_limit_is_refused_naming_media(api):
+    telegram, viber = channel("@brand"), channel("brand-viber", platform="viber", title="Viber")
+    draft = DraftFactory(body="Autumn sale\nEverything −30 %", media_url="https://cdn.example.com/autumn.jpg",
+                         media_kind="image", media_content_type="image/jpeg", media_size=2 * 1024 * 1024,
+                         media_name="autumn.jpg")
+    post = create(api, draft=draft.pk, channels=[telegram.pk, viber.pk])
+
+    response = api.post(f"/api/posts/{post['id']}/schedule/", format="json")
+
+    assert response.status_code == 400
+    assert response.json()["media"] == ["viber: the image is 2 MB, over the limit of 1 MB"]
+    assert Post.objects.get(pk=post["id"]).status == "draft"
+    assert not Publication.objects.exists()
+
+    # The same picture to the Telegram channel alone is within its limits (5 MB by URL).
+    api.patch(f"/api/posts/{post['id']}/", {"channels": [telegram.pk]}, format="json")
+    assert api.post(f"/api/posts/{post['id']}/schedule/", format="json").status_code == 200
+
+
+def test_the_results_give_clicks_reactions_and_subscribers_before_and_after(api):
+    from campaigns.models import ChannelSample
+
+    brand = channel("@brand")
+    post = create(api, channels=[brand.pk])
+    api.post(f"/api/posts/{post['id']}/schedule/", format="json")
+    at = timezone.now() - timedelta(hours=2)
+    Publication.objects.filter(post_id=post["id"]).update(
+        status=P.PUBLISHED, message_id="41", published_at=at, clicks=3, reactions={"👍": 5})
+    ChannelSample.objects.create(channel=brand, at=at - timedelta(minutes=5), subscribers=1200)
+    ChannelSample.objects.create(channel=brand, at=at + timedelta(hours=1, minutes=2), subscribers=1195)
+
+    result = api.get(f"/api/posts/{post['id']}/").json()["results"][str(brand.pk)]
+
+    assert {k: result[k] for k in ("status", "message_id", "clicks", "reactions", "subscribers_before",
+                                   "subscribers_after")} == {
+        "status": "published", "message_id": "41", "clicks": 3, "reactions": {"👍": 5},
+        "subscribers_before": 1200, "subscribers_after": 1195}

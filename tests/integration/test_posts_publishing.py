@@ -162,6 +162,7 @@ def test_a_channel_where_the_bot_lost_its_admin_right_fails_is_marked_and_is_not
     assert [c.chat_id for c in fake.calls()] == [CHAT]  # one refused attempt, never again
     publication = Publication.objects.get(post=post)
     assert (publication.status, publication.reason) == (P.FAILED, "the bot is not an administrator of @brandnews")
+    assert Post.objects.get(pk=post.pk).status == Post.Status.FAILED  # published nowhere: not "published"
     channel.refresh_from_db()
     assert (channel.can_post, channel.problem) == (False, "the bot is not an administrator of @brandnews")
 

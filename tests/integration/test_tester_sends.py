@@ -38,22 +38,6 @@ BODY = "Hi {{ name }}, −30% today only\nDetails inside"
 PRESS = {"_form_submitted": "True"}  # unfold's dialog form: the confirmation, posted
 
 
-# What campaigns/roles.py gives each role for test sends. Groups made by migration 0008 (before
-# TestSend existed) get these from a data migration like 0010's; until it is in, grant them here.
-TEST_SEND_GRANTS = {"Marketer": ("view_testsend", "add_testsend"), "Approver": ("view_testsend", "add_testsend"),
-                    "Analyst": ("view_testsend",), "Operator": ("view_testsend",)}
-
-
-@pytest.fixture(autouse=True)
-def _role_grants(request):
-    from django.contrib.auth.models import Permission
-
-    request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
-    for role, codenames in TEST_SEND_GRANTS.items():
-        Group.objects.get(name=role).permissions.add(
-            *Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
-
-
 @pytest.fixture
 def telegram():
     with FakeTelegram() as server:

@@ -268,3 +268,54 @@ def test_the_sandbox_refuses_free_text_outside_the_window(settings):
     assert isinstance(outcomes[0].error, PermanentFailure)
     assert outcomes[1].sent
     assert list(OutboxMessage.objects.values_list("address", "text")) == [("+79990001123", "Hello")]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_a_template_with_a_media_header_needs_media_of_that_kind_on_the_draft(graph, settings, tmp_path):
+    """WhatsApp refuses a template whose image/video/document header has no media: scheduling
+    refuses it first, naming the template and what is missing."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campaigns.services.media import draft_media_attach
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    whatsapp_templates_sync(now=NOW)  # new_collection: an IMAGE header, no variables
+    WhatsAppTemplate.objects.create(name="promo_video", language="en", category="MARKETING", status="APPROVED",
+                                    components=[{"type": "HEADER", "format": "VIDEO"},
+                                                {"type": "BODY", "text": "Watch"}], variables=[], synced_at=NOW)
+    WhatsAppTemplate.objects.create(name="our_shop", language="en", category="UTILITY", status="APPROVED",
+                                    components=[{"type": "HEADER", "format": "LOCATION"},
+                                                {"type": "BODY", "text": "Here"}], variables=[], synced_at=NOW)
+    policy()
+    _whatsapp_people(n_inside=0, n_outside=2)
+    now = timezone.now()
+    image_template = {"name": "new_collection", "language": "en", "parameters": []}
+
+    # no media at all
+    bare = _campaign(image_template, now + timedelta(minutes=5))
+    with pytest.raises(services.ServiceError) as refused:
+        services.campaign_schedule(campaign=bare, now=now)
+    assert refused.value.by_field == {"draft": [
+        "WhatsApp template: “new_collection” shows an image in its header, taken from the draft's media, but "
+        "the draft has no media: attach an image or pick another template"]}
+    assert Campaign.objects.get(pk=bare.pk).status == Campaign.Status.DRAFT
+
+    # an image, but the template wants a video; a location header cannot be filled at all
+    video = _campaign({"name": "promo_video", "language": "en", "parameters": []}, now + timedelta(minutes=5))
+    draft_media_attach(draft=video.draft, upload=SimpleUploadedFile("p.png", PNG))
+    with pytest.raises(services.ServiceError) as wrong_kind:
+        services.campaign_schedule(campaign=video, now=now)
+    assert wrong_kind.value.by_field["draft"] == [
+        "WhatsApp template: “promo_video” shows a video in its header, taken from the draft's media, but the "
+        "draft has an image: attach a video or pick another template"]
+    location = _campaign({"name": "our_shop", "language": "en", "parameters": []}, now + timedelta(minutes=5))
+    with pytest.raises(services.ServiceError) as no_location:
+        services.campaign_schedule(campaign=location, now=now)
+    assert no_location.value.by_field["draft"] == [
+        "WhatsApp template: “our_shop” has a location header, which a draft cannot fill: pick another template"]
+
+    # with the image attached, the image template is scheduled
+    draft_media_attach(draft=bare.draft, upload=SimpleUploadedFile("p.png", PNG))
+    assert services.campaign_schedule(campaign=bare, now=now).status == Campaign.Status.SCHEDULED

@@ -616,7 +616,7 @@ class Delivery(models.Model):
             models.Index(fields=["send_list", "status", "send_after"]),
             # the caps (sender, forecast): a person's sends that count against them (delivery.states.
             # COUNTED), latest first, read from the index alone
-            models.Index(fields=["subscriber", "-sent_at"], include=["campaign"],
+            models.Index(fields=["subscriber", "-sent_at", "campaign"],
                          condition=Q(sent_at__isnull=False, status__in=["sending", "sent", "delivered", "read",
                                                                          "uncertain"]),
                          name="delivery_person_sent_idx"),

@@ -10,8 +10,8 @@ Indexes: the foreign keys' own indexes go (each repeats the leading column of an
 and the unique (subscriber, campaign), whose columns are swapped so that it also finds a
 person's rows); a person's sends that count against the caps (sending, sent, delivered, read,
 uncertain), the platform's message ids and the variants are indexed only where set (partial
-indexes: a planned row adds nothing to them). A person's sends are indexed latest first with
-their campaign (INCLUDE): the caps are counted from the index alone (forecast_counts).
+indexes: a planned row adds nothing to them). A person's sends are indexed latest first, then
+their campaign: the caps are counted from the index alone (forecast_counts).
 
 References: the five foreign keys become checks per statement (PostgreSQL). After an INSERT,
 one query over the statement's new rows looks up their campaigns, lists and variants (a few
@@ -24,8 +24,11 @@ check and the commit: writers of ledger rows hold a shared advisory lock (7331, 
 commit, and a statement deleting campaigns, people, subscriptions, lists or variants takes it
 exclusively first; deleting a parent that still has ledger rows raises foreign_key_violation
 at commit (as NO ACTION DEFERRABLE did; Django deletes the rows first, on_delete=CASCADE).
-SQLite (the demo) keeps no check of these references.
+SQLite (the demo) keeps no check of these references; altering the ledger's columns there
+remakes its table, which drops its counters' triggers (migration 0019): they are made again.
 """
+
+from importlib import import_module
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -156,6 +159,19 @@ DROP FUNCTION IF EXISTS tact_delivery_refs_insert();
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(REFS_CHECK + PARENT_TRIGGERS, params=None)
+    else:
+        sqlite_counters(apps, schema_editor)
+
+
+def sqlite_counters(apps, schema_editor):
+    """SQLite: the counters' triggers of migration 0019, made again after the table was remade."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    counters = import_module("campaigns.migrations.0019_campaign_count_triggers")
+    for statement in counters.SQLITE_BACKWARD:
+        schema_editor.execute(statement, params=None)
+    for statement in counters.SQLITE_FORWARD:
+        schema_editor.execute(statement, params=None)
 
 
 def backward(apps, schema_editor):
@@ -175,6 +191,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # undoing this migration on SQLite remakes the table again: its counters' triggers last
+        migrations.RunPython(migrations.RunPython.noop, sqlite_counters),
         migrations.RemoveConstraint(model_name="delivery", name="delivery_once_per_person"),
         migrations.RemoveIndex(model_name="delivery", name="campaigns_d_subscri_19f579_idx"),
         migrations.RemoveIndex(model_name="delivery", name="campaigns_d_platfor_372603_idx"),
@@ -196,7 +214,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(("sent_at__isnull", False),
                                    ("status__in", ["sending", "sent", "delivered", "read", "uncertain"])),
-                fields=["subscriber", "-sent_at"], include=("campaign",), name="delivery_person_sent_idx"),
+                fields=["subscriber", "-sent_at", "campaign"], name="delivery_person_sent_idx"),
         ),
         migrations.AddIndex(
             model_name="delivery",

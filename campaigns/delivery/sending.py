@@ -227,6 +227,9 @@ def _claim(send_list: SendList, campaign: Campaign, size: int, policy: rules.Fre
         # a big plan inserting rows that reference these people is not blocked by it.
         people = sorted({r.subscriber_id for r in rows})
         list(Subscriber.objects.select_for_update(no_key=True).filter(pk__in=people).order_by("pk").values_list("pk"))
+        # The clock read after the locks: a claim that held them meanwhile committed sends
+        # dated up to now, and a cap judged at an earlier instant would not see them.
+        now = db_now()
         past: dict[int, list[datetime]] = defaultdict(list)
         for subscriber_id, sent_at in Delivery.objects.filter(
             subscriber_id__in=people, status__in=COUNTED, sent_at__gte=now - rules.WEEK - timedelta(days=1)
